@@ -1,0 +1,355 @@
+"""The ``pardus`` command: one entry point for ecologists and rangers.
+
+Every command works on one data folder (``PARDUS_DATA_DIR``, default ``./pardus-data``) holding
+the database and the stored photos; ``PARDUS_DATABASE_URL`` points it at PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from pardus.config import get_settings
+from pardus.store import Workspace, open_workspace
+
+app = typer.Typer(
+    name="pardus",
+    help=(
+        "Pardus: import camera-trap cards, find animals, recognise leopards, "
+        "count populations, alert rangers."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+deployments_app = typer.Typer(help="Where and when each camera stood.", no_args_is_help=True)
+app.add_typer(deployments_app, name="deployments")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class RateColumn(ProgressColumn):
+    """Files per second, the number a person uses to judge how long a card will take."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} files/s" if speed else "  ... files/s", style="cyan")
+
+
+def make_progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _workspace() -> Workspace:
+    return open_workspace(get_settings())
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]Error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def init() -> None:
+    """Create the data folder and the database (safe to run again: it changes nothing that exists)."""
+    ws = _workspace()
+    console.print(f"Pardus is ready. Data folder: [bold]{ws.settings.data_dir.resolve()}[/]")
+    console.print(f"Database: {ws.db.engine.url.render_as_string(hide_password=True)}")
+    ws.close()
+
+
+@app.command("import-card")
+def import_card_cmd(
+    path: Annotated[Path, typer.Argument(help="The card folder (the one holding DCIM) or a .zip of it.")],
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="Deployment the card belongs to.")],
+    report: Annotated[
+        Path | None, typer.Option(help="Write the import report as CSV here (default: in the data folder).")
+    ] = None,
+) -> None:
+    """Import a memory card: every photo and video, stored once, with camera and time.
+
+    Running it again on the same card adds nothing; if it was interrupted, it finishes the rest.
+    Broken files are listed by name and reason; the rest of the card goes on.
+
+    Example: pardus import-card /media/SD_CARD --deployment LP-2024-C017
+    """
+    from pardus.ingest.card import CardError, import_card
+
+    ws = _workspace()
+    try:
+        with make_progress() as progress:
+            task = progress.add_task(f"Importing {path.name}", total=None)
+
+            def on_progress(done: int, total: int, _name: str) -> None:
+                progress.update(task, completed=done, total=total)
+
+            rep = import_card(ws, path, deployment, progress=on_progress)
+    except CardError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        ws.close()
+    if rep.created_deployment:
+        console.print(
+            f"[yellow]Deployment {deployment} was new and has been created. "
+            f"Add its place and dates with: pardus deployments add {deployment} --lat ... --lon ... --start ...[/]"
+        )
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(rep.counts.items())) or "no files"
+    console.print(f"[bold green]Done:[/] {summary}.")
+    if rep.problems:
+        table = Table(title="Files that need a look", show_lines=False)
+        table.add_column("file")
+        table.add_column("what happened")
+        table.add_column("why")
+        for p, status, why in rep.problems:
+            table.add_row(p, status, why)
+        console.print(table)
+    out = report or ws.settings.data_dir / "reports" / f"import-{rep.run_id}.csv"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "status", "reason"])
+            w.writerows(rep.problems)
+        console.print(f"Import report: {out}")
+    except OSError as exc:
+        err.print(f"[yellow]The report file {out} could not be written ({exc.strerror}); the list above is it.[/]")
+    if rep.stopped:
+        raise typer.Exit(code=2)
+
+
+@app.command("fix-time")
+def fix_time_cmd(
+    deployment: Annotated[
+        str, typer.Option("--deployment", "-d", help="Deployment whose camera clock was wrong.")
+    ],
+    offset: Annotated[
+        str | None, typer.Option(help="What to add to the camera's time, e.g. +3h, -1d2h30m, +01:00:00.")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="A photo (file name) whose true time you know, e.g. a setup photo.")
+    ] = None,
+    true_time: Annotated[
+        str | None, typer.Option(help="The true local time of --reference, e.g. 2024-05-01T10:30:00.")
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Your name, kept with the correction.")] = None,
+    note: Annotated[str | None, typer.Option(help="Why, kept with the correction.")] = None,
+) -> None:
+    """Correct a camera clock for a whole deployment. The times the camera wrote are kept unchanged.
+
+    Examples:
+      pardus fix-time -d C017 --offset +1h
+      pardus fix-time -d C017 --reference IMG_0001.JPG --true-time 2024-05-01T10:30:00
+    """
+    from pardus.ingest.timefix import TimeFixError, fix_time, parse_offset
+
+    ws = _workspace()
+    try:
+        with ws.db.session() as s:
+            seconds = parse_offset(offset) if offset is not None else None
+            res = fix_time(
+                s,
+                deployment,
+                offset_s=seconds,
+                reference=reference,
+                true_time=true_time,
+                by=by,
+                note=note,
+                gap_seconds=ws.settings.sequence_gap_seconds,
+            )
+    except TimeFixError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(
+        f"Deployment {res.deployment_id}: clock offset {res.previous_offset_s:+.0f} s -> {res.offset_s:+.0f} s; "
+        f"{res.media_changed} photo times recomputed (originals kept)."
+    )
+
+
+@app.command()
+def status(
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Only this deployment.")
+    ] = None,
+) -> None:
+    """How far each deployment has come: files, time problems, and each processing stage."""
+    from pardus.store.status import deployment_status, totals
+
+    ws = _workspace()
+    try:
+        with ws.db.session() as s:
+            rows = deployment_status(s, deployment)
+            tot = totals(s)
+    finally:
+        ws.close()
+    stages = sorted({st for r in rows for st in r.stages})
+    table = Table(title=f"Pardus status ({tot['media']} files in {tot['deployments']} deployments)")
+    for col in (
+        "deployment",
+        "location",
+        "photos",
+        "videos",
+        "bursts",
+        "time issues",
+        "damaged",
+        "first",
+        "last",
+    ):
+        table.add_column(col, justify="right" if col in ("photos", "videos", "bursts") else "left")
+    for st in stages:
+        table.add_column(st)
+    for r in rows:
+        cells = [
+            r.deployment_id,
+            r.location or "-",
+            str(r.photos),
+            str(r.videos),
+            str(r.sequences),
+            str(r.time_issues),
+            str(r.damaged),
+            r.first or "-",
+            r.last or "-",
+        ]
+        for st in stages:
+            counts = r.stages.get(st, {})
+            cells.append(" ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"Detections: {tot['detections']}   Observations: {tot['observations']}")
+
+
+@deployments_app.command("add")
+def deployments_add(
+    deployment_id: Annotated[str, typer.Argument(help="A short id, e.g. LP-2024-C017.")],
+    location: Annotated[str | None, typer.Option(help="Location (station) id.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Monitoring plot the location belongs to.")] = None,
+    lat: Annotated[float | None, typer.Option(help="Latitude, decimal degrees (WGS84).")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude, decimal degrees (WGS84).")] = None,
+    start: Annotated[str | None, typer.Option(help="Set-up time, e.g. 2024-05-01T10:00:00+10:00.")] = None,
+    end: Annotated[str | None, typer.Option(help="Retrieval time.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera serial number.")] = None,
+    utc_offset: Annotated[str, typer.Option(help="Zone the camera clock was set in.")] = "+10:00",
+    sensitive: Annotated[bool, typer.Option(help="Hide the exact place in public exports.")] = False,
+) -> None:
+    """Record (or update) a deployment: which camera stood where, from when to when."""
+    from pardus.ingest.deployments import (
+        DeploymentError,
+        DeploymentSpec,
+        parse_instant,
+        parse_utc_offset,
+        upsert_deployment,
+    )
+
+    ws = _workspace()
+    try:
+        off = parse_utc_offset(utc_offset)
+        spec = DeploymentSpec(
+            id=deployment_id,
+            location_id=location,
+            plot=plot,
+            latitude=lat,
+            longitude=lon,
+            camera_id=camera,
+            start=parse_instant(start, off, "--start"),
+            end=parse_instant(end, off, "--end"),
+            utc_offset_minutes=off,
+            sensitive=sensitive,
+        )
+        with ws.db.session() as s:
+            upsert_deployment(s, spec)
+    except DeploymentError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(f"Deployment {deployment_id} recorded.")
+
+
+@deployments_app.command("import")
+def deployments_import(
+    sheet: Annotated[
+        Path, typer.Argument(help="CSV with Camtrap DP deployment columns (deploymentID, ...).")
+    ],
+) -> None:
+    """Record many deployments from a field sheet (CSV)."""
+    from pardus.ingest.deployments import DeploymentError, load_deployments_csv
+
+    ws = _workspace()
+    try:
+        with ws.db.session() as s:
+            ids = load_deployments_csv(s, sheet)
+    except (DeploymentError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(f"{len(ids)} deployments recorded from {sheet}.")
+
+
+@deployments_app.command("list")
+def deployments_list() -> None:
+    """All deployments with their place and dates."""
+    from sqlalchemy import select
+
+    from pardus.store.models import Deployment
+
+    ws = _workspace()
+    try:
+        with ws.db.session() as s:
+            deps = list(s.scalars(select(Deployment).order_by(Deployment.id)))
+            table = Table(title="Deployments")
+            for col in (
+                "deployment",
+                "location",
+                "plot",
+                "lat",
+                "lon",
+                "camera",
+                "start",
+                "end",
+                "clock offset",
+            ):
+                table.add_column(col)
+            for d in deps:
+                loc = d.location
+                table.add_row(
+                    d.id,
+                    d.location_id or "-",
+                    (loc.plot if loc else None) or "-",
+                    f"{loc.latitude:.4f}" if loc and loc.latitude is not None else "-",
+                    f"{loc.longitude:.4f}" if loc and loc.longitude is not None else "-",
+                    d.camera_id or "-",
+                    str(d.start)[:16] if d.start else "-",
+                    str(d.end)[:16] if d.end else "-",
+                    f"{d.clock_offset_s:+.0f} s",
+                )
+    finally:
+        ws.close()
+    console.print(table)

@@ -1,0 +1,44 @@
+"""Settings for Pardus, read from the environment (``PARDUS_*``) so a field laptop and a
+cluster run the same code with different values and no config file is required."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where Pardus keeps its things.
+
+    The default is a self-contained data directory (SQLite database + blob folder) so a ranger's
+    laptop needs no server; PostgreSQL is reached by setting ``PARDUS_DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PARDUS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("pardus-data"), description="Database, blobs, thumbnails.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default SQLite).")
+    blob_url: str | None = Field(default=None, description="Blob store location; default is data_dir/blobs.")
+    shared_dir: Path = Field(default=Path("../shared"), description="Shared data/models folder.")
+    sequence_gap_seconds: float = Field(default=60.0, description="Max gap within a burst.")
+    thumbnail_size: int = Field(default=320, description="Longest side of stored thumbnails, pixels.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pardus.sqlite').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        if self.blob_url:
+            return Path(self.blob_url)
+        return self.data_dir / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,437 @@
+"""Memory-card import: a folder or a .zip of a card, file by file, safe to kill and re-run.
+
+Each file is hashed, its bytes stored in the blob store (atomically), and only then its row
+committed. The unique sha256 in the database makes the whole thing idempotent: whatever moment
+a crash hits, running the same import again ends with every file stored exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from pardus.ingest.exif import CameraMetadata, read_camera_metadata
+from pardus.ingest.probe import (
+    IMAGE_SUFFIXES,
+    MEDIA_TYPES,
+    VIDEO_SUFFIXES,
+    NotMediaError,
+    Probe,
+    probe_image,
+    probe_video,
+)
+from pardus.ingest.timefix import refresh_deployment_times, to_utc
+from pardus.store import Workspace
+from pardus.store.blobs import DiskFullError, disk_full_message, sha256_bytes
+from pardus.store.models import Camera, Deployment, ImportItem, ImportRun, Media, new_id, utcnow
+
+ProgressCallback = Callable[[int, int, str], None]
+BATCH_ITEMS = 64
+BATCH_SECONDS = 1.5
+MAX_IN_MEMORY = 256 << 20
+
+
+class CardError(Exception):
+    """The card as a whole cannot be read (missing folder, unreadable zip); says what to do."""
+
+
+@dataclass
+class CardEntry:
+    """One file on a card. ``problem`` is set for entries that must not be read (unsafe paths)."""
+
+    rel_path: str
+    size: int
+    mtime: datetime | None
+    read: Callable[[], bytes]
+    local_path: Path | None = None
+    problem: str | None = None
+
+
+@dataclass
+class ImportReport:
+    run_id: str
+    deployment_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    created_deployment: bool = False
+    stopped: str | None = None
+
+    def add(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def natural_key(path: str) -> list[object]:
+    """Sort like a person reads a card: IMG_2 before IMG_10, folder 100 before folder 101."""
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path)]
+
+
+def _unsafe_member(name: str) -> str | None:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or re.match(r"^[A-Za-z]:", name) or ".." in p.parts:
+        return "the path tries to leave the card (absolute or '..'); skipped for safety"
+    return None
+
+
+@contextmanager
+def open_card(source: Path) -> Iterator[list[CardEntry]]:
+    """Every file of a card folder or zip, in card order, including the unsafe ones (flagged).
+
+    A context manager because a zip must stay open while its entries are read.
+    """
+    if not source.exists():
+        raise CardError(f"{source} does not exist: give the card folder (the one holding DCIM) or a .zip")
+    if source.is_file():
+        if not zipfile.is_zipfile(source):
+            raise CardError(f"{source} is a file but not a .zip archive: give a card folder or a .zip of it")
+        try:
+            zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CardError(f"{source} cannot be opened as a zip ({exc}); copy the card again") from exc
+        with zf:
+            yield _zip_entries(zf)
+        return
+    yield _folder_entries(source)
+
+
+def _folder_entries(source: Path) -> list[CardEntry]:
+    root = source.resolve()
+    entries: list[CardEntry] = []
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        dirnames.sort(key=natural_key)
+        for name in filenames:
+            full = Path(dirpath) / name
+            rel = full.relative_to(source).as_posix()
+            problem = None
+            if full.is_symlink() and not full.resolve().is_relative_to(root):
+                problem = f"a link pointing outside the card ({full.resolve()}); skipped for safety"
+            try:
+                st = full.stat()
+            except OSError as exc:
+                entries.append(CardEntry(rel, 0, None, bytes, problem=f"cannot be read: {exc.strerror}"))
+                continue
+            mtime = datetime.fromtimestamp(st.st_mtime)
+            entries.append(CardEntry(rel, st.st_size, mtime, full.read_bytes, local_path=full, problem=problem))
+    entries.sort(key=lambda e: natural_key(e.rel_path))
+    return entries
+
+
+def _zip_entries(zf: zipfile.ZipFile) -> list[CardEntry]:
+    infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: natural_key(i.filename))
+    return [
+        CardEntry(
+            info.filename,
+            info.file_size,
+            datetime(*info.date_time),
+            lambda info=info: zf.read(info),
+            problem=_unsafe_member(info.filename),
+        )
+        for info in infos
+    ]
+
+
+def _classify(rel_path: str) -> tuple[str | None, str | None]:
+    """('image'|'video', None) for media; (None, reason) for files that are not imported."""
+    name = PurePosixPath(rel_path).name
+    if name.startswith("._") or name in {".DS_Store", "Thumbs.db"}:
+        return None, "operating-system metadata file, not a photo"
+    suffix = PurePosixPath(rel_path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image", None
+    if suffix in VIDEO_SUFFIXES:
+        return "video", None
+    return None, f"not a photo or video ({suffix or 'no extension'}); left on the card, not imported"
+
+
+def ensure_deployment(session: Session, deployment_id: str) -> tuple[Deployment, bool]:
+    dep = session.get(Deployment, deployment_id)
+    if dep is not None:
+        return dep, False
+    dep = Deployment(id=deployment_id)
+    session.add(dep)
+    session.flush()
+    return dep, True
+
+
+def import_card(
+    ws: Workspace,
+    source: Path,
+    deployment_id: str,
+    *,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import one card into one deployment; returns the report (also kept in the database)."""
+    with open_card(Path(source)) as entries:
+        return _import_entries(ws, Path(source), entries, deployment_id, progress)
+
+
+def _import_entries(
+    ws: Workspace,
+    source: Path,
+    entries: list[CardEntry],
+    deployment_id: str,
+    progress: ProgressCallback | None,
+) -> ImportReport:
+    ws.blobs.clean_tmp()
+    with ws.db.session() as s:
+        dep, created = ensure_deployment(s, deployment_id)
+        run = ImportRun(source=str(source.resolve()), deployment_id=deployment_id)
+        s.add(run)
+        s.flush()
+        report = ImportReport(run_id=run.id, deployment_id=deployment_id, created_deployment=created)
+        offset = dep.utc_offset_minutes
+        clock = dep.clock_offset_s
+    importer = _Importer(ws, report, deployment_id, offset, clock)
+    total = len(entries)
+    try:
+        for i, entry in enumerate(entries):
+            importer.one(entry)
+            if progress:
+                progress(i + 1, total, entry.rel_path)
+        importer.flush()
+    except DiskFullError as exc:
+        importer.discard_pending()
+        report.stopped = str(exc)
+        report.problems.append(("(import stopped)", "failed", str(exc)))
+    finally:
+        importer.session.close()
+        try:
+            with ws.db.session() as s:
+                run = s.get(ImportRun, report.run_id)
+                assert run is not None
+                run.finished = utcnow()
+                run.status = "stopped" if report.stopped else "finished"
+                run.counts = dict(report.counts)
+                run.message = report.stopped
+                _attach_camera(s, deployment_id, importer.camera_seen)
+                refresh_deployment_times(s, deployment_id, ws.settings.sequence_gap_seconds)
+        except OperationalError:
+            if not report.stopped:
+                raise
+            # The database itself has no room left; the next run recomputes all of this.
+    return report
+
+
+class _Importer:
+    """Holds the open batch: rows are committed together, after their bytes are safely stored."""
+
+    def __init__(
+        self, ws: Workspace, report: ImportReport, deployment_id: str, utc_offset: int, clock: float
+    ):
+        self.ws = ws
+        self.report = report
+        self.deployment_id = deployment_id
+        self.utc_offset = utc_offset
+        self.clock = clock
+        self.pending: list[tuple[Media | None, ImportItem]] = []
+        self.pending_shas: set[str] = set()
+        self.last_commit = time.monotonic()
+        self.camera_seen: dict[tuple[str | None, str | None, str | None], int] = {}
+        self.session = ws.db.sessionmaker()
+
+    def _item(self, entry: CardEntry, status: str, message: str | None = None, **kw: object) -> ImportItem:
+        self.report.add(status)
+        if status in ("failed", "skipped", "damaged") and message:
+            self.report.problems.append((entry.rel_path, status, message))
+        return ImportItem(
+            run_id=self.report.run_id,
+            path=entry.rel_path,
+            size=entry.size,
+            status=status,
+            message=message,
+            **kw,
+        )
+
+    def one(self, entry: CardEntry) -> None:
+        if entry.problem:
+            self._queue(None, self._item(entry, "failed", entry.problem))
+            return
+        kind, reason = _classify(entry.rel_path)
+        if kind is None:
+            self._queue(None, self._item(entry, "skipped", reason))
+            return
+        if entry.size == 0:
+            self._queue(
+                None, self._item(entry, "failed", "empty file (0 bytes): the camera or the copy failed")
+            )
+            return
+        try:
+            data = entry.read() if entry.size <= MAX_IN_MEMORY or entry.local_path is None else None
+        except OSError as exc:
+            self._queue(None, self._item(entry, "failed", f"cannot be read from the card: {exc}"))
+            return
+        if data is None:
+            self._large_video(entry)
+            return
+        sha = sha256_bytes(data)
+        if self._is_duplicate(entry, sha):
+            return
+        try:
+            if kind == "image":
+                meta = read_camera_metadata(data)
+                probe = probe_image(data, self.ws.settings.thumbnail_size)
+            else:
+                meta = CameraMetadata()
+                probe = probe_video(data, self.ws.settings.thumbnail_size)
+        except NotMediaError as exc:
+            self._queue(None, self._item(entry, "failed", str(exc), sha256=sha))
+            return
+        self.ws.blobs.put_bytes(data, sha)
+        self._add_media(entry, sha, len(data), meta, probe)
+
+    def _large_video(self, entry: CardEntry) -> None:
+        assert entry.local_path is not None
+        sha, size = self.ws.blobs.put_file(entry.local_path)
+        if self._is_duplicate(entry, sha):
+            return
+        try:
+            probe = probe_video(entry.local_path, self.ws.settings.thumbnail_size)
+        except NotMediaError as exc:
+            self._queue(None, self._item(entry, "failed", str(exc), sha256=sha))
+            return
+        self._add_media(entry, sha, size, CameraMetadata(), probe)
+
+    def _is_duplicate(self, entry: CardEntry, sha: str) -> bool:
+        if sha in self.pending_shas:
+            self._queue(
+                None, self._item(entry, "duplicate", "the same file appears twice on this card", sha256=sha)
+            )
+            return True
+        existing = self.session.execute(
+            select(Media.id, Media.deployment_id).where(Media.sha256 == sha)
+        ).first()
+        if existing is None:
+            return False
+        msg = "already imported" + (
+            "" if existing[1] == self.deployment_id else f" in deployment {existing[1]}"
+        )
+        self._queue(None, self._item(entry, "duplicate", msg, sha256=sha, media_id=existing[0]))
+        return True
+
+    def _add_media(self, entry: CardEntry, sha: str, size: int, meta: CameraMetadata, probe: Probe) -> None:
+        thumb_key = None
+        if probe.thumbnail:
+            thumb_key = self.ws.derived.put_bytes(probe.thumbnail, f"{sha}.thumb.jpg")
+        camera_time = meta.camera_time or probe.video_time
+        source = "exif" if meta.camera_time else ("video-metadata" if probe.video_time else "file-time")
+        if camera_time is None:
+            camera_time = entry.mtime
+        suffix = PurePosixPath(entry.rel_path).suffix.lower()
+        media = Media(
+            id=new_id(),
+            deployment_id=self.deployment_id,
+            sha256=sha,
+            file_path=entry.rel_path,
+            file_name=PurePosixPath(entry.rel_path).name,
+            file_mediatype=MEDIA_TYPES.get(suffix, "application/octet-stream"),
+            file_size=size,
+            width=probe.width,
+            height=probe.height,
+            duration_s=probe.duration_s,
+            orientation=meta.orientation,
+            exif_make=meta.make,
+            exif_model=meta.model,
+            exif_serial=meta.serial,
+            exif_datetime_raw=meta.datetime_raw,
+            camera_time=camera_time,
+            timestamp_source=source if camera_time else "none",
+            timestamp=to_utc(camera_time, self.utc_offset, self.clock) if camera_time else None,
+            thumbnail_key=thumb_key,
+            file_issues=probe.issue,
+        )
+        key = (meta.make, meta.model, meta.serial)
+        self.camera_seen[key] = self.camera_seen.get(key, 0) + 1
+        status = "damaged" if probe.issue else "imported"
+        self._queue(media, self._item(entry, status, probe.issue, sha256=sha, media_id=media.id))
+        self.pending_shas.add(sha)
+
+    def _queue(self, media: Media | None, item: ImportItem) -> None:
+        if media is not None:
+            # Give the row its id now so the item can point at it.
+            item.media_id = media.id
+        self.pending.append((media, item))
+        if len(self.pending) >= BATCH_ITEMS or time.monotonic() - self.last_commit > BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        s = self.session
+        try:
+            self._commit_pending()
+        except OperationalError as exc:
+            s.rollback()
+            if "full" in str(exc).lower():
+                raise DiskFullError(28, disk_full_message(self.ws.settings.data_dir)) from exc
+            raise
+        self.pending.clear()
+        self.pending_shas.clear()
+        self.last_commit = time.monotonic()
+
+    def _commit_pending(self) -> None:
+        s = self.session
+        try:
+            for media, item in self.pending:
+                if media is not None:
+                    s.add(media)
+                s.add(item)
+            s.commit()
+        except IntegrityError:
+            # Another import stored some of these files meanwhile: fall back to one by one.
+            s.rollback()
+            for media, item in self.pending:
+                try:
+                    if media is not None:
+                        s.add(media)
+                    s.add(item)
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+                    item.status, item.message, item.media_id = (
+                        "duplicate",
+                        "imported meanwhile by another run",
+                        None,
+                    )
+                    s.add(item)
+                    s.commit()
+
+    def discard_pending(self) -> None:
+        """Drop the rows whose bytes may not be stored (disk full); a re-run imports them."""
+        for media, item in self.pending:
+            if media is not None:
+                item.status, item.message, item.media_id = "failed", "not stored: the disk was full", None
+        self.session.rollback()
+        try:
+            for _, item in self.pending:
+                self.session.add(item)
+            self.session.commit()
+        except Exception:
+            self.session.rollback()
+        self.pending.clear()
+
+
+def _attach_camera(
+    s: Session, deployment_id: str, seen: dict[tuple[str | None, str | None, str | None], int]
+) -> None:
+    """Link the deployment to the camera its photos name, when they name one serial."""
+    dep = s.get(Deployment, deployment_id)
+    if dep is None or dep.camera_id is not None or not seen:
+        return
+    (make, model, serial), _ = max(seen.items(), key=lambda kv: kv[1])
+    if not serial:
+        return
+    cam = s.get(Camera, serial)
+    if cam is None:
+        cam = Camera(id=serial, make=make, model=model, serial=serial)
+        s.add(cam)
+    dep.camera_id = cam.id

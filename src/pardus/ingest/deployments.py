@@ -1,0 +1,174 @@
+"""Deployments: where and when each camera stood, typed in or read from a field sheet (CSV).
+
+The CSV columns follow Camtrap DP's deployments table (deploymentID, locationID, latitude, ...),
+so the sheet a field team already keeps for GBIF works as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from pardus.store.models import Camera, Deployment, Location
+
+
+class DeploymentError(ValueError):
+    """A deployment that cannot be recorded as given; the message names the field to fix."""
+
+
+@dataclass
+class DeploymentSpec:
+    id: str
+    location_id: str | None = None
+    location_name: str | None = None
+    plot: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    x_m: float | None = None
+    y_m: float | None = None
+    camera_id: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    utc_offset_minutes: int | None = None
+    camera_heading: int | None = None
+    sensitive: bool = False
+    extra: dict[str, str] | None = None
+
+
+def parse_utc_offset(text: str) -> int:
+    """'+10:00' -> 600 minutes."""
+    t = text.strip()
+    try:
+        sign = -1 if t.startswith("-") else 1
+        hh, _, mm = t.lstrip("+-").partition(":")
+        return sign * (int(hh) * 60 + int(mm or 0))
+    except ValueError as exc:
+        raise DeploymentError(f"cannot read the UTC offset {text!r}: write it like +10:00") from exc
+
+
+def parse_instant(text: str | None, default_offset_minutes: int, field: str) -> datetime | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DeploymentError(
+            f"{field}: cannot read {text!r}; write it like 2024-05-01T10:00:00+10:00"
+        ) from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone(timedelta(minutes=default_offset_minutes)))
+    return dt
+
+
+def upsert_deployment(s: Session, spec: DeploymentSpec) -> Deployment:
+    """Create or update a deployment with its location and camera (idempotent)."""
+    if not spec.id or not spec.id.strip():
+        raise DeploymentError("a deployment needs an id (deploymentID)")
+    for name, value, lo, hi in (
+        ("latitude", spec.latitude, -90, 90),
+        ("longitude", spec.longitude, -180, 180),
+    ):
+        if value is not None and not lo <= value <= hi:
+            raise DeploymentError(f"deployment {spec.id}: {name} {value} is outside {lo}..{hi}")
+    if spec.start and spec.end and spec.end < spec.start:
+        raise DeploymentError(f"deployment {spec.id}: it ends ({spec.end}) before it starts ({spec.start})")
+    loc_id = spec.location_id or (spec.id if spec.latitude is not None else None)
+    if loc_id:
+        loc = s.get(Location, loc_id) or Location(id=loc_id)
+        s.add(loc)
+        for attr in ("plot", "latitude", "longitude", "x_m", "y_m"):
+            value = getattr(spec, attr)
+            if value is not None:
+                setattr(loc, attr, value)
+        if spec.location_name:
+            loc.name = spec.location_name
+        loc.sensitive = spec.sensitive or bool(loc.sensitive)
+    if spec.camera_id:
+        cam = s.get(Camera, spec.camera_id) or Camera(id=spec.camera_id, serial=spec.camera_id)
+        cam.make = spec.camera_make or cam.make
+        cam.model = spec.camera_model or cam.model
+        s.add(cam)
+    dep = s.get(Deployment, spec.id) or Deployment(id=spec.id)
+    s.add(dep)
+    dep.location_id = loc_id or dep.location_id
+    dep.camera_id = spec.camera_id or dep.camera_id
+    dep.start = spec.start or dep.start
+    dep.end = spec.end or dep.end
+    if spec.utc_offset_minutes is not None:
+        dep.utc_offset_minutes = spec.utc_offset_minutes
+    elif spec.start is not None and spec.start.utcoffset() is not None:
+        dep.utc_offset_minutes = int(spec.start.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    if spec.camera_heading is not None:
+        dep.camera_heading = spec.camera_heading
+    if spec.extra:
+        dep.extra = {**(dep.extra or {}), **spec.extra}
+    s.flush()
+    return dep
+
+
+_KNOWN = {
+    "deploymentID",
+    "locationID",
+    "locationName",
+    "plot",
+    "latitude",
+    "longitude",
+    "x_m",
+    "y_m",
+    "cameraID",
+    "cameraMake",
+    "cameraModel",
+    "deploymentStart",
+    "deploymentEnd",
+    "cameraHeading",
+    "sensitive",
+    "utcOffset",
+}
+
+
+def _float(row: dict[str, str], key: str) -> float | None:
+    v = (row.get(key) or "").strip()
+    try:
+        return float(v) if v else None
+    except ValueError as exc:
+        raise DeploymentError(f"{key}: {v!r} is not a number (row {row.get('deploymentID')})") from exc
+
+
+def load_deployments_csv(s: Session, path: Path, default_offset_minutes: int = 600) -> list[str]:
+    """Read a deployments sheet; returns the ids recorded. Unknown columns are kept in ``extra``."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "deploymentID" not in rows[0]:
+        raise DeploymentError(f"{path} has no deploymentID column; columns found: {', '.join(rows[0])}")
+    ids = []
+    for row in rows:
+        offset = parse_utc_offset(row["utcOffset"]) if row.get("utcOffset") else default_offset_minutes
+        heading = _float(row, "cameraHeading")
+        spec = DeploymentSpec(
+            id=row["deploymentID"].strip(),
+            location_id=(row.get("locationID") or "").strip() or None,
+            location_name=row.get("locationName") or None,
+            plot=row.get("plot") or None,
+            latitude=_float(row, "latitude"),
+            longitude=_float(row, "longitude"),
+            x_m=_float(row, "x_m"),
+            y_m=_float(row, "y_m"),
+            camera_id=(row.get("cameraID") or "").strip() or None,
+            camera_make=row.get("cameraMake") or None,
+            camera_model=row.get("cameraModel") or None,
+            start=parse_instant(row.get("deploymentStart"), offset, "deploymentStart"),
+            end=parse_instant(row.get("deploymentEnd"), offset, "deploymentEnd"),
+            utc_offset_minutes=offset if row.get("utcOffset") else None,
+            camera_heading=int(heading) if heading is not None else None,
+            sensitive=(row.get("sensitive") or "").strip().lower() in ("true", "1", "yes"),
+            extra={k: v for k, v in row.items() if k not in _KNOWN and v not in (None, "")},
+        )
+        upsert_deployment(s, spec)
+        ids.append(spec.id)
+    return ids

@@ -1,0 +1,226 @@
+"""Time you can trust: flag absurd camera times, group bursts, and correct clocks without loss.
+
+A photo's true instant is derived, never stored over the original: ``camera_time`` (what the
+camera wrote) + the deployment's ``clock_offset_s`` - its ``utc_offset_minutes`` gives
+``timestamp`` in UTC. A correction changes the offset and recomputes; the original stays.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pardus.store.models import ClockCorrection, Deployment, Media
+
+GRACE = timedelta(minutes=15)
+OUT_OF_ORDER_TOLERANCE = timedelta(minutes=2)
+FUTURE_TOLERANCE = timedelta(days=1)
+RESET_YEAR = 2000
+
+ISSUE_TEXT = {
+    "no-time": "no time in the file; the file's own date was used",
+    "clock-reset": "camera clock reset (year 2000 or earlier)",
+    "in-future": "time lies in the future",
+    "before-deployment": "time before the deployment started",
+    "after-deployment": "time after the deployment ended",
+    "out-of-order": "earlier than a photo taken before it on the card",
+}
+
+
+class TimeFixError(ValueError):
+    """A clock correction that cannot be applied; the message says what to give instead."""
+
+
+def to_utc(camera_time: datetime, utc_offset_minutes: int, clock_offset_s: float) -> datetime:
+    """True UTC instant of a camera-local time, given the camera's zone and clock error."""
+    local = camera_time + timedelta(seconds=clock_offset_s)
+    return (local - timedelta(minutes=utc_offset_minutes)).replace(tzinfo=UTC)
+
+
+def _natural(path: str) -> list[object]:
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path)]
+
+
+def flag_times(dep: Deployment, media: list[Media], now: datetime | None = None) -> dict[str, list[str]]:
+    """Timestamp issues per media id. ``media`` may be in any order; card order is by file path."""
+    now = now or datetime.now(UTC)
+    flags: dict[str, list[str]] = {m.id: [] for m in media}
+    latest: datetime | None = None
+    for m in sorted(media, key=lambda m: _natural(m.file_path)):
+        f = flags[m.id]
+        if m.timestamp_source in ("file-time", "none"):
+            f.append("no-time")
+            continue
+        if m.camera_time is None or m.timestamp is None:
+            continue
+        if m.camera_time.year <= RESET_YEAR:
+            f.append("clock-reset")
+        if m.timestamp > now + FUTURE_TOLERANCE:
+            f.append("in-future")
+        if dep.start and m.timestamp < dep.start - GRACE:
+            f.append("before-deployment")
+        if dep.end and m.timestamp > dep.end + GRACE:
+            f.append("after-deployment")
+        if latest is not None and m.camera_time < latest - OUT_OF_ORDER_TOLERANCE:
+            f.append("out-of-order")
+        latest = m.camera_time if latest is None else max(latest, m.camera_time)
+    return flags
+
+
+def group_sequences(media: list[Media], gap_seconds: float, prefix: str) -> None:
+    """Bursts: photos of one deployment closer than ``gap_seconds`` share a sequence id."""
+    timed = sorted(
+        (m for m in media if m.timestamp is not None), key=lambda m: (m.timestamp, _natural(m.file_path))
+    )
+    seq = 0
+    index = 0
+    prev: datetime | None = None
+    for m in timed:
+        assert m.timestamp is not None
+        if prev is None or (m.timestamp - prev).total_seconds() > gap_seconds:
+            seq += 1
+            index = 0
+        index += 1
+        m.sequence_id = f"{prefix}:{seq:06d}"
+        m.sequence_index = index
+        prev = m.timestamp
+    for m in media:
+        if m.timestamp is None:
+            m.sequence_id = None
+            m.sequence_index = None
+
+
+def refresh_deployment_times(s: Session, deployment_id: str, gap_seconds: float) -> None:
+    """Recompute every derived time fact of one deployment (after an import or a correction)."""
+    dep = s.get(Deployment, deployment_id)
+    if dep is None:
+        return
+    media = list(s.scalars(select(Media).where(Media.deployment_id == deployment_id)))
+    for m in media:
+        if m.camera_time is not None:
+            m.timestamp = to_utc(m.camera_time, dep.utc_offset_minutes, dep.clock_offset_s)
+    flags = flag_times(dep, media)
+    any_issue = False
+    for m in media:
+        text = ",".join(flags[m.id]) or None
+        any_issue = any_issue or text is not None
+        if m.timestamp_issues != text:
+            m.timestamp_issues = text
+    dep.timestamp_issues = any_issue
+    group_sequences(media, gap_seconds, deployment_id)
+    s.flush()
+
+
+_OFFSET_RE = re.compile(
+    r"([+-]?)\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?"
+    r"\s*(?:(\d+(?:\.\d+)?)s)?$"
+)
+
+
+def parse_offset(text: str) -> float:
+    """Seconds from '+3h', '-1d2h30m', '+01:00:00', '-90' (seconds); raises a helpful error."""
+    t = text.strip().lower().replace(" ", "")
+    m = re.fullmatch(r"([+-]?)(\d+):(\d{2})(?::(\d{2}))?", t)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        return sign * (int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4) or 0))
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    m = _OFFSET_RE.fullmatch(t)
+    if not m or not any(m.groups()[1:]):
+        raise TimeFixError(
+            f"cannot read the offset {text!r}: write it like +3h, -1d2h30m, +01:00:00 or -90 (seconds)"
+        )
+    sign = -1 if m.group(1) == "-" else 1
+    d, h, mi, se = (float(g) if g else 0.0 for g in m.groups()[1:])
+    return sign * (d * 86400 + h * 3600 + mi * 60 + se)
+
+
+@dataclass
+class FixResult:
+    deployment_id: str
+    previous_offset_s: float
+    offset_s: float
+    media_changed: int
+
+
+def parse_true_time(text: str, utc_offset_minutes: int) -> datetime:
+    """A true time as the user types it; without a zone it is the deployment's local time."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError as exc:
+        raise TimeFixError(f"cannot read the time {text!r}: write it like 2024-05-01T10:30:00") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone(timedelta(minutes=utc_offset_minutes)))
+    return dt
+
+
+def fix_time(
+    s: Session,
+    deployment_id: str,
+    *,
+    offset_s: float | None = None,
+    reference: str | None = None,
+    true_time: str | None = None,
+    by: str | None = None,
+    note: str | None = None,
+    gap_seconds: float = 60.0,
+) -> FixResult:
+    """Set a deployment's clock offset directly, or from one photo whose true time is known."""
+    dep = s.get(Deployment, deployment_id)
+    if dep is None:
+        raise TimeFixError(
+            f"no deployment {deployment_id!r}; see `pardus status` for the deployments there are"
+        )
+    method = "offset"
+    ref_media: Media | None = None
+    ref_true: datetime | None = None
+    if reference is not None:
+        if true_time is None:
+            raise TimeFixError(
+                "give --true-time with --reference: the real time at which that photo was taken"
+            )
+        ref_media = s.scalars(
+            select(Media).where(
+                Media.deployment_id == deployment_id,
+                (Media.id == reference) | (Media.file_name == reference) | (Media.file_path == reference),
+            )
+        ).first()
+        if ref_media is None or ref_media.camera_time is None:
+            raise TimeFixError(
+                f"no photo {reference!r} with a camera time in deployment {deployment_id}; "
+                "give its file name (e.g. IMG_0001.JPG), its path on the card or its media id"
+            )
+        ref_true = parse_true_time(true_time, dep.utc_offset_minutes)
+        local_true = ref_true.astimezone(timezone(timedelta(minutes=dep.utc_offset_minutes))).replace(
+            tzinfo=None
+        )
+        offset_s = (local_true - ref_media.camera_time).total_seconds()
+        method = "reference-photo"
+    if offset_s is None:
+        raise TimeFixError("give either --offset (e.g. +3h) or --reference FILE with --true-time")
+    before = {m.id: m.timestamp for m in s.scalars(select(Media).where(Media.deployment_id == deployment_id))}
+    previous = dep.clock_offset_s
+    s.add(
+        ClockCorrection(
+            deployment_id=deployment_id,
+            previous_offset_s=previous,
+            offset_s=offset_s,
+            method=method,
+            reference_media_id=ref_media.id if ref_media else None,
+            reference_true_time=ref_true,
+            created_by=by,
+            note=note,
+        )
+    )
+    dep.clock_offset_s = offset_s
+    refresh_deployment_times(s, deployment_id, gap_seconds)
+    after = {m.id: m.timestamp for m in s.scalars(select(Media).where(Media.deployment_id == deployment_id))}
+    changed = sum(1 for k, v in after.items() if before.get(k) != v)
+    return FixResult(deployment_id, previous, offset_s, changed)

@@ -1,0 +1,36 @@
+"""The store: database (SQLite by default, PostgreSQL by URL) and the blob folders beside it.
+
+Every other room reaches storage only through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pardus.config import Settings, get_settings
+from pardus.store.blobs import BlobStore
+from pardus.store.db import Store
+
+
+@dataclass
+class Workspace:
+    """Everything one Pardus installation keeps: rows, original bytes and derived files."""
+
+    settings: Settings
+    db: Store
+    blobs: BlobStore
+    derived: BlobStore
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_workspace(settings: Settings | None = None, *, migrate: bool = True) -> Workspace:
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Workspace(
+        settings=settings,
+        db=Store(settings.resolved_database_url, migrate=migrate),
+        blobs=BlobStore(settings.blob_dir),
+        derived=BlobStore(settings.data_dir / "derived"),
+    )

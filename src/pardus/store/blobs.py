@@ -1,0 +1,160 @@
+"""Content-addressed blob store: every file is kept once, under its sha256, and never modified.
+
+Writes go to a temporary file beside the target, are flushed to disk, then renamed into place,
+so a crash (or ``kill -9``) leaves either the whole blob or nothing under its key: a reader can
+never see half a photo. A local folder is the default; any fsspec URL (``s3://…``) works through
+the same interface for clusters.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+
+
+class DiskFullError(OSError):
+    """The disk under the data folder is full; nothing partial was kept."""
+
+
+def disk_full_message(where: Path) -> str:
+    free = shutil.disk_usage(where).free
+    return (
+        f"the disk holding {where} is full ({free // (1 << 20)} MiB free): free some space or set "
+        "PARDUS_DATA_DIR to a bigger disk, then run the same command again "
+        "(what was imported is kept; the import continues where it stopped)"
+    )
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_KEY_RE = re.compile(r"[0-9a-f]{8}[0-9a-z._-]*")
+
+
+def _check_key(key: str) -> str:
+    if not _KEY_RE.fullmatch(key) or ".." in key:
+        raise ValueError(f"not a blob key: {key!r}")
+    return key
+
+
+class BlobStore:
+    """A folder of blobs named by sha256, sharded two levels deep to keep folders small."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        key = _check_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def put_bytes(self, data: bytes, key: str | None = None) -> str:
+        """Store ``data`` under its sha256 (or ``key`` for derived files); idempotent."""
+        key = key or sha256_bytes(data)
+        target = self.path(key)
+        if target.is_file():
+            return key
+        self._write_atomic(target, lambda f: f.write(data))
+        return key
+
+    def put_file(self, source: Path) -> tuple[str, int]:
+        """Copy a file in while hashing it, without holding it all in memory (large videos)."""
+        h = hashlib.sha256()
+        size = 0
+        tmp = self._new_tmp()
+        try:
+            with open(source, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            key = h.hexdigest()
+            target = self.path(key)
+            if target.is_file():
+                tmp.unlink()
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+            return key, size
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._translate(exc) from exc
+
+    def verify(self, key: str) -> bool:
+        """Re-hash a stored blob; False means the disk corrupted it."""
+        return sha256_file(self.path(key)) == key
+
+    def keys(self) -> Iterator[str]:
+        for p in self.root.glob("??/??/*"):
+            if p.is_file():
+                yield p.name
+
+    def clean_tmp(self) -> int:
+        """Remove leftovers of writes interrupted by a crash; returns how many were removed."""
+        n = 0
+        for p in self._tmp.iterdir():
+            pid = p.name.split(".")[0]
+            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+                continue
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+    def _new_tmp(self) -> Path:
+        return self._tmp / f"{os.getpid()}.{os.urandom(8).hex()}"
+
+    def _write_atomic(self, target: Path, write: object) -> None:
+        tmp = self._new_tmp()
+        try:
+            with open(tmp, "wb") as f:
+                write(f)  # type: ignore[operator]
+                f.flush()
+                os.fsync(f.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: OSError) -> OSError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return DiskFullError(exc.errno, disk_full_message(self.root))
+        return exc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,80 @@
+"""Counts that answer "where does my season stand?": per deployment and per pipeline stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from pardus.store.models import Deployment, Detection, Media, Observation, StageState
+
+
+@dataclass
+class DeploymentStatus:
+    deployment_id: str
+    location: str | None
+    media: int = 0
+    photos: int = 0
+    videos: int = 0
+    time_issues: int = 0
+    damaged: int = 0
+    sequences: int = 0
+    first: str | None = None
+    last: str | None = None
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def deployment_status(s: Session, deployment_id: str | None = None) -> list[DeploymentStatus]:
+    q = (
+        select(
+            Deployment.id,
+            Deployment.location_id,
+            func.count(Media.id),
+            func.sum(case((Media.file_mediatype.like("image/%"), 1), else_=0)),
+            func.sum(case((Media.file_mediatype.like("video/%"), 1), else_=0)),
+            func.sum(case((Media.timestamp_issues.is_not(None), 1), else_=0)),
+            func.sum(case((Media.file_issues.is_not(None), 1), else_=0)),
+            func.count(func.distinct(Media.sequence_id)),
+            func.min(Media.timestamp),
+            func.max(Media.timestamp),
+        )
+        .outerjoin(Media, Media.deployment_id == Deployment.id)
+        .group_by(Deployment.id, Deployment.location_id)
+        .order_by(Deployment.id)
+    )
+    if deployment_id:
+        q = q.where(Deployment.id == deployment_id)
+    out: dict[str, DeploymentStatus] = {}
+    for row in s.execute(q):
+        first, last = row[8], row[9]
+        out[row[0]] = DeploymentStatus(
+            deployment_id=row[0],
+            location=row[1],
+            media=row[2] or 0,
+            photos=row[3] or 0,
+            videos=row[4] or 0,
+            time_issues=row[5] or 0,
+            damaged=row[6] or 0,
+            sequences=row[7] or 0,
+            first=str(first)[:19] if first else None,
+            last=str(last)[:19] if last else None,
+        )
+    sq = (
+        select(Media.deployment_id, StageState.stage, StageState.status, func.count())
+        .join(Media, Media.id == StageState.media_id)
+        .group_by(Media.deployment_id, StageState.stage, StageState.status)
+    )
+    for dep, stage, status, n in s.execute(sq):
+        if dep in out:
+            out[dep].stages.setdefault(stage, {})[status] = n
+    return list(out.values())
+
+
+def totals(s: Session) -> dict[str, int]:
+    return {
+        "deployments": s.scalar(select(func.count(Deployment.id))) or 0,
+        "media": s.scalar(select(func.count(Media.id))) or 0,
+        "detections": s.scalar(select(func.count(Detection.id))) or 0,
+        "observations": s.scalar(select(func.count(Observation.id))) or 0,
+    }

@@ -1,0 +1,67 @@
+"""The command line as an ecologist meets it: help, import, status, fix-time, deployments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pardus.cli import app
+from pardus.config import get_settings
+from pardus.ingest.synthetic import write_card
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_help_lists_the_commands() -> None:
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("init", "import-card", "fix-time", "status", "deployments"):
+        assert cmd in res.output
+
+
+def test_card_import_status_and_fix(env: Path) -> None:
+    card = env / "card"
+    write_card(card, 6, datetime(2024, 6, 1, 22, 0), size=(160, 120))
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    res = runner.invoke(app, ["deployments", "add", "C1", "--lat", "43.1", "--lon", "131.3",
+                              "--start", "2024-05-30T10:00:00", "--plot", "P1"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["import-card", str(card), "--deployment", "C1"])
+    assert res.exit_code == 0, res.output
+    assert "6 imported" in res.output
+    res = runner.invoke(app, ["import-card", str(card), "--deployment", "C1"])
+    assert "6 duplicate" in res.output
+    res = runner.invoke(app, ["status"])
+    assert res.exit_code == 0 and "C1" in res.output
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--offset", "+1h"])
+    assert res.exit_code == 0 and "6 photo times recomputed" in res.output
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--offset", "soon"])
+    assert res.exit_code == 1 and "+3h" in res.output
+    res = runner.invoke(app, ["deployments", "list"])
+    assert res.exit_code == 0 and "C1" in res.output and "P1" in res.output
+
+
+def test_deployment_sheet(env: Path) -> None:
+    sheet = env / "deployments.csv"
+    sheet.write_text(
+        "deploymentID,locationID,plot,latitude,longitude,cameraID,deploymentStart,deploymentEnd,habitat\n"
+        "D1,S1,North,43.01,131.2,CAM1,2024-05-01T10:00:00+10:00,2024-09-01T10:00:00+10:00,oak forest\n"
+        "D2,S2,North,43.02,131.3,CAM2,2024-05-01T11:00:00+10:00,,\n"
+    )
+    res = runner.invoke(app, ["deployments", "import", str(sheet)])
+    assert res.exit_code == 0 and "2 deployments" in res.output
+    bad = env / "bad.csv"
+    bad.write_text("deploymentID,latitude\nD3,123\n")
+    res = runner.invoke(app, ["deployments", "import", str(bad)])
+    assert res.exit_code == 1 and "outside -90..90" in res.output
