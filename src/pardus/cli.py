@@ -247,6 +247,42 @@ def status(
     console.print(f"Detections: {tot['detections']}   Observations: {tot['observations']}")
 
 
+@app.command()
+def process(
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", "-s", help="Run only this stage (repeatable).")
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Try again the files a stage failed on.")] = False,
+) -> None:
+    """Run the processing stages over every file that still needs them.
+
+    Safe to stop and run again: finished files are not processed twice.
+    """
+    from pardus.pipeline.core import run_stage
+    from pardus.pipeline.stages import default_stages
+
+    ws = _workspace()
+    try:
+        stages = [st for st in default_stages() if not stage or st.name in stage]
+        if stage and not stages:
+            names = ", ".join(st.name for st in default_stages())
+            raise fail(f"no stage named {', '.join(stage)}; the stages are: {names}")
+        for st in stages:
+            with make_progress() as progress:
+                task = progress.add_task(f"{st.name} ({st.model_key})", total=None)
+                run = run_stage(
+                    ws,
+                    st,
+                    retry_failed=retry_failed,
+                    progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
+                )
+            console.print(f"{st.name}: {run.done} done, {run.failed} failed in {run.seconds:.1f} s")
+            for media_id, error in run.errors[:10]:
+                err.print(f"  [yellow]{media_id}[/]: {error}")
+    finally:
+        ws.close()
+
+
 @deployments_app.command("add")
 def deployments_add(
     deployment_id: Annotated[str, typer.Argument(help="A short id, e.g. LP-2024-C017.")],

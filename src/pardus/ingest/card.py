@@ -11,7 +11,9 @@ import os
 import re
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +42,8 @@ ProgressCallback = Callable[[int, int, str], None]
 BATCH_ITEMS = 64
 BATCH_SECONDS = 1.5
 MAX_IN_MEMORY = 256 << 20
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+PREFETCH = 2 * WORKERS
 
 
 class CardError(Exception):
@@ -194,10 +198,11 @@ def _import_entries(
     importer = _Importer(ws, report, deployment_id, offset, clock)
     total = len(entries)
     try:
-        for i, entry in enumerate(entries):
-            importer.one(entry)
-            if progress:
-                progress(i + 1, total, entry.rel_path)
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for i, (entry, prep) in enumerate(_prefetch(pool, importer.prepare, entries)):
+                importer.one(entry, prep)
+                if progress:
+                    progress(i + 1, total, entry.rel_path)
         importer.flush()
     except DiskFullError as exc:
         importer.discard_pending()
@@ -220,6 +225,39 @@ def _import_entries(
                 raise
             # The database itself has no room left; the next run recomputes all of this.
     return report
+
+
+@dataclass
+class _Prepared:
+    """What a worker learned about one file before the main thread stores it."""
+
+    kind: str | None = None
+    data: bytes | None = None
+    sha: str | None = None
+    meta: CameraMetadata | None = None
+    probe: Probe | None = None
+    not_media: str | None = None
+    failure: tuple[str, str] | None = None
+    large: bool = False
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, prepare: Callable[[CardEntry], _Prepared], entries: list[CardEntry]
+) -> Iterator[tuple[CardEntry, _Prepared]]:
+    """Prepare files ahead in the pool, in card order, holding at most PREFETCH files in memory."""
+    window: deque[tuple[CardEntry, Future[_Prepared]]] = deque()
+    it = iter(entries)
+    for entry in it:
+        window.append((entry, pool.submit(prepare, entry)))
+        if len(window) >= PREFETCH:
+            break
+    for entry in it:
+        done_entry, fut = window.popleft()
+        window.append((entry, pool.submit(prepare, entry)))
+        yield done_entry, fut.result()
+    while window:
+        done_entry, fut = window.popleft()
+        yield done_entry, fut.result()
 
 
 class _Importer:
@@ -252,42 +290,65 @@ class _Importer:
             **kw,
         )
 
-    def one(self, entry: CardEntry) -> None:
+    def prepare(self, entry: CardEntry) -> _Prepared:
+        """The part of a file's import that needs no database: read, hash, EXIF, decode.
+
+        Runs in worker threads (hashing and JPEG decoding release the GIL), so a card is read
+        and checked on both cores while the main thread writes rows.
+        """
         if entry.problem:
-            self._queue(None, self._item(entry, "failed", entry.problem))
-            return
+            return _Prepared(failure=("failed", entry.problem))
         kind, reason = _classify(entry.rel_path)
         if kind is None:
-            self._queue(None, self._item(entry, "skipped", reason))
-            return
+            return _Prepared(failure=("skipped", reason or "not imported"))
         if entry.size == 0:
-            self._queue(
-                None, self._item(entry, "failed", "empty file (0 bytes): the camera or the copy failed")
-            )
-            return
+            return _Prepared(failure=("failed", "empty file (0 bytes): the camera or the copy failed"))
+        if entry.size > MAX_IN_MEMORY and entry.local_path is not None:
+            return _Prepared(kind=kind, large=True)
         try:
-            data = entry.read() if entry.size <= MAX_IN_MEMORY or entry.local_path is None else None
+            data = entry.read()
         except OSError as exc:
-            self._queue(None, self._item(entry, "failed", f"cannot be read from the card: {exc}"))
+            return _Prepared(failure=("failed", f"cannot be read from the card: {exc}"))
+        prep = _Prepared(kind=kind, data=data, sha=sha256_bytes(data))
+        if not self.ws.blobs.exists(prep.sha):
+            # Already stored bytes are most likely a re-run: the probe waits until the database
+            # says the row is really missing (a crash between blob and row).
+            self._probe(prep)
+        return prep
+
+    def _probe(self, prep: _Prepared) -> None:
+        assert prep.data is not None
+        try:
+            if prep.kind == "image":
+                prep.meta = read_camera_metadata(prep.data)
+                prep.probe = probe_image(prep.data, self.ws.settings.thumbnail_size)
+            else:
+                prep.meta = CameraMetadata()
+                prep.probe = probe_video(prep.data, self.ws.settings.thumbnail_size)
+        except NotMediaError as exc:
+            prep.not_media = str(exc)
+
+    def one(self, entry: CardEntry, prep: _Prepared | None = None) -> None:
+        """Finish one file in the main thread: duplicate check, durable bytes, then its row."""
+        prep = prep or self.prepare(entry)
+        if prep.failure:
+            status, message = prep.failure
+            self._queue(None, self._item(entry, status, message))
             return
-        if data is None:
+        if prep.large:
             self._large_video(entry)
             return
-        sha = sha256_bytes(data)
-        if self._is_duplicate(entry, sha):
+        assert prep.sha is not None and prep.data is not None
+        if self._is_duplicate(entry, prep.sha):
             return
-        try:
-            if kind == "image":
-                meta = read_camera_metadata(data)
-                probe = probe_image(data, self.ws.settings.thumbnail_size)
-            else:
-                meta = CameraMetadata()
-                probe = probe_video(data, self.ws.settings.thumbnail_size)
-        except NotMediaError as exc:
-            self._queue(None, self._item(entry, "failed", str(exc), sha256=sha))
+        if prep.probe is None and prep.not_media is None:
+            self._probe(prep)
+        if prep.not_media is not None:
+            self._queue(None, self._item(entry, "failed", prep.not_media, sha256=prep.sha))
             return
-        self.ws.blobs.put_bytes(data, sha)
-        self._add_media(entry, sha, len(data), meta, probe)
+        assert prep.probe is not None
+        self.ws.blobs.put_bytes(prep.data, prep.sha)
+        self._add_media(entry, prep.sha, len(prep.data), prep.meta or CameraMetadata(), prep.probe)
 
     def _large_video(self, entry: CardEntry) -> None:
         assert entry.local_path is not None

@@ -62,8 +62,10 @@ def describe_bytes(data: bytes) -> str:
     return f"unknown binary data starting {head[:4].hex()}"
 
 
-def _thumbnail(img: Image.Image, size: int) -> bytes:
-    img = ImageOps.exif_transpose(img)
+def _thumbnail(img: Image.Image, size: int, orientation: int | None = None) -> bytes:
+    if orientation not in (None, 1):
+        # Only rotate when the camera said so: exif_transpose always copies the picture.
+        img = ImageOps.exif_transpose(img)
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     img.thumbnail((size, size))
@@ -85,14 +87,18 @@ def probe_image(data: bytes, thumb_size: int = 320) -> Probe:
     if exif_orientation in SWAPPING_ORIENTATIONS:
         width, height = height, width
     mode = img.mode
-    img.draft("RGB" if mode in ("RGB", "YCbCr") else mode, (thumb_size, thumb_size))
+    draft_mode = "RGB" if mode in ("RGB", "YCbCr") else mode
+    # Ask the decoder for the smallest DCT scale whose longest side still covers the thumbnail.
+    scale = thumb_size / max(img.size)
+    draft_size = (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale)))
+    img.draft(draft_mode, draft_size)
     issue = None
     try:
         img.load()
     except (OSError, SyntaxError) as exc:
         issue = f"damaged JPEG ({exc}); the readable part was kept, the original bytes are stored unchanged"
         img = Image.open(io.BytesIO(data))
-        img.draft("RGB" if mode in ("RGB", "YCbCr") else mode, (thumb_size, thumb_size))
+        img.draft(draft_mode, draft_size)
         ImageFile.LOAD_TRUNCATED_IMAGES = True
         try:
             img.load()
@@ -100,7 +106,7 @@ def probe_image(data: bytes, thumb_size: int = 320) -> Probe:
             return Probe(width, height, None, issue=issue, mode=mode)
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = False
-    return Probe(width, height, _thumbnail(img, thumb_size), issue=issue, mode=mode)
+    return Probe(width, height, _thumbnail(img, thumb_size, exif_orientation), issue=issue, mode=mode)
 
 
 def probe_video(path_or_bytes: Path | bytes, thumb_size: int = 320) -> Probe:

@@ -32,5 +32,5 @@ def open_workspace(settings: Settings | None = None, *, migrate: bool = True) ->
         settings=settings,
         db=Store(settings.resolved_database_url, migrate=migrate),
         blobs=BlobStore(settings.blob_dir),
-        derived=BlobStore(settings.data_dir / "derived"),
+        derived=BlobStore(settings.data_dir / "derived", durable=False),
     )

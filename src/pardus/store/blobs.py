@@ -57,7 +57,10 @@ def _check_key(key: str) -> str:
 class BlobStore:
     """A folder of blobs named by sha256, sharded two levels deep to keep folders small."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, durable: bool = True) -> None:
+        # ``durable=False`` skips fsync: for derived files (thumbnails) that can be made again,
+        # where a power cut may cost a thumbnail but never an original.
+        self.durable = durable
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / ".tmp"
@@ -97,7 +100,8 @@ class BlobStore:
                     size += len(chunk)
                     dst.write(chunk)
                 dst.flush()
-                os.fsync(dst.fileno())
+                if self.durable:
+                    os.fsync(dst.fileno())
             key = h.hexdigest()
             target = self.path(key)
             if target.is_file():
@@ -139,7 +143,8 @@ class BlobStore:
             with open(tmp, "wb") as f:
                 write(f)  # type: ignore[operator]
                 f.flush()
-                os.fsync(f.fileno())
+                if self.durable:
+                    os.fsync(f.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
         except OSError as exc:

@@ -5,6 +5,11 @@ Conventions that every room relies on:
   in its EXIF is kept separately, naive and untouched, so a clock correction can always be undone.
 - Text identifiers are the ones people and packages use (``deploymentID``, ``mediaID``); columns
   the model does not name yet go to ``extra`` (JSON) so a Camtrap DP round trip loses nothing.
+- A file format writes some values differently from how Pardus would write them back ('1.30',
+  '2020-05-30T02:57:37Z' for a +02:00 deployment, 'NA'); ``text_hints`` keeps such original text
+  keyed by column, with the text Pardus would write for the stored value at import time. An
+  export writes the original text only while the stored value still renders to that same text,
+  so a round trip is byte-faithful and an edited value is never overruled by stale text.
 - Nothing is deleted by the machine: blanks, repeats and rejected matches are flags and history.
 """
 
@@ -138,6 +143,7 @@ class Deployment(Base):
     setup_by: Mapped[str | None] = mapped_column(String(255))
     comments: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text_hints: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     location: Mapped[Location | None] = relationship()
     camera: Mapped[Camera | None] = relationship()
@@ -200,6 +206,7 @@ class Media(Base):
     comments: Mapped[str | None] = mapped_column(Text)
     imported: Mapped[datetime] = mapped_column(default=utcnow)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text_hints: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     deployment: Mapped[Deployment] = relationship()
 
@@ -285,6 +292,7 @@ class Individual(Base):
     merged_into: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text_hints: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class IndividualEvent(Base):
@@ -330,6 +338,7 @@ class Observation(Base):
     classification_probability: Mapped[float | None] = mapped_column(Float)
     comments: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text_hints: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class Alert(Base):

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("merged_into", sa.String(length=64), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("text_hints", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code"),
     )
@@ -191,6 +192,7 @@ def upgrade() -> None:
         sa.Column("setup_by", sa.String(length=255), nullable=True),
         sa.Column("comments", sa.Text(), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("text_hints", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["camera_id"],
             ["camera.id"],
@@ -284,6 +286,7 @@ def upgrade() -> None:
         sa.Column("comments", sa.Text(), nullable=True),
         sa.Column("imported", sa.DateTime(), nullable=False),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("text_hints", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["deployment_id"],
             ["deployment.id"],
@@ -366,6 +369,7 @@ def upgrade() -> None:
         sa.Column("classification_probability", sa.Float(), nullable=True),
         sa.Column("comments", sa.Text(), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("text_hints", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["deployment_id"],
             ["deployment.id"],

@@ -1,0 +1,148 @@
+"""Stages and the runner that moves every media item through them, resumably.
+
+A stage is a small object with a name, the model it runs (name and version) and two methods:
+``process`` turns a batch of media into results without touching the database (so it can run in
+worker processes, or on another machine), and ``write`` records one result in a session. The
+runner keeps a ``StageState`` row per item, stage and model, so:
+
+- a run killed at any moment continues where it stopped (items without a ``done`` state);
+- one item that fails is recorded with its error and the rest go on;
+- a newer model is a new state key, so re-running it keeps the older model's results.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from pardus.store import Workspace
+from pardus.store.models import Media, StageState, utcnow
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ItemResult:
+    """What a stage made of one media item; ``error`` set means it failed (and why)."""
+
+    media_id: str
+    payload: Any = None
+    error: str | None = None
+
+
+class Stage(Protocol):
+    """One step of the pipeline (detect, classify, events, re-identify, alert)."""
+
+    name: str
+
+    @property
+    def model_key(self) -> str:
+        """Name and version of what runs, e.g. ``yolox-tiny@2022.05.28``; part of the state key."""
+        ...
+
+    def eligible(self) -> Select[tuple[str]]:
+        """The media ids this stage applies to (e.g. photos and videos that are not damaged)."""
+        ...
+
+    def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
+        """Compute results for a batch; must not write to the database."""
+        ...
+
+    def write(self, s: Session, result: ItemResult) -> None:
+        """Record one successful result (detections, observations, ...)."""
+        ...
+
+
+@dataclass
+class StageRun:
+    """Counts of one run of one stage, for the CLI and the benchmarks."""
+
+    stage: str
+    model: str
+    done: int = 0
+    failed: int = 0
+    skipped_done_before: int = 0
+    seconds: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def pending_media(s: Session, stage: Stage, *, retry_failed: bool = False) -> list[str]:
+    """Eligible media ids that have no finished state for this stage and model, in time order."""
+    finished = ["done", "failed"] if not retry_failed else ["done"]
+    done_q = select(StageState.media_id).where(
+        StageState.stage == stage.name, StageState.model == stage.model_key, StageState.status.in_(finished)
+    )
+    eligible = stage.eligible().subquery()
+    q = (
+        select(Media.id)
+        .where(Media.id.in_(select(eligible.c[0])), Media.id.not_in(done_q))
+        .order_by(Media.timestamp, Media.file_path)
+    )
+    return list(s.scalars(q))
+
+
+def record_state(s: Session, media_id: str, stage: Stage, status: str, error: str | None = None) -> None:
+    state = s.scalars(
+        select(StageState).where(
+            StageState.media_id == media_id, StageState.stage == stage.name, StageState.model == stage.model_key
+        )
+    ).first()
+    if state is None:
+        state = StageState(media_id=media_id, stage=stage.name, model=stage.model_key)
+        s.add(state)
+    state.status = status
+    state.error = error
+    state.updated = utcnow()
+
+
+def run_stage(
+    ws: Workspace,
+    stage: Stage,
+    *,
+    media_ids: Sequence[str] | None = None,
+    batch_size: int = 16,
+    retry_failed: bool = False,
+    progress: ProgressCallback | None = None,
+) -> StageRun:
+    """Run ``stage`` over its pending media (or the given ones); commit after every batch."""
+    t0 = time.perf_counter()
+    run = StageRun(stage=stage.name, model=stage.model_key)
+    with ws.db.session() as s:
+        todo = pending_media(s, stage, retry_failed=retry_failed)
+    if media_ids is not None:
+        wanted = set(media_ids)
+        todo = [m for m in todo if m in wanted]
+    total = len(todo)
+    for start in range(0, total, batch_size):
+        batch = todo[start : start + batch_size]
+        try:
+            results = list(stage.process(ws, batch))
+        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, item by item, not raised
+            message = f"{type(exc).__name__}: {exc}"
+            results = [ItemResult(m, error=message) for m in batch]
+            traceback.print_exc()
+        with ws.db.session() as s:
+            for res in results:
+                if res.error is None:
+                    try:
+                        with s.begin_nested():
+                            stage.write(s, res)
+                    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+                        res.error = f"could not be recorded: {type(exc).__name__}: {exc}"
+                if res.error is None:
+                    record_state(s, res.media_id, stage, "done")
+                    run.done += 1
+                else:
+                    record_state(s, res.media_id, stage, "failed", res.error)
+                    run.failed += 1
+                    run.errors.append((res.media_id, res.error))
+        if progress:
+            progress(min(start + batch_size, total), total)
+    run.seconds = time.perf_counter() - t0
+    return run

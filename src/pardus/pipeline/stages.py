@@ -1,0 +1,11 @@
+"""The stages `pardus process` runs, in order. Each room adds its stage here when it exists."""
+
+from __future__ import annotations
+
+from pardus.pipeline.core import Stage
+from pardus.pipeline.daynight import DayNightStage
+
+
+def default_stages() -> list[Stage]:
+    """Stages that run with what is installed on this machine, in pipeline order."""
+    return [DayNightStage()]
