@@ -6,7 +6,6 @@ the database and the stored photos; ``PARDUS_DATABASE_URL`` points it at Postgre
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pardus.config import get_settings
+from pardus.interop.commands import export_app, import_app
 from pardus.store import Workspace, open_workspace
 
 app = typer.Typer(
@@ -41,6 +41,8 @@ app = typer.Typer(
 )
 deployments_app = typer.Typer(help="Where and when each camera stood.", no_args_is_help=True)
 app.add_typer(deployments_app, name="deployments")
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 
 console = Console()
 err = Console(stderr=True)
@@ -134,11 +136,7 @@ def import_card_cmd(
         console.print(table)
     out = report or ws.settings.data_dir / "reports" / f"import-{rep.run_id}.csv"
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["file", "status", "reason"])
-            w.writerows(rep.problems)
+        rep.write_csv(out)
         console.print(f"Import report: {out}")
     except OSError as exc:
         err.print(f"[yellow]The report file {out} could not be written ({exc.strerror}); the list above is it.[/]")
@@ -281,6 +279,59 @@ def process(
                 err.print(f"  [yellow]{media_id}[/]: {error}")
     finally:
         ws.close()
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo season and its own data folder.")] = Path("demo"),
+    cameras: Annotated[int, typer.Option(help="Cameras in the simulated season.")] = 12,
+    days: Annotated[int, typer.Option(help="Days the season lasts.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same season.")] = 1,
+) -> None:
+    """Simulate a small season of the virtual park, import its cards and process them.
+
+    Shows the whole path a park's cards take, on made-up data with known truth, without touching
+    your real data folder. Run it again and it reuses what is there.
+    """
+    from pardus.demo import demo_settings, run_demo
+    from pardus.store.status import deployment_status, totals
+
+    with make_progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        result = run_demo(out, cameras=cameras, days=days, seed=seed, progress=on_progress)
+    imported = sum(r.counts.get("imported", 0) + r.counts.get("damaged", 0) for r in result.reports)
+    dup = sum(r.counts.get("duplicate", 0) for r in result.reports)
+    problems = [(r.deployment_id, p) for r in result.reports for p in r.problems]
+    console.print(
+        f"Season {'generated' if result.generated else 'reused'}: {result.season.resolve()}  "
+        f"({len(result.reports)} cards; {imported} files imported now, {dup} already there or duplicated)"
+    )
+    for dep, (path, status_, why) in problems:
+        console.print(f"  [yellow]{dep}/{path}[/]: {status_}: {why}")
+    for st in result.stages:
+        console.print(f"Stage {st.stage} ({st.model}): {st.done} done, {st.failed} failed")
+    ws = open_workspace(demo_settings(out))
+    try:
+        with ws.db.session() as s:
+            tot = totals(s)
+            rows = deployment_status(s)
+    finally:
+        ws.close()
+    issues = sum(r.time_issues for r in rows)
+    console.print(
+        f"Store: {tot['media']} files in {tot['deployments']} deployments, {issues} with time problems flagged."
+    )
+    console.print("[bold green]Results:[/]")
+    console.print(f"  data folder (database, photos, thumbnails): {result.data_dir.resolve()}")
+    console.print(f"  import reports (CSV per card):               {(result.data_dir / 'reports').resolve()}")
+    console.print(f"  the season's true content (to compare):      {(result.season / 'truth').resolve()}")
+    console.print(f"Look around with: PARDUS_DATA_DIR={result.data_dir} pardus status")
 
 
 @deployments_app.command("add")

@@ -7,6 +7,7 @@ a crash hits, running the same import again ends with every file stored exactly 
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import time
@@ -73,6 +74,15 @@ class ImportReport:
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+    def write_csv(self, path: Path) -> Path:
+        """The files that need a look, as a sheet a person can open beside the card."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "status", "reason"])
+            w.writerows(self.problems)
+        return path
 
 
 def natural_key(path: str) -> list[object]:

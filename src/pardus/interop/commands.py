@@ -1,0 +1,238 @@
+"""`pardus export ...` and `pardus import ...`: the field's file formats from the command line.
+
+Register in cli.py with:
+    from pardus.interop.commands import export_app, import_app
+    app.add_typer(export_app, name="export")
+    app.add_typer(import_app, name="import")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+export_app = typer.Typer(help="Write data for GBIF, Timelapse, AddaxAI and other tools.", no_args_is_help=True)
+import_app = typer.Typer(help="Read packages and results made by other tools.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]Error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def _workspace():  # noqa: ANN202 - a Workspace; imported lazily to keep `pardus --help` fast
+    from pardus.config import get_settings
+    from pardus.store import open_workspace
+
+    return open_workspace(get_settings())
+
+
+Deployments = Annotated[
+    list[str] | None, typer.Option("--deployment", "-d", help="Only this deployment (repeat for several).")
+]
+
+
+@export_app.command("camtrap-dp")
+def export_camtrap_dp_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write the package into (created if needed).")],
+    project: Annotated[str | None, typer.Option(help="Project to export, if the store holds several.")] = None,
+    deployment: Deployments = None,
+    coordinate_precision: Annotated[
+        float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
+    ] = 0.1,
+    exact_coordinates: Annotated[
+        bool, typer.Option(help="Write sensitive places exactly (ecologists and admins only; needs --user).")
+    ] = False,
+    user: Annotated[str | None, typer.Option(help="Your user name, checked when exact places are asked for.")] = None,
+    copy_media: Annotated[bool, typer.Option(help="Copy the stored photos into the package folder.")] = False,
+    name: Annotated[str | None, typer.Option(help="Package name (datapackage.json 'name').")] = None,
+) -> None:
+    """Write a Camtrap DP 1.0.2 package (datapackage.json and CSV tables) for GBIF.
+
+    Sensitive places are rounded to --coordinate-precision degrees; photos with people are marked
+    not public. The package is checked against the standard before this command ends.
+
+    Example: pardus export camtrap-dp gbif-2024 --coordinate-precision 0.1
+    """
+    from pardus.interop.camtrap_dp import CamtrapDPError, export_camtrap_dp, user_may_see_exact_coordinates
+
+    ws = _workspace()
+    try:
+        allow = False
+        if exact_coordinates:
+            if not user:
+                raise _fail("exact coordinates need --user NAME, so your role can be checked")
+            with ws.db.session() as s:
+                allow = user_may_see_exact_coordinates(s, user)
+        rep = export_camtrap_dp(
+            ws,
+            out,
+            project_id=project,
+            deployment_ids=deployment,
+            coordinate_precision=coordinate_precision,
+            exact_coordinates=exact_coordinates,
+            allow_exact=allow,
+            copy_media=copy_media,
+            name=name,
+        )
+    except CamtrapDPError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print("[bold green]Written:[/] " + ", ".join(f"{v} {k}" for k, v in rep.counts.items()) + f" in {out}")
+    if rep.obscured_locations:
+        console.print(
+            f"{len(rep.obscured_locations)} sensitive place(s) rounded to {rep.coordinate_precision} degrees"
+            f" ({rep.redacted_values} other mention(s) blurred)."
+        )
+    for w in rep.warnings:
+        console.print(f"[yellow]Note:[/] {w}")
+    if rep.validation is not None and not rep.validation.valid:
+        err.print("[bold red]The package does not pass the Camtrap DP checks:[/]\n" + rep.validation.summary())
+        raise typer.Exit(code=2)
+    if rep.validation is not None:
+        console.print("Checked: " + rep.validation.summary())
+
+
+@export_app.command("megadetector")
+def export_megadetector_cmd(
+    out: Annotated[Path, typer.Argument(help="The .json file to write.")],
+    model: Annotated[str | None, typer.Option(help="Model whose detections to write, if there are several.")] = None,
+    deployment: Deployments = None,
+    format_version: Annotated[str, typer.Option(help="MegaDetector output format version to declare.")] = "1.4",
+) -> None:
+    """Write detections as a MegaDetector results file (opens in Timelapse and AddaxAI)."""
+    from pardus.interop.megadetector_json import MegaDetectorError, export_megadetector
+
+    ws = _workspace()
+    try:
+        counts = export_megadetector(
+            ws, out, model_name=model, deployment_ids=deployment, format_version=format_version
+        )
+    except MegaDetectorError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(f"[bold green]Written:[/] {counts['images']} files, {counts['detections']} boxes to {out}")
+
+
+@export_app.command("coco")
+def export_coco_cmd(
+    out: Annotated[Path, typer.Argument(help="The .json file to write.")],
+    project: Annotated[str | None, typer.Option(help="Project to export.")] = None,
+    deployment: Deployments = None,
+) -> None:
+    """Write media and labels as COCO Camera Traps JSON (for training and LILA-style sharing)."""
+    from pardus.interop.coco_ct import CocoError, export_coco
+
+    ws = _workspace()
+    try:
+        counts = export_coco(ws, out, project_id=project, deployment_ids=deployment)
+    except CocoError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(f"[bold green]Written:[/] {counts['images']} images, {counts['annotations']} annotations to {out}")
+
+
+@export_app.command("timelapse")
+def export_timelapse_cmd(
+    out: Annotated[Path, typer.Argument(help="The .csv file to write.")],
+    deployment: Deployments = None,
+) -> None:
+    """Write the review table as a CSV that Timelapse imports (one row per photo)."""
+    from pardus.interop.timelapse import export_timelapse
+
+    ws = _workspace()
+    try:
+        n = export_timelapse(ws, out, deployment_ids=deployment)
+    finally:
+        ws.close()
+    console.print(f"[bold green]Written:[/] {n} rows to {out}")
+
+
+@import_app.command("camtrap-dp")
+def import_camtrap_dp_cmd(
+    path: Annotated[Path, typer.Argument(help="The package folder, or its datapackage.json.")],
+    prefix: Annotated[str, typer.Option(help="Put this before every ID, if they clash with ones in the store.")] = "",
+) -> None:
+    """Read a Camtrap DP 1.0 package (deployments, media, observations) into Pardus.
+
+    Photos given as internet addresses are recorded but not downloaded. A package with errors is
+    not imported; the errors are listed by file, row and column.
+    """
+    from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
+
+    ws = _workspace()
+    try:
+        rep = import_camtrap_dp(ws, path, prefix=prefix)
+    except CamtrapDPError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    table = Table(title=f"Imported Camtrap DP {rep.version} as project {rep.project_id}")
+    table.add_column("what")
+    table.add_column("how many", justify="right")
+    for k, v in rep.counts.items():
+        table.add_row(k.replace("_", " "), str(v))
+    console.print(table)
+    for w in rep.warnings:
+        console.print(f"[yellow]Note:[/] {w}")
+
+
+@import_app.command("megadetector")
+def import_megadetector_cmd(
+    path: Annotated[Path, typer.Argument(help="The MegaDetector results .json file.")],
+    image_root: Annotated[Path | None, typer.Option(help="Folder the results' file paths are relative to.")] = None,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Record photos not yet in Pardus under this deployment.")
+    ] = None,
+) -> None:
+    """Read MegaDetector results as detections on the photos Pardus holds."""
+    from pardus.interop.megadetector_json import MegaDetectorError, import_megadetector
+
+    ws = _workspace()
+    try:
+        rep = import_megadetector(ws, path, image_root=image_root, deployment_id=deployment)
+    except MegaDetectorError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(
+        f"[bold green]Done:[/] {rep.images} files, {rep.detections} boxes from {rep.model_name} ({rep.model_version})"
+    )
+    if rep.unmatched:
+        console.print(
+            f"[yellow]{len(rep.unmatched)} file(s) are not in Pardus and were skipped[/] (first: {rep.unmatched[0]}). "
+            "Import their card first, or give --deployment to record them as photos not yet here."
+        )
+
+
+@import_app.command("coco")
+def import_coco_cmd(
+    path: Annotated[Path, typer.Argument(help="The COCO Camera Traps .json file.")],
+    project: Annotated[str | None, typer.Option(help="Project id to file it under.")] = None,
+    utc_offset: Annotated[str, typer.Option(help="Zone the camera clocks were set to, e.g. +10:00.")] = "+00:00",
+    prefix: Annotated[str, typer.Option(help="Put this before every ID.")] = "",
+) -> None:
+    """Read a COCO Camera Traps file (locations, images, labels and boxes)."""
+    from pardus.ingest.deployments import DeploymentError, parse_utc_offset
+    from pardus.interop.coco_ct import CocoError, import_coco
+
+    ws = _workspace()
+    try:
+        rep = import_coco(ws, path, project_id=project, utc_offset_minutes=parse_utc_offset(utc_offset), prefix=prefix)
+    except (CocoError, DeploymentError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        ws.close()
+    console.print(
+        f"[bold green]Done:[/] {rep.images} images, {rep.annotations} annotations, {rep.locations} locations "
+        f"(project {rep.project_id})."
+    )

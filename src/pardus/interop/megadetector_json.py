@@ -1,0 +1,335 @@
+"""MegaDetector batch output (format 1.1 to 1.6): read boxes into the store, write them for Timelapse.
+
+The format (https://lila.science/megadetector-output-format) lists images (or videos, with
+``frame_rate`` and per-detection ``frame_number``), each with boxes as normalised
+[x_min, y_min, width, height], a category id looked up in ``detection_categories`` and a
+confidence; classifier results ride along as ``classifications``. Pardus keeps each box as a
+``Detection`` (same box convention, category by name, model name and version) and each processed
+image as a ``StageState`` of stage "detect", so "processed, found nothing" is not confused with
+"never processed". What the store does not model (classifications, run information) is kept, so
+that exporting what was imported gives back the same file: same images, boxes, categories and
+confidences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pardus.ingest.probe import MEDIA_TYPES
+from pardus.store import Workspace
+from pardus.store.blobs import sha256_file
+from pardus.store.models import Deployment, Detection, Media, StageState, utcnow
+
+STANDARD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
+STAGE = "detect"
+_RUN_KEY = "md_run"
+_DET_KEYS = {"category", "conf", "bbox", "frame_number", "classifications"}
+_IMAGE_KEYS = {"file", "detections", "failure", "max_detection_conf", "frame_rate", "frames_processed"}
+
+
+class MegaDetectorError(ValueError):
+    """A results file that cannot be read or written as asked; the message says what to change."""
+
+
+def model_version(info: dict[str, Any]) -> str:
+    """The model version a results file names: detector_metadata first, then the detector file name."""
+    meta = info.get("detector_metadata") or {}
+    if isinstance(meta, dict) and meta.get("megadetector_version"):
+        return str(meta["megadetector_version"])
+    name = str(info.get("detector") or "")
+    for pattern in (r"v(\d+[a-z](?:\.\d+)*)", r"_(\d+[a-z])(?:_|$)", r"v(\d+(?:\.\d+)*)"):
+        if m := re.search(pattern, name.lower()):
+            return "v" + m.group(1)
+    return "v4" if not name else "unknown"
+
+
+@dataclass
+class MDImportReport:
+    model_name: str
+    model_version: str
+    images: int = 0
+    detections: int = 0
+    failed: int = 0
+    placeholders: int = 0
+    unmatched: list[str] = field(default_factory=list)
+
+
+def _find_media(
+    s: Session, file: str, image_root: Path | None, deployment_id: str | None, by_sha: dict[str, str] | None
+) -> str | None:
+    q = select(Media.id).where(Media.file_path == file)
+    if deployment_id:
+        q = q.where(Media.deployment_id == deployment_id)
+    ids = list(s.scalars(q.limit(2)))
+    if len(ids) == 1:
+        return ids[0]
+    name = PurePosixPath(file.replace("\\", "/")).name
+    q = select(Media.id).where(Media.file_name == name)
+    if deployment_id:
+        q = q.where(Media.deployment_id == deployment_id)
+    ids = list(s.scalars(q.limit(2)))
+    if len(ids) == 1:
+        return ids[0]
+    if image_root is not None and by_sha is not None:
+        p = image_root / file
+        if p.is_file():
+            sha = sha256_file(p)
+            mid = s.scalars(select(Media.id).where(Media.sha256 == sha)).first()
+            if mid:
+                return mid
+    return None
+
+
+def import_megadetector(
+    ws: Workspace,
+    path: Path | str,
+    *,
+    image_root: Path | str | None = None,
+    deployment_id: str | None = None,
+) -> MDImportReport:
+    """Import a MegaDetector results file as detections on the store's media.
+
+    Each ``file`` is matched to a stored photo by its path on the card, then by file name (when
+    unique), then by content (sha256) if ``image_root`` holds the images. Files that match
+    nothing are listed in the report; with ``deployment_id`` they are recorded instead as
+    unavailable media of that deployment, so no detection is lost. Importing the same results
+    again replaces that model's boxes on those photos rather than adding them twice.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise MegaDetectorError(f"cannot read {path} as JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise MegaDetectorError(f"{path} is not a MegaDetector results file: it has no 'images' list")
+    info = data.get("info") or {}
+    fmt = str(info.get("format_version", "1.0"))
+    cats = data.get("detection_categories") or STANDARD_CATEGORIES
+    name = str(info.get("detector") or "megadetector_v4")
+    version = model_version(info)
+    rep = MDImportReport(model_name=name, model_version=version)
+    run = {k: v for k, v in data.items() if k != "images"}
+    run.setdefault("info", {}).setdefault("format_version", fmt)
+    run_key = ws.derived.put_bytes(json.dumps(run, sort_keys=True).encode())
+    root = Path(image_root) if image_root is not None else None
+    with ws.db.session() as s:
+        if deployment_id and s.get(Deployment, deployment_id) is None:
+            raise MegaDetectorError(
+                f"no deployment {deployment_id!r}; create it first with `pardus deployments add {deployment_id}`"
+            )
+        for n, img in enumerate(data["images"]):
+            file = img.get("file")
+            if not isinstance(file, str):
+                raise MegaDetectorError(f"image #{n + 1} in {path} has no 'file'")
+            mid = _find_media(s, file, root, deployment_id, {} if root else None)
+            if mid is None:
+                if deployment_id is None:
+                    rep.unmatched.append(file)
+                    continue
+                mid = _placeholder(s, file, deployment_id)
+                rep.placeholders += 1
+            _store_image(s, mid, img, cats, name, version, run_key, rep)
+            rep.images += 1
+            if n % 500 == 499:
+                s.flush()
+    return rep
+
+
+def _placeholder(s: Session, file: str, deployment_id: str) -> str:
+    existing = s.scalars(
+        select(Media.id).where(Media.deployment_id == deployment_id, Media.file_path == file)
+    ).first()
+    if existing:
+        return existing
+    suffix = PurePosixPath(file).suffix.lower()
+    m = Media(
+        deployment_id=deployment_id,
+        file_path=file,
+        file_name=PurePosixPath(file.replace("\\", "/")).name,
+        file_mediatype=MEDIA_TYPES.get(suffix, "application/octet-stream"),
+        available=False,
+        timestamp_source="none",
+        file_issues="known only from a MegaDetector results file; the photo itself is not in Pardus",
+    )
+    s.add(m)
+    s.flush()
+    return m.id
+
+
+def _store_image(
+    s: Session,
+    media_id: str,
+    img: dict[str, Any],
+    cats: dict[str, str],
+    name: str,
+    version: str,
+    run_key: str,
+    rep: MDImportReport,
+) -> None:
+    s.execute(
+        delete(Detection).where(
+            Detection.media_id == media_id, Detection.model_name == name, Detection.model_version == version
+        )
+    )
+    state = s.scalars(
+        select(StageState).where(StageState.media_id == media_id, StageState.stage == STAGE, StageState.model == name)
+    ).first() or StageState(media_id=media_id, stage=STAGE, model=name)
+    s.add(state)
+    failure = img.get("failure")
+    state.status = "failed" if failure else "done"
+    state.error = failure
+    state.updated = utcnow()
+    if failure:
+        rep.failed += 1
+    frame_rate = img.get("frame_rate")
+    image_extra = {k: v for k, v in img.items() if k not in _IMAGE_KEYS}
+    if frame_rate is not None or "frames_processed" in img:
+        image_extra["frame_rate"] = frame_rate
+        image_extra["frames_processed"] = img.get("frames_processed")
+    for i, d in enumerate(img.get("detections") or []):
+        cid = str(d.get("category"))
+        bbox = d.get("bbox") or [0, 0, 0, 0]
+        extra: dict[str, Any] = {_RUN_KEY: run_key}
+        if cats.get(cid) != STANDARD_CATEGORIES.get(cid):
+            extra["category_id"] = cid
+        if "frame_number" in d:
+            extra["frame_number"] = d["frame_number"]
+        if "classifications" in d:
+            extra["classifications"] = d["classifications"]
+        extra.update({k: v for k, v in d.items() if k not in _DET_KEYS})
+        if i == 0 and image_extra:
+            extra["image"] = image_extra
+        frame_time = d["frame_number"] / frame_rate if "frame_number" in d and frame_rate else None
+        s.add(
+            Detection(
+                media_id=media_id,
+                category=cats.get(cid, cid)[:16],
+                score=float(d.get("conf", 0.0)),
+                x=float(bbox[0]), y=float(bbox[1]), w=float(bbox[2]), h=float(bbox[3]),
+                frame_time_s=frame_time,
+                model_name=name,
+                model_version=version,
+                extra=extra,
+            )  # fmt: skip
+        )
+        rep.detections += 1
+    if not img.get("detections") and image_extra:
+        # Nothing to hang the video facts on: keep them with the media itself.
+        m = s.get(Media, media_id)
+        if m is not None:
+            m.extra = {**(m.extra or {}), "megadetector": image_extra}
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", v)) or (1, 0)
+
+
+def export_megadetector(
+    ws: Workspace,
+    out: Path | str,
+    *,
+    model_name: str | None = None,
+    deployment_ids: Iterable[str] | None = None,
+    format_version: str = "1.4",
+) -> dict[str, int]:
+    """Write one model's detections as a MegaDetector results file that Timelapse and AddaxAI open.
+
+    ``file`` is each photo's path as it was on the card (or in the source results file), so point
+    Timelapse at the same image folder. Every photo the model processed is listed, with an empty
+    list when it found nothing and ``failure`` when it could not read the photo.
+    """
+    out = Path(out)
+    with ws.db.session() as s:
+        models = sorted(set(s.scalars(select(Detection.model_name).distinct())) | set(
+            s.scalars(select(StageState.model).where(StageState.stage == STAGE).distinct())
+        ))
+        if model_name is None:
+            if len(models) != 1:
+                raise MegaDetectorError(
+                    "say which model's detections to write with --model; this store has: "
+                    + (", ".join(models) or "no detections at all")
+                )
+            model_name = models[0]
+        elif model_name not in models:
+            raise MegaDetectorError(f"no detections of model {model_name!r}; there are: {', '.join(models) or 'none'}")
+        q = (
+            select(Media.id, Media.file_path, Media.extra, StageState.status, StageState.error)
+            .join(StageState, (StageState.media_id == Media.id) & (StageState.stage == STAGE))
+            .where(StageState.model == model_name)
+            .order_by(StageState.id)
+        )
+        if deployment_ids is not None:
+            q = q.where(Media.deployment_id.in_(list(deployment_ids)))
+        media = list(s.execute(q))
+        dets: dict[str, list[Detection]] = {}
+        for d in s.scalars(
+            select(Detection).where(Detection.model_name == model_name).order_by(Detection.media_id, Detection.id)
+        ):
+            dets.setdefault(d.media_id, []).append(d)
+        run_keys = {d.extra.get(_RUN_KEY) for ds in dets.values() for d in ds if d.extra}
+        run: dict[str, Any] = {}
+        for key in sorted(k for k in run_keys if k):
+            if ws.derived.exists(key):
+                run = json.loads(ws.derived.get_bytes(key))
+                break
+        versions = {d.model_version for ds in dets.values() for d in ds}
+        info = dict(run.get("info") or {})
+        info["format_version"] = format_version
+        info["detector"] = model_name
+        if _version_tuple(format_version) >= (1, 2) and "detector_metadata" not in info and len(versions) == 1:
+            info["detector_metadata"] = {"megadetector_version": next(iter(versions))}
+        cats = dict(run.get("detection_categories") or STANDARD_CATEGORIES)
+        name_to_id = {v: k for k, v in cats.items()}
+        legacy_max = _version_tuple(format_version) < (1, 3)
+        images = []
+        counts = {"images": 0, "detections": 0, "failed": 0}
+        for mid, file_path, mextra, status, error in media:
+            img: dict[str, Any] = {"file": file_path}
+            ds = dets.get(mid, [])
+            image_extra = (ds[0].extra or {}).get("image") if ds else (mextra or {}).get("megadetector")
+            if image_extra:
+                img.update({k: v for k, v in image_extra.items() if v is not None or k == "frame_rate"})
+            if status == "failed":
+                img["failure"] = error or "failed"
+                img["detections"] = None
+                counts["failed"] += 1
+            else:
+                if legacy_max:
+                    img["max_detection_conf"] = max((d.score for d in ds), default=0.0)
+                img["detections"] = [_detection_json(d, cats, name_to_id) for d in ds]
+                counts["detections"] += len(ds)
+            images.append(img)
+            counts["images"] += 1
+    result: dict[str, Any] = {"info": info, "detection_categories": cats}
+    for k in ("classification_categories", "classification_category_descriptions"):
+        if k in run:
+            result[k] = run[k]
+    result["images"] = images
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+    return counts
+
+
+def _detection_json(d: Detection, cats: dict[str, str], name_to_id: dict[str, str]) -> dict[str, Any]:
+    extra = d.extra or {}
+    cid = extra.get("category_id") or name_to_id.get(d.category)
+    if cid is None:
+        cid = str(max((int(k) for k in cats if k.isdigit()), default=0) + 1)
+        cats[cid] = d.category
+        name_to_id[d.category] = cid
+    out: dict[str, Any] = {"category": cid, "conf": d.score, "bbox": [d.x, d.y, d.w, d.h]}
+    if "frame_number" in extra:
+        out["frame_number"] = extra["frame_number"]
+    if "classifications" in extra:
+        out["classifications"] = extra["classifications"]
+    out.update({k: v for k, v in extra.items() if k not in {_RUN_KEY, "category_id", "image"} and k not in out})
+    return out

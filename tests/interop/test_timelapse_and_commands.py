@@ -1,0 +1,74 @@
+"""The Timelapse review table, and the import/export commands as a person types them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pardus.interop.camtrap_dp import import_camtrap_dp
+from pardus.interop.timelapse import COLUMNS, export_timelapse
+from pardus.store.models import Detection, Location, User
+
+
+def test_timelapse_table_has_one_row_per_photo(workspace, shared_data: Path, tmp_path: Path) -> None:
+    import_camtrap_dp(workspace, shared_data / "camtrap-dp-example" / "example")
+    with workspace.db.session() as s:
+        s.add(Detection(media_id="7ab33b3a", category="animal", score=0.93, x=0.1, y=0.1, w=0.2, h=0.2,
+                        model_name="md_v5a.0.0.pt", model_version="v5a.0.0"))  # fmt: skip
+    n = export_timelapse(workspace, tmp_path / "review.csv")
+    with open(tmp_path / "review.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert n == len(rows) == 423 and list(rows[0]) == COLUMNS
+    heron = next(r for r in rows if r["File"] == "20210531082538-RCNX0031.JPG")
+    assert heron["RelativePath"] == "media" and heron["DateTime"] == "2021-04-11 20:43:09"
+    assert heron["Species"] == "Ardea" and heron["Count"] == "1" and heron["MaxDetectionConf"] == "0.9300"
+    two = next(r for r in rows if r["Species"].count("|") >= 1)
+    assert two["Count"].count("|") == two["Species"].count("|")
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from pardus.config import get_settings
+    from pardus.interop.commands import export_app, import_app
+
+    monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    app = typer.Typer()
+    app.add_typer(export_app, name="export")
+    app.add_typer(import_app, name="import")
+    yield app
+    get_settings.cache_clear()
+
+
+def test_commands_import_and_export_with_role_check(cli, shared_data: Path, tmp_path: Path) -> None:
+    from pardus.config import get_settings
+    from pardus.store import open_workspace
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["import", "camtrap-dp", str(shared_data / "camtrap-dp-example" / "example")])
+    assert res.exit_code == 0, res.output
+    assert "observations" in res.output and "549" in res.output
+    ws = open_workspace(get_settings())
+    with ws.db.session() as s:
+        s.get(Location, "e254a13c").sensitive = True
+        s.add_all([User(name="ivan", role="ranger"), User(name="olga", role="admin")])
+    ws.close()
+    res = runner.invoke(cli, ["export", "camtrap-dp", str(tmp_path / "pkg"), "--exact-coordinates"])
+    assert res.exit_code == 1 and "--user" in res.output
+    res = runner.invoke(cli, ["export", "camtrap-dp", str(tmp_path / "pkg"), "--exact-coordinates", "--user", "ivan"])
+    assert res.exit_code == 1 and "ecologist or an admin" in res.output
+    res = runner.invoke(cli, ["export", "camtrap-dp", str(tmp_path / "pkg"), "--coordinate-precision", "0.1"])
+    assert res.exit_code == 0, res.output
+    assert "1 sensitive place(s) rounded to 0.1 degrees" in res.output and "valid Camtrap DP" in res.output
+    assert json.loads((tmp_path / "pkg" / "datapackage.json").read_text())["coordinatePrecision"] == 0.1
+    res = runner.invoke(cli, ["export", "camtrap-dp", str(tmp_path / "exact"), "--exact-coordinates", "--user", "olga"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["export", "timelapse", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0 and "423 rows" in res.output
+    res = runner.invoke(cli, ["import", "camtrap-dp", str(tmp_path / "nowhere")])
+    assert res.exit_code == 1 and "no datapackage.json" in res.output
