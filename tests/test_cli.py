@@ -26,7 +26,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_help_lists_the_commands() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("init", "import-card", "fix-time", "status", "deployments"):
+    for cmd in ("init", "import-card", "fix-time", "status", "deployments", "simulate", "demo", "report", "export"):
         assert cmd in res.output
 
 
@@ -65,3 +65,18 @@ def test_deployment_sheet(env: Path) -> None:
     bad.write_text("deploymentID,latitude\nD3,123\n")
     res = runner.invoke(app, ["deployments", "import", str(bad)])
     assert res.exit_code == 1 and "outside -90..90" in res.output
+
+
+def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
+    out = env / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--cameras", "2", "--days", "3"])
+    assert res.exit_code == 0, res.output
+    flat = "".join(res.output.split())
+    assert "Seasongenerated" in flat and "Stagedaynight" in flat
+    assert (out / "pardus-data" / "pardus.sqlite").is_file()
+    assert any((out / "pardus-data" / "reports").glob("import-*.csv"))
+    # The simulated card mess (a damaged file, a second copy of a card) is reported, not hidden.
+    assert "damaged" in flat or "truncated" in flat
+    again = runner.invoke(app, ["demo", "--out", str(out), "--cameras", "2", "--days", "3"])
+    assert again.exit_code == 0, again.output
+    assert "Seasonreused" in "".join(again.output.split()) and "0filesimportednow" in "".join(again.output.split())

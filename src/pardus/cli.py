@@ -27,6 +27,8 @@ from rich.text import Text
 
 from pardus.config import get_settings
 from pardus.interop.commands import export_app, import_app
+from pardus.simulate.commands import simulate_cmd
+from pardus.stats.commands import report
 from pardus.store import Workspace, open_workspace
 
 app = typer.Typer(
@@ -43,6 +45,8 @@ deployments_app = typer.Typer(help="Where and when each camera stood.", no_args_
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
+app.command("report")(report)
+app.command("simulate")(simulate_cmd)
 
 console = Console()
 err = Console(stderr=True)
