@@ -87,3 +87,21 @@ def workspace(settings):
     ws = open_workspace(settings)
     yield ws
     ws.close()
+
+
+CHROMIUM = Path(os.environ.get("PARDUS_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never `playwright install`); skips when it is absent."""
+    if not CHROMIUM.is_file():
+        _service_missing(f"Chromium at {CHROMIUM} (apt-get install chromium, or `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()

@@ -39,3 +39,91 @@ def import_season(ws: Workspace, season: Path, progress: CardProgress | None = N
 
         reports.append(import_card(ws, card, dep, progress=on_file))
     return reports
+
+
+REVIEWER = "virtual-park truth"
+_TYPES = {"animal": "animal", "human": "human", "vehicle": "vehicle", "blank": "blank"}
+
+
+def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER) -> int:
+    """Record the season's true content as if reviewers had labelled and identified every photo.
+
+    It stands for the finished manual review a park does today, so the statistics can be checked
+    end to end against known truth ("individuals seen" must equal the animals photographed).
+    Rows are ``classification_method='human'`` with ``classified_by`` naming the truth, so they are
+    never mistaken for a person's work. Photos are matched by content hash (the copy of a card
+    points at the same Media row); running it twice adds nothing. Returns the observations added.
+    """
+    import csv
+    import hashlib
+
+    from sqlalchemy import select
+
+    from pardus.store.models import Individual, Media, Observation, utcnow
+
+    season = Path(season)
+    rows = list(csv.DictReader((season / "truth" / "images.csv").open(newline="", encoding="utf-8")))
+    animals = {
+        r["individual_id"]: r
+        for r in csv.DictReader((season / "truth" / "animals.csv").open(newline="", encoding="utf-8"))
+    }
+    added = 0
+    with ws.db.session() as s:
+        by_hash: dict[str, Media] = {}
+        for m in s.scalars(select(Media)):
+            if m.sha256:
+                by_hash[m.sha256] = m
+        individuals = {i.code: i for i in s.scalars(select(Individual))}
+        done = {
+            (o.media_id, o.scientific_name, o.individual_id)
+            for o in s.scalars(select(Observation).where(Observation.classified_by == reviewer))
+        }
+        for r in rows:
+            obs_type = _TYPES.get(r["content"], "unknown")
+            path = season / r["path"]
+            media = by_hash.get(hashlib.sha256(path.read_bytes()).hexdigest()) if path.is_file() else None
+            if media is None:
+                continue  # not imported (e.g. the damaged file the importer refused): nothing to label
+            ind_id = None
+            code = r["individual_id"]
+            if code:
+                ind = individuals.get(code)
+                if ind is None:
+                    a = animals.get(code, {})
+                    ind = Individual(code=code, scientific_name=r["scientific_name"] or None, sex=a.get("sex") or None)
+                    s.add(ind)
+                    s.flush()
+                    individuals[code] = ind
+                ind_id = ind.id
+                t = media.timestamp
+                if t is not None:
+                    ind.first_seen = min(ind.first_seen or t, t)
+                    ind.last_seen = max(ind.last_seen or t, t)
+            key = (media.id, r["scientific_name"] or None, ind_id)
+            if key in done:
+                continue
+            done.add(key)
+            has_box = r["bbox_width"] not in ("", None)
+            s.add(
+                Observation(
+                    deployment_id=media.deployment_id,
+                    media_id=media.id,
+                    observation_level="media",
+                    observation_type=obs_type,
+                    scientific_name=r["scientific_name"] or None,
+                    count=int(r["count"]) if r["count"] else None,
+                    individual_id=ind_id,
+                    bbox_x=float(r["bbox_x"]) if has_box else None,
+                    bbox_y=float(r["bbox_y"]) if has_box else None,
+                    bbox_width=float(r["bbox_width"]) if has_box else None,
+                    bbox_height=float(r["bbox_height"]) if has_box else None,
+                    classification_method="human",
+                    classified_by=reviewer,
+                    classification_timestamp=utcnow(),
+                    classification_probability=1.0,
+                    comments=r["content"] if obs_type == "unknown" else None,
+                    extra={"flank": r["flank"]} if r["flank"] else {},
+                )
+            )
+            added += 1
+    return added

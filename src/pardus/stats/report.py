@@ -94,6 +94,10 @@ NUMBER_WORDS = [
 ]
 
 
+# Media.timestamp_issues flags that make a photo's time unusable for dating a record.
+UNTRUSTED_TIME = frozenset({"clock-reset", "in-future", "before-deployment", "after-deployment", "no-time"})
+
+
 class ReportError(ValueError):
     """The report cannot be made for this plot and year; the message says what is missing."""
 
@@ -245,18 +249,21 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
         return cur
 
     rows = session.execute(
-        select(Observation, Media.timestamp)
+        select(Observation, Media.timestamp, Media.timestamp_issues)
         .outerjoin(Media, Observation.media_id == Media.id)
         .where(Observation.deployment_id.in_(list(dep_station)))
         .where(Observation.observation_type == "animal")
     ).all()
     records: list[Record] = []
     focus_all: list[tuple[str, int]] = []
-    untimed = proposed = off_effort = 0
-    for obs, media_time in rows:
+    untimed = proposed = off_effort = untrusted = 0
+    for obs, media_time, time_issues in rows:
         t = obs.event_start or media_time
         if t is None:
             untimed += 1
+            continue
+        if obs.event_start is None and UNTRUSTED_TIME & set((time_issues or "").split(",")):
+            untrusted += 1  # a reset or impossible clock would invent records in other years
             continue
         sp = obs.scientific_name or "unidentified animal"
         ind = resolve(obs.individual_id) if obs.individual_id else None
@@ -275,6 +282,11 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
         notes.append(
             f"{off_effort} animal observations fall outside their deployment's dates or in a recorded outage "
             "(check the camera clock and the deployment dates); they were not used."
+        )
+    if untrusted:
+        notes.append(
+            f"{untrusted} animal observations are on photos whose camera time cannot be trusted (clock reset, "
+            "in the future or outside the deployment); correct the clock with 'pardus fix-time' to use them."
         )
     if untimed:
         notes.append(f"{untimed} animal observations have neither an event time nor a photo time and were not used.")
@@ -349,6 +361,12 @@ class PlotYearReport:
     def species_label(self) -> str:
         return common_name(self.options.species)
 
+    def _labelled(self, year: dict[str, Any]) -> dict[str, Any]:
+        """Individuals by their catalogue codes (PO_013), not the store's internal ids."""
+        labels = self.data.individual_labels
+        return {k: [labels.get(i, i) for i in v] if k.endswith("_ids") or k == "known_alive_not_seen" else v
+                for k, v in year.items()}
+
     def numbers(self) -> dict[str, Any]:
         d, o = self.data, self.options
         effort = [
@@ -378,7 +396,7 @@ class PlotYearReport:
                 "seen_ids": [
                     d.individual_labels.get(i, i) for i in (self.this_year.seen_ids if self.this_year else ())
                 ],
-                "by_year": [y.as_dict() for y in self.years],
+                "by_year": [self._labelled(y.as_dict()) for y in self.years],
             },
             "closed_population": self.closed.as_dict() if self.closed else None,
             "secr": self.secr.as_dict() if self.secr else None,
