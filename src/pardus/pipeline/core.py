@@ -144,5 +144,8 @@ def run_stage(
                     run.errors.append((res.media_id, res.error))
         if progress:
             progress(min(start + batch_size, total), total)
+    finish = getattr(stage, "finish", None)
+    if finish is not None and run.done:
+        finish(ws)  # work over the whole store (e.g. repeated boxes), after the items are in
     run.seconds = time.perf_counter() - t0
     return run

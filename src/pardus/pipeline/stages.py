@@ -8,4 +8,11 @@ from pardus.pipeline.daynight import DayNightStage
 
 def default_stages() -> list[Stage]:
     """Stages that run with what is installed on this machine, in pipeline order."""
-    return [DayNightStage()]
+    from pardus.models.registry import COCO_SSD, YOLOX_TINY
+
+    stages: list[Stage] = [DayNightStage()]
+    if YOLOX_TINY.available() and COCO_SSD.available():
+        from pardus.pipeline.detect import DetectionStage
+
+        stages.append(DetectionStage())
+    return stages

@@ -1,0 +1,126 @@
+"""The offline detectors: camera-trap animals (YOLOX-tiny) and people and vehicles (COCO SSD).
+
+Both take an RGB ``uint8`` array and return :class:`Box` es with coordinates normalised to the
+image (top-left x, y, width, height, as MegaDetector and Camtrap DP write them).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pardus.models.registry import COCO_SSD, YOLOX_TINY, ModelInfo
+
+# COCO ids of the TensorFlow zoo label map that mean "a vehicle" to a ranger.
+COCO_PERSON = 1
+COCO_VEHICLES = {2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
+
+
+@dataclass(frozen=True)
+class Box:
+    category: str  # animal | person | vehicle
+    score: float
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str = ""  # the model's own class name, e.g. "truck"
+    model: str = ""  # ModelInfo.key
+
+
+class YoloxAnimalDetector:
+    """zamba's YOLOX-tiny. Run at 960 px by default: on the LILA test set it agrees with
+    MegaDetector v5a on more photos than at its training size of 640 (see bench/detect_eval.py)."""
+
+    info: ModelInfo = YOLOX_TINY
+
+    def __init__(self, size: int = 960, min_score: float = 0.05, iou: float = 0.45, threads: int | None = None) -> None:
+        import torch
+
+        from pardus.models.yolox import YOLOX, grid_size
+
+        self.size = grid_size(size)
+        self.min_score = min_score
+        self.iou = iou
+        ckpt = torch.load(self.info.weights_path(), map_location="cpu", weights_only=False)
+        self.net = YOLOX(num_classes=len(self.info.classes))
+        self.net.load_state_dict(ckpt.get("model", ckpt), strict=True)
+        self.net.eval()
+        if threads:
+            torch.set_num_threads(threads)
+        self._lock = threading.Lock()
+
+    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """Letterbox on grey (114, as YOLOX pads), keeping the aspect ratio; CPU work outside the lock."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        r = min(self.size / h, self.size / w)
+        nh, nw = max(1, round(h * r)), max(1, round(w * r))
+        canvas = np.full((self.size, self.size, 3), 114, np.float32)
+        canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1)), r, (w, h)
+
+    def detect_prepared(self, batch: list[tuple[np.ndarray, float, tuple[int, int]]]) -> list[list[Box]]:
+        import torch
+
+        from pardus.models.yolox import decode
+
+        if not batch:
+            return []
+        x = torch.from_numpy(np.stack([b[0] for b in batch]))
+        with self._lock, torch.inference_mode():
+            out = self.net(x).numpy()
+        result = []
+        for rows, (_, r, (w, h)) in zip(out, batch, strict=True):
+            boxes, scores, _ = decode(rows, self.min_score, self.iou)
+            items = []
+            for (x1, y1, x2, y2), s in zip(boxes / r, scores, strict=True):
+                x1, y1 = max(0.0, float(x1)), max(0.0, float(y1))
+                x2, y2 = min(float(w), float(x2)), min(float(h), float(y2))
+                if x2 > x1 and y2 > y1:
+                    items.append(Box("animal", float(s), x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h,
+                                     "animal", self.info.key))
+            result.append(items)
+        return result
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        return self.detect_prepared([self.prepare(rgb)])[0]
+
+
+class CocoPersonVehicleDetector:
+    """SSD-MobileNet-v2 (COCO) through OpenCV DNN, keeping only people and vehicles: it misses most
+    camouflaged wildlife, but people and cars are what COCO knows best."""
+
+    info: ModelInfo = COCO_SSD
+
+    def __init__(self, min_score: float = 0.2) -> None:
+        import cv2
+
+        pb = self.info.weights_path()
+        pbtxt = pb.with_name("ssd_mobilenet_v2_coco_2018_03_29.pbtxt")
+        self.net = cv2.dnn.readNetFromTensorflow(str(pb), str(pbtxt))
+        self.min_score = min_score
+        self._lock = threading.Lock()
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        import cv2
+
+        blob = cv2.dnn.blobFromImage(rgb, size=(300, 300), swapRB=False, crop=False)
+        with self._lock:
+            self.net.setInput(blob)
+            out = self.net.forward()[0, 0]
+        boxes = []
+        for _, cls, score, x1, y1, x2, y2 in out:
+            cls = int(cls)
+            if score < self.min_score or (cls != COCO_PERSON and cls not in COCO_VEHICLES):
+                continue
+            x1, y1 = float(np.clip(x1, 0, 1)), float(np.clip(y1, 0, 1))
+            x2, y2 = float(np.clip(x2, 0, 1)), float(np.clip(y2, 0, 1))
+            if x2 <= x1 or y2 <= y1:
+                continue
+            cat, label = ("person", "person") if cls == COCO_PERSON else ("vehicle", COCO_VEHICLES[cls])
+            boxes.append(Box(cat, float(score), x1, y1, x2 - x1, y2 - y1, label, self.info.key))
+        return boxes

@@ -1,0 +1,210 @@
+"""Detection stage: animals, people and vehicles in every photo, and the blanks marked (never deleted).
+
+Two offline detectors run on each photo: zamba's YOLOX-tiny, trained on camera-trap frames, finds
+animals (it is blind to what they are, and fires on people too), and a COCO SSD finds people and
+vehicles. Where both boxed the same thing, the COCO label wins (a person is not an "animal").
+Each category has its own threshold, because the costs differ: a missed poacher is worse than a
+ranger looking at one more frame.
+
+Results: ``Detection`` rows with the model that made each box, and one machine ``Observation``
+per photo and category (``blank`` when nothing passed), so reviewers and exports see the
+machine's call beside their own. A box at the same place on many sequences of one deployment is
+a rock or a branch: ``finish`` flags it ``repeat`` for review instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session
+
+from pardus.models.detectors import Box, CocoPersonVehicleDetector, YoloxAnimalDetector
+from pardus.pipeline.core import ItemResult
+from pardus.store import Workspace
+from pardus.store.models import Detection, Media, Observation, utcnow
+
+OBS_TYPE = {"animal": "animal", "person": "human", "vehicle": "vehicle"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum scores per category. Chosen on bench/detect_eval.py (animal) and rendered people and
+    vehicles of the virtual park; the COCO model's weak boxes on data strips sit below 0.5."""
+
+    animal: float = 0.2
+    person: float = 0.4
+    vehicle: float = 0.5
+
+    def passes(self, box: Box) -> bool:
+        return box.score >= getattr(self, box.category)
+
+
+@dataclass
+class RepeatRule:
+    """A box counts as a repeat when boxes overlapping it (IoU) appear in this many sequences."""
+
+    iou: float = 0.85
+    min_sequences: int = 5
+
+
+def iou(a: Box, b: Box) -> float:
+    x1, y1 = max(a.x, b.x), max(a.y, b.y)
+    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def combine(animals: list[Box], people_vehicles: list[Box], thresholds: Thresholds) -> list[Box]:
+    """Boxes that pass their threshold; an animal box on a person or vehicle box is that person or vehicle."""
+    pv = [b for b in people_vehicles if thresholds.passes(b)]
+    kept = [a for a in animals if thresholds.passes(a) and not any(iou(a, p) > 0.4 for p in pv)]
+    return sorted(kept + pv, key=lambda b: -b.score)
+
+
+def _decode(data: bytes, longest: int) -> np.ndarray:
+    """RGB array, decoded at reduced size where JPEG allows it (the detectors look at <= ``longest`` px)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (longest, longest))
+        im = ImageOps.exif_transpose(im)
+        return np.asarray(im.convert("RGB"))
+
+
+@dataclass
+class DetectionStage:
+    """Runs both detectors; see the module docstring."""
+
+    size: int = 960
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    repeats: RepeatRule = field(default_factory=RepeatRule)
+    workers: int = 2
+    name: str = "detect"
+
+    def __post_init__(self) -> None:
+        self._animal: YoloxAnimalDetector | None = None
+        self._coco: CocoPersonVehicleDetector | None = None
+
+    @property
+    def model_key(self) -> str:
+        from pardus.models.registry import COCO_SSD, YOLOX_TINY
+
+        return f"{YOLOX_TINY.key}+{COCO_SSD.key}@{self.size}px"
+
+    def _models(self) -> tuple[YoloxAnimalDetector, CocoPersonVehicleDetector]:
+        if self._animal is None or self._coco is None:
+            self._animal = YoloxAnimalDetector(size=self.size, min_score=min(0.05, self.thresholds.animal))
+            self._coco = CocoPersonVehicleDetector(min_score=min(self.thresholds.person, self.thresholds.vehicle))
+        return self._animal, self._coco
+
+    def eligible(self) -> Select[tuple[str]]:
+        # Photos only for now; video frames are listed as not done in the README.
+        return select(Media.id).where(Media.available.is_(True), Media.file_mediatype.like("image/%"))
+
+    def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
+        animal, coco = self._models()
+        with ws.db.session() as s:
+            keys = dict(s.execute(select(Media.id, Media.sha256).where(Media.id.in_(media_ids))).all())
+
+        def load(mid: str) -> tuple[str, np.ndarray | None, str | None]:
+            key = keys.get(mid)
+            if not key or not ws.blobs.exists(key):
+                return mid, None, "the original file is missing from the blob store"
+            try:
+                rgb = _decode(ws.blobs.get_bytes(key), animal.size)
+            except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's, reported
+                return mid, None, f"the photo could not be decoded ({type(exc).__name__}: {exc})"
+            return mid, rgb, None
+
+        # Decoding and letterboxing run in threads (PIL and OpenCV release the GIL) while the model runs.
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            loaded = list(pool.map(load, media_ids))
+            prepared = list(pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
+            coco_boxes = list(pool.map(lambda t: coco.detect(t[1]) if t[1] is not None else None, loaded))
+        ok = [i for i, p in enumerate(prepared) if p is not None]
+        animal_boxes = dict(zip(ok, animal.detect_prepared([prepared[i] for i in ok]), strict=True))
+        for i, (mid, _, error) in enumerate(loaded):
+            if error:
+                yield ItemResult(mid, error=error)
+                continue
+            boxes = combine(animal_boxes[i], coco_boxes[i] or [], self.thresholds)
+            yield ItemResult(mid, payload=[asdict(b) for b in boxes])
+
+    def write(self, s: Session, result: ItemResult) -> None:
+        media = s.get(Media, result.media_id)
+        assert media is not None
+        boxes = [Box(**b) for b in result.payload]
+        # A rerun of this stage after a crash between write and state: replace, never duplicate.
+        s.execute(delete(Detection).where(Detection.media_id == media.id, Detection.extra["stage"].as_string()
+                                          == self.model_key))
+        s.execute(delete(Observation).where(Observation.media_id == media.id,
+                                            Observation.classified_by == self.model_key))
+        for b in boxes:
+            name, version = b.model.split("@", 1)
+            s.add(Detection(media_id=media.id, category=b.category, score=b.score, x=b.x, y=b.y, w=b.w, h=b.h,
+                            model_name=name, model_version=version,
+                            extra={"stage": self.model_key, "label": b.label}))
+        best: dict[str, Box] = {}
+        counts: dict[str, int] = defaultdict(int)
+        for b in boxes:
+            counts[b.category] += 1
+            if b.category not in best or b.score > best[b.category].score:
+                best[b.category] = b
+        now = utcnow()
+        for cat, b in best.items() or [("blank", None)]:
+            s.add(Observation(
+                deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
+                observation_type=OBS_TYPE.get(cat, "blank"),
+                scientific_name="Homo sapiens" if cat == "person" else None,
+                count=counts[cat] if b is not None else None,
+                bbox_x=b.x if b else None, bbox_y=b.y if b else None,
+                bbox_width=b.w if b else None, bbox_height=b.h if b else None,
+                classification_method="machine", classified_by=self.model_key,
+                classification_timestamp=now,
+                classification_probability=b.score if b else None,
+            ))
+
+    def finish(self, ws: Workspace) -> int:
+        """Flag repeated boxes (same place, many sequences, same deployment); returns how many."""
+        return flag_repeats(ws, self.repeats)
+
+
+def flag_repeats(ws: Workspace, rule: RepeatRule | None = None) -> int:
+    """Mark ``Detection.repeat`` where a box recurs at one camera across ``min_sequences`` sequences.
+
+    Real animals move; a box that stays put over many separate triggers is a rock, a branch or a
+    reflection. Flagged boxes stay in the store for a person to look at, and are left out of alerts.
+    """
+    rule = rule or RepeatRule()
+    flagged = 0
+    with ws.db.session() as s:
+        rows = s.execute(
+            select(Detection, Media.deployment_id, Media.sequence_id, Media.id)
+            .join(Media, Media.id == Detection.media_id)
+            .where(Detection.category == "animal")
+        ).all()
+        by_dep: dict[str, list[tuple[Detection, str]]] = defaultdict(list)
+        for det, dep, seq, mid in rows:
+            by_dep[dep].append((det, seq or mid))
+        for items in by_dep.values():
+            xywh = np.array([(d.x, d.y, d.w, d.h) for d, _ in items], dtype=np.float64)
+            _, seq = np.unique([q for _, q in items], return_inverse=True)
+            x1, y1 = xywh[:, 0], xywh[:, 1]
+            x2, y2 = x1 + xywh[:, 2], y1 + xywh[:, 3]
+            area = xywh[:, 2] * xywh[:, 3]
+            for i, (det, _) in enumerate(items):
+                inter = np.clip(np.minimum(x2[i], x2) - np.maximum(x1[i], x1), 0, None) * np.clip(
+                    np.minimum(y2[i], y2) - np.maximum(y1[i], y1), 0, None)
+                overlap = inter / np.maximum(area[i] + area - inter, 1e-12)
+                repeat = np.unique(seq[overlap >= rule.iou]).size >= rule.min_sequences
+                if repeat != det.repeat:
+                    det.repeat = bool(repeat)
+                    flagged += int(repeat)
+    return flagged
