@@ -26,7 +26,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_help_lists_the_commands() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("init", "import-card", "fix-time", "status", "deployments", "simulate", "demo", "report", "export"):
+    commands = ("init", "import-card", "fix-time", "status", "deployments", "simulate", "demo", "report", "export",
+                "models")
+    for cmd in commands:
         assert cmd in res.output
 
 
@@ -80,3 +82,11 @@ def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
     again = runner.invoke(app, ["demo", "--out", str(out), "--cameras", "2", "--days", "3"])
     assert again.exit_code == 0, again.output
     assert "Seasonreused" in "".join(again.output.split()) and "0filesimportednow" in "".join(again.output.split())
+
+
+def test_models_list_says_what_is_installed_and_download_never_fetches() -> None:
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0, res.output
+    assert "zamba-yolox-tiny" in res.output and "megadetector-v5a" in res.output
+    res = runner.invoke(app, ["models", "download", "megadetector-v5a"])
+    assert res.exit_code == 1 and "PARDUS_MEGADETECTOR_V5A" in "".join(res.output.split())

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from pardus.config import get_settings
 from pardus.interop.commands import export_app, import_app
+from pardus.models.commands import models_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
 from pardus.store import Workspace, open_workspace
@@ -47,6 +48,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
 app.command("report")(report)
 app.command("simulate")(simulate_cmd)
+app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
@@ -288,8 +290,8 @@ def process(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo season and its own data folder.")] = Path("demo"),
-    cameras: Annotated[int, typer.Option(help="Cameras in the simulated season.")] = 12,
-    days: Annotated[int, typer.Option(help="Days the season lasts.")] = 40,
+    cameras: Annotated[int, typer.Option(help="Cameras in the simulated season.")] = 8,
+    days: Annotated[int, typer.Option(help="Days the season lasts.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same season.")] = 1,
 ) -> None:
     """Simulate a small season of the virtual park, import its cards and process them.

@@ -21,8 +21,8 @@ from pardus.simulate import simulate_season
 from pardus.simulate.load import import_season, season_cards
 from pardus.store import Workspace, open_workspace
 
-DEMO_CAMERAS = 12
-DEMO_DAYS = 40
+DEMO_CAMERAS = 8
+DEMO_DAYS = 30
 DEMO_SEED = 1
 
 # (phase, done, total): one callback for every long step, so the CLI can draw progress bars.

@@ -16,7 +16,7 @@ from pardus.ingest.card import import_card
 from pardus.ingest.synthetic import write_card
 from pardus.models.registry import COCO_SSD, MEGADETECTOR_V5A, YOLOX_TINY, ModelUnavailableError
 from pardus.pipeline.core import run_stage
-from pardus.pipeline.detect import DetectionStage, Thresholds, combine, flag_repeats
+from pardus.pipeline.detect import DetectionStage, Thresholds, combine, flag_repeats, inside
 from pardus.pipeline.stages import default_stages
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation
@@ -48,14 +48,16 @@ def test_registry_finds_offline_weights_and_explains_the_rest() -> None:
 
 def test_animal_detector_agrees_with_real_megadetector_output(shared_data: Path) -> None:
     images, md_best = _lila(shared_data)
-    animal, _ = stage()._models()
+    animal, coco = stage()._models()
     agree = missed = 0
     for p in sorted(images.iterdir()):
-        found = any(b.score >= 0.2 for b in animal.detect(np.asarray(Image.open(p).convert("RGB"))))
+        rgb = np.asarray(Image.open(p).convert("RGB"))
+        found = bool(combine(animal.detect(rgb), coco.detect(rgb), stage().thresholds))
         md_found = md_best[p.name] >= 0.2
         agree += found == md_found
         missed += md_found and not found
-    # Measured 18 of 21 with 1 of MegaDetector's 11 animal photos missed (bench/detect_eval.py).
+    # Measured 17 of 21 with 1 of MegaDetector's 11 animal photos missed (bench/detect_eval.py);
+    # zamba's own setting (640 px, 0.2) agrees on 15 and misses 3.
     assert agree >= 17 and missed <= 1, (agree, missed)
 
 
@@ -69,7 +71,8 @@ def test_person_wins_over_the_animal_box_on_a_rendered_frame() -> None:
     animal, coco = stage()._models()
     boxes = combine(animal.detect(rgb), coco.detect(rgb), Thresholds())
     assert boxes and boxes[0].category == "person", boxes
-    assert not any(b.category == "animal" for b in boxes), "the person must not also count as an animal"
+    person = boxes[0]
+    assert not any(b.category == "animal" and inside(b, person) > 0.6 for b in boxes), "a person is not an animal"
 
 
 def test_stage_records_boxes_and_blanks_and_never_runs_twice(workspace: Workspace, shared_data: Path) -> None:

