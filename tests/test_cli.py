@@ -76,6 +76,7 @@ def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
     flat = "".join(res.output.split())
     assert "Seasongenerated" in flat and "Stagedaynight" in flat
     assert (out / "pardus-data" / "pardus.sqlite").is_file()
+    assert "Detectionagainsttheseason'struth" in flat and "animal" in flat
     assert any((out / "pardus-data" / "reports").glob("import-*.csv"))
     # The simulated card mess (a damaged file, a second copy of a card) is reported, not hidden.
     assert "damaged" in flat or "truncated" in flat

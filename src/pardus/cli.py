@@ -322,6 +322,13 @@ def demo(
         console.print(f"  [yellow]{dep}/{path}[/]: {status_}: {why}")
     for st in result.stages:
         console.print(f"Stage {st.stage} ({st.model}): {st.done} done, {st.failed} failed")
+        for media_id, error in st.errors[:3]:
+            console.print(f"  [yellow]{media_id}[/]: {error}")
+    if result.detection_vs_truth:
+        console.print("Detection against the season's truth (photos called non-blank / photos):")
+        for content, (n, found) in result.detection_vs_truth.items():
+            word = "wrongly called non-blank" if content == "blank" else "found"
+            console.print(f"  {content:8} {found:4d} / {n:<4d} {word}")
     ws = open_workspace(demo_settings(out))
     try:
         with ws.db.session() as s:

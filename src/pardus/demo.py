@@ -36,6 +36,8 @@ class DemoResult:
     generated: bool
     reports: list[ImportReport] = field(default_factory=list)
     stages: list[StageRun] = field(default_factory=list)
+    # content -> (photos, found): how many photos of each true content the detectors called non-blank
+    detection_vs_truth: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def demo_settings(out: Path) -> Settings:
@@ -91,6 +93,45 @@ def run_demo(
                     progress(f"process {name}", done, total)
 
             result.stages.append(run_stage(ws, stage, progress=on_stage))
+        result.detection_vs_truth = detection_vs_truth(ws, season)
         return result
     finally:
         ws.close()
+
+
+def detection_vs_truth(ws: Workspace, season: Path) -> dict[str, tuple[int, int]]:
+    """Per true content (animal, human, vehicle, blank, smoke, fire): photos, and how many of them
+    the detection stage called non-blank. Empty when no detection has run."""
+    import csv
+    import hashlib
+
+    from sqlalchemy import select
+
+    from pardus.store.models import Media, Observation
+
+    with ws.db.session() as s:
+        by_hash = dict(s.execute(select(Media.sha256, Media.id)).all())
+        calls: dict[str, set[str]] = {}
+        for mid, kind in s.execute(
+            select(Observation.media_id, Observation.observation_type).where(
+                Observation.classification_method == "machine"
+            )
+        ):
+            calls.setdefault(mid, set()).add(kind)
+    if not calls:
+        return {}
+    out: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    with (season / "truth" / "images.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            path = season / row["path"]
+            if not path.is_file():
+                continue
+            mid = by_hash.get(hashlib.sha256(path.read_bytes()).hexdigest())
+            if mid is None or mid in seen or mid not in calls:
+                continue
+            seen.add(mid)
+            c = out.setdefault(row["content"], [0, 0])
+            c[0] += 1
+            c[1] += calls[mid] != {"blank"}
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
