@@ -102,15 +102,13 @@ def run_demo(
 def detection_vs_truth(ws: Workspace, season: Path) -> dict[str, tuple[int, int]]:
     """Per true content (animal, human, vehicle, blank, smoke, fire): photos, and how many of them
     the detection stage called non-blank. Empty when no detection has run."""
-    import csv
-    import hashlib
-
     from sqlalchemy import select
 
+    from pardus.simulate.load import truth_media
     from pardus.store.models import Media, Observation
 
     with ws.db.session() as s:
-        by_hash = dict(s.execute(select(Media.sha256, Media.id)).all())
+        by_hash = {h: mid for h, mid in s.execute(select(Media.sha256, Media.id)) if h}
         calls: dict[str, set[str]] = {}
         for mid, kind in s.execute(
             select(Observation.media_id, Observation.observation_type).where(
@@ -122,16 +120,11 @@ def detection_vs_truth(ws: Workspace, season: Path) -> dict[str, tuple[int, int]
         return {}
     out: dict[str, list[int]] = {}
     seen: set[str] = set()
-    with (season / "truth" / "images.csv").open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            path = season / row["path"]
-            if not path.is_file():
-                continue
-            mid = by_hash.get(hashlib.sha256(path.read_bytes()).hexdigest())
-            if mid is None or mid in seen or mid not in calls:
-                continue
-            seen.add(mid)
-            c = out.setdefault(row["content"], [0, 0])
-            c[0] += 1
-            c[1] += calls[mid] != {"blank"}
+    for row, mid in truth_media(season, by_hash):
+        if mid is None or mid in seen or mid not in calls:
+            continue
+        seen.add(mid)
+        c = out.setdefault(row["content"], [0, 0])
+        c[0] += 1
+        c[1] += calls[mid] != {"blank"}
     return {k: (v[0], v[1]) for k, v in sorted(out.items())}

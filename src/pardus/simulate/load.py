@@ -41,6 +41,25 @@ def import_season(ws: Workspace, season: Path, progress: CardProgress | None = N
     return reports
 
 
+def truth_media(season: Path, media_by_hash: dict[str, str]) -> list[tuple[dict[str, str], str | None]]:
+    """Each row of ``truth/images.csv`` with the id of the stored photo it became (or None).
+
+    Photos are matched by content hash, so the copy of a card and a renamed file still find
+    their Media row; ``media_by_hash`` maps sha256 to media id.
+    """
+    import csv
+    import hashlib
+
+    season = Path(season)
+    out = []
+    with (season / "truth" / "images.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            path = season / row["path"]
+            key = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            out.append((row, media_by_hash.get(key) if key else None))
+    return out
+
+
 REVIEWER = "virtual-park truth"
 _TYPES = {"animal": "animal", "human": "human", "vehicle": "vehicle", "blank": "blank"}
 
@@ -55,33 +74,28 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
     points at the same Media row); running it twice adds nothing. Returns the observations added.
     """
     import csv
-    import hashlib
 
     from sqlalchemy import select
 
     from pardus.store.models import Individual, Media, Observation, utcnow
 
     season = Path(season)
-    rows = list(csv.DictReader((season / "truth" / "images.csv").open(newline="", encoding="utf-8")))
     animals = {
         r["individual_id"]: r
         for r in csv.DictReader((season / "truth" / "animals.csv").open(newline="", encoding="utf-8"))
     }
     added = 0
     with ws.db.session() as s:
-        by_hash: dict[str, Media] = {}
-        for m in s.scalars(select(Media)):
-            if m.sha256:
-                by_hash[m.sha256] = m
+        by_id = {m.id: m for m in s.scalars(select(Media))}
+        rows = truth_media(season, {m.sha256: m.id for m in by_id.values() if m.sha256})
         individuals = {i.code: i for i in s.scalars(select(Individual))}
         done = {
             (o.media_id, o.scientific_name, o.individual_id)
             for o in s.scalars(select(Observation).where(Observation.classified_by == reviewer))
         }
-        for r in rows:
+        for r, media_id in rows:
             obs_type = _TYPES.get(r["content"], "unknown")
-            path = season / r["path"]
-            media = by_hash.get(hashlib.sha256(path.read_bytes()).hexdigest()) if path.is_file() else None
+            media = by_id.get(media_id) if media_id else None
             if media is None:
                 continue  # not imported (e.g. the damaged file the importer refused): nothing to label
             ind_id = None
