@@ -15,4 +15,7 @@ def default_stages() -> list[Stage]:
         from pardus.pipeline.detect import DetectionStage
 
         stages.append(DetectionStage())
+        from pardus.reid.stage import ReidStage
+
+        stages.append(ReidStage())  # re-identifies the detection stage's animal boxes
     return stages

@@ -52,6 +52,7 @@ class Annotation:
     count: int = 0
     night: bool = False
     media_id: str | None = None
+    observation_id: str | None = None  # the confirmed Observation this photo stands for
 
 
 @dataclass

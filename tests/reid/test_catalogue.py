@@ -1,0 +1,183 @@
+"""The catalogue and the reid stage on a real store (SQLite and PostgreSQL) with rendered leopards.
+
+Photos go in through the real card import; the detection boxes are the renderer's true boxes
+(recorded as Detection rows by 'virtual-park truth'), so these tests need no detector weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pardus.ingest.card import import_card
+from pardus.pipeline.core import run_stage
+from pardus.reid.catalogue import Catalogue, CatalogueError, annotation_id
+from pardus.reid.features import FeatureParams
+from pardus.reid.simulated import render_animal
+from pardus.reid.stage import ReidStage
+from pardus.store import Workspace
+from pardus.store.models import Detection, Individual, IndividualEvent, Media, Observation
+
+PARAMS = FeatureParams(chip_sqrt_area=400, max_features=350)  # small and fast; same code path
+# (file, individual, flank, seed): A and B are photographed twice on the left, C once (never catalogued)
+PLAN = [("IMG_0001.JPG", "SIM_A", "left", 301), ("IMG_0002.JPG", "SIM_B", "left", 302),
+        ("IMG_0003.JPG", "SIM_A", "left", 303), ("IMG_0004.JPG", "SIM_B", "left", 304),
+        ("IMG_0005.JPG", "SIM_C", "right", 305)]
+BY = "ranger Olga"
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[float, float, float, float]]]:
+    root = tmp_path_factory.mktemp("card")
+    folder = root / "DCIM" / "100RECNX"
+    folder.mkdir(parents=True)
+    boxes = {}
+    for name, ind, flank, seed in PLAN:
+        photo = render_animal(ind, flank, seed)
+        (folder / name).write_bytes(photo.jpeg)
+        assert photo.box is not None
+        boxes[name] = photo.box
+    return root, boxes
+
+
+def _load(ws: Workspace, card: tuple[Path, dict]) -> dict[str, str]:
+    root, boxes = card
+    import_card(ws, root, "LOL-S01")
+    with ws.db.session() as s:
+        media = {m.file_name: m.id for m in s.scalars(select(Media))}
+        for name, box in boxes.items():
+            s.add(Detection(media_id=media[name], category="animal", score=0.9, x=box[0], y=box[1], w=box[2],
+                            h=box[3], model_name="virtual-park-truth", model_version="1"))
+    return media
+
+
+def _proposal(ws: Workspace, media_id: str) -> Observation:
+    with ws.db.session() as s:
+        obs = s.scalars(select(Observation).where(Observation.media_id == media_id,
+                                                  Observation.classification_method == "machine")).one()
+        s.expunge(obs)
+        return obs
+
+
+def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: tuple[Path, dict]) -> None:
+    media = _load(workspace, card)
+    cat = Catalogue(workspace, PARAMS, references=1)
+    a = cat.create(by=BY, name="Berry", species="Panthera pardus orientalis", sex="female")
+    b = cat.create(by=BY, species="Panthera pardus orientalis")
+    assert (a.code, b.code) == ("LEO_001", "LEO_002")
+    cat.confirm_photo(media["IMG_0001.JPG"], a.code, by=BY, box=card[1]["IMG_0001.JPG"], flank="left")
+    cat.confirm_photo(media["IMG_0002.JPG"], b.code, by=BY, box=card[1]["IMG_0002.JPG"], flank="left")
+    assert len(cat.index) == 2
+
+    stage = ReidStage(params=PARAMS, references=1)
+    run = run_stage(workspace, stage, media_ids=[media[n] for n in ("IMG_0003.JPG", "IMG_0004.JPG", "IMG_0005.JPG")])
+    assert run.done == 3 and run.failed == 0, run.errors
+
+    # the machine proposes A for photo 3 and B for photo 4; proposals carry no identity
+    p3, p4, p5 = (_proposal(workspace, media[n]) for n in ("IMG_0003.JPG", "IMG_0004.JPG", "IMG_0005.JPG"))
+    for p in (p3, p4, p5):
+        assert p.individual_id is None and p.classified_by == stage.model_key
+    assert p3.extra["reid"]["candidates"][0]["code"] == a.code
+    assert p4.extra["reid"]["candidates"][0]["code"] == b.code
+    assert not p3.extra["reid"]["is_new"] and p3.extra["reid"]["new_probability"] < 0.5
+    # C was never catalogued: the stage says "previously unknown individual" (the alert room's contract)
+    assert p5.extra["reid"]["is_new"] is True and p5.extra["reid"]["new_probability"] > 0.5
+    assert set(p5.extra["reid"]) >= {"is_new", "new_probability", "candidates"}
+
+    # confirm: a human observation with the identity; the photo is searchable at once, nothing rebuilt
+    obs = cat.confirm(p3.id, a.code, by=BY, flank="left")
+    assert obs.individual_id == a.id and obs.classification_method == "human" and obs.classified_by == BY
+    assert annotation_id(obs.id) in cat.index and len(cat.index) == 3
+    with pytest.raises(CatalogueError, match="already confirmed"):
+        cat.confirm(p3.id, b.code, by=BY)
+
+    # reject: kept on the proposal and in B's history
+    cat.reject(p4.id, a.code, by=BY, reason="ear notch differs")
+    assert _proposal(workspace, media["IMG_0004.JPG"]).extra["reid"]["rejected"][0]["code"] == a.code
+
+    # create from a proposal the machine called new
+    c = cat.confirm_new(p5.id, by=BY, name="Newcomer", flank="right", species="Panthera pardus orientalis")
+    assert (c.code, c.name, c.scientific_name) == ("LEO_003", "Newcomer", "Panthera pardus orientalis")
+    summary = {x.code: x for x in cat.summaries()}
+    assert summary[a.code].photos == 2 and summary[a.code].photos_per_flank == {"left": 2}
+    assert summary[a.code].first_seen is not None and summary[a.code].first_seen <= summary[a.code].last_seen
+    assert summary["LEO_003"].best_photos["right"]
+
+    with workspace.db.session() as s:
+        actions = [e.action for e in s.scalars(select(IndividualEvent).order_by(IndividualEvent.id))]
+    assert actions == ["create", "create", "confirm", "confirm", "confirm", "reject", "create", "confirm"]
+
+
+def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: tuple[Path, dict]) -> None:
+    media = _load(workspace, card)
+    cat = Catalogue(workspace, PARAMS, references=1)
+    a = cat.create(by=BY, code="SC_026", name="Berry", species="Panthera pardus orientalis", sex="female")
+    b = cat.create(by="ranger Ivan", code="SC_031", species="Panthera pardus orientalis")
+    obs_a = [cat.confirm_photo(media[n], "SC_026", by=BY, box=card[1][n], flank="left").id
+             for n in ("IMG_0001.JPG", "IMG_0003.JPG")]
+    obs_b = [cat.confirm_photo(media[n], "SC_031", by="ranger Ivan", box=card[1][n], flank="left").id
+             for n in ("IMG_0002.JPG", "IMG_0004.JPG")]
+
+    merged = cat.merge("SC_026", "SC_031", by="Dr. Petrova", reason="same animal, two codes")
+    assert merged.id == a.id
+    with workspace.db.session() as s:
+        gone = s.get(Individual, b.id)
+        assert gone is not None and gone.merged_into == a.id  # the record stays, pointing to the survivor
+        assert {o.individual_id for o in s.scalars(select(Observation).where(Observation.id.in_(obs_b)))} == {a.id}
+    # the index follows without re-extraction: B's photos now vote for A
+    assert {cat.index.annotation(annotation_id(o)).individual for o in obs_a + obs_b} == {a.id}
+    # the merged code still finds the survivor, and its history is part of the survivor's
+    assert cat.summaries(["SC_026"])[0].photos == 4
+    hist = cat.history("SC_031")
+    assert [e.action for e in hist] == ["create", "create", "confirm", "confirm", "confirm", "confirm", "merge",
+                                        "merged-into"]
+    merge_ev = next(e for e in hist if e.action == "merge")
+    assert merge_ev.by == "Dr. Petrova" and sorted(merge_ev.details["observations"]) == sorted(obs_b)
+    assert merge_ev.details["merged_code"] == "SC_031"
+
+    # split: photo 2 was another animal after all
+    new = cat.split("SC_026", [obs_b[0]], by="Dr. Petrova", new_code="SC_040", reason="different rosettes")
+    with workspace.db.session() as s:
+        assert s.get(Observation, obs_b[0]).individual_id == new.id  # type: ignore[union-attr]
+    assert cat.index.annotation(annotation_id(obs_b[0])).individual == new.id
+    # every move of that photo can be traced: confirmed by Ivan, merged, split off
+    trail = cat.photo_trail(obs_b[0])
+    assert [(e.action, e.by) for e in trail] == [("confirm", "ranger Ivan"), ("merge", "Dr. Petrova"),
+                                                 ("merged-into", "Dr. Petrova"), ("create", "Dr. Petrova"),
+                                                 ("split", "Dr. Petrova")]
+    assert cat.history("SC_040")[0].details["split_from_code"] == "SC_026"
+    with pytest.raises(CatalogueError, match="every photo"):
+        cat.split("SC_040", [obs_b[0]], by=BY)
+    with pytest.raises(CatalogueError, match="not photos of"):
+        cat.split("SC_026", [obs_b[0]], by=BY)
+
+    # undo the merge: what is still on the survivor goes back, the old record lives again
+    restored = cat.undo_merge(merge_ev.id, by="Dr. Petrova")
+    assert restored.id == b.id and restored.merged_into is None
+    with workspace.db.session() as s:
+        assert s.get(Observation, obs_b[1]).individual_id == b.id  # type: ignore[union-attr]
+        assert s.get(Observation, obs_b[0]).individual_id == new.id  # type: ignore[union-attr]
+        assert s.get(Observation, obs_a[0]).individual_id == a.id  # type: ignore[union-attr]
+    assert cat.index.annotation(annotation_id(obs_b[1])).individual == b.id
+    assert [e.action for e in cat.history("SC_031")][-1] == "restored"
+
+
+def test_bad_requests_are_refused_with_a_reason(workspace: Workspace, card: tuple[Path, dict]) -> None:
+    media = _load(workspace, card)
+    cat = Catalogue(workspace, PARAMS, references=1)
+    cat.create(by=BY, code="SC_001", species="Panthera pardus orientalis")
+    cat.create(by=BY, code="TG_001", species="Panthera tigris altaica")
+    with pytest.raises(CatalogueError, match="already used"):
+        cat.create(by=BY, code="SC_001")
+    with pytest.raises(CatalogueError, match="no individual"):
+        cat.confirm_photo(media["IMG_0001.JPG"], "SC_999", by=BY)
+    with pytest.raises(CatalogueError, match="flank must be"):
+        cat.confirm_photo(media["IMG_0001.JPG"], "SC_001", by=BY, flank="front")
+    with pytest.raises(CatalogueError, match="different species"):
+        cat.merge("SC_001", "TG_001", by=BY)
+    with pytest.raises(CatalogueError, match="not a re-identification proposal"):
+        cat.reject("nope", "SC_001", by=BY)
+    with workspace.db.session() as s:
+        assert s.scalars(select(Observation).where(Observation.classification_method == "human")).first() is None
