@@ -28,6 +28,7 @@ from rich.text import Text
 from pardus.config import get_settings
 from pardus.interop.commands import export_app, import_app
 from pardus.models.commands import models_app
+from pardus.reid.commands import individuals_app, reid_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
 from pardus.store import Workspace, open_workspace
@@ -49,6 +50,8 @@ app.add_typer(import_app, name="import")
 app.command("report")(report)
 app.command("simulate")(simulate_cmd)
 app.add_typer(models_app, name="models")
+app.add_typer(reid_app, name="reid")
+app.add_typer(individuals_app, name="individuals")
 
 console = Console()
 err = Console(stderr=True)

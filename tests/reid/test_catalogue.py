@@ -6,51 +6,23 @@ Photos go in through the real card import; the detection boxes are the renderer'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from pardus.ingest.card import import_card
 from pardus.pipeline.core import run_stage
 from pardus.reid.catalogue import Catalogue, CatalogueError, annotation_id
 from pardus.reid.features import FeatureParams
-from pardus.reid.simulated import render_animal
 from pardus.reid.stage import ReidStage
 from pardus.store import Workspace
-from pardus.store.models import Detection, Individual, IndividualEvent, Media, Observation
+from pardus.store.models import Individual, IndividualEvent, Observation
 
 PARAMS = FeatureParams(chip_sqrt_area=400, max_features=350)  # small and fast; same code path
-# (file, individual, flank, seed): A and B are photographed twice on the left, C once (never catalogued)
-PLAN = [("IMG_0001.JPG", "SIM_A", "left", 301), ("IMG_0002.JPG", "SIM_B", "left", 302),
-        ("IMG_0003.JPG", "SIM_A", "left", 303), ("IMG_0004.JPG", "SIM_B", "left", 304),
-        ("IMG_0005.JPG", "SIM_C", "right", 305)]
 BY = "ranger Olga"
-
-
-@pytest.fixture(scope="module")
-def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[float, float, float, float]]]:
-    root = tmp_path_factory.mktemp("card")
-    folder = root / "DCIM" / "100RECNX"
-    folder.mkdir(parents=True)
-    boxes = {}
-    for name, ind, flank, seed in PLAN:
-        photo = render_animal(ind, flank, seed)
-        (folder / name).write_bytes(photo.jpeg)
-        assert photo.box is not None
-        boxes[name] = photo.box
-    return root, boxes
-
-
-def _load(ws: Workspace, card: tuple[Path, dict]) -> dict[str, str]:
-    root, boxes = card
-    import_card(ws, root, "LOL-S01")
-    with ws.db.session() as s:
-        media = {m.file_name: m.id for m in s.scalars(select(Media))}
-        for name, box in boxes.items():
-            s.add(Detection(media_id=media[name], category="animal", score=0.9, x=box[0], y=box[1], w=box[2],
-                            h=box[3], model_name="virtual-park-truth", model_version="1"))
-    return media
+Card = tuple[Path, dict[str, tuple[float, float, float, float]]]
+Loader = Callable[[Workspace, Card], dict[str, str]]
 
 
 def _proposal(ws: Workspace, media_id: str) -> Observation:
@@ -61,8 +33,8 @@ def _proposal(ws: Workspace, media_id: str) -> Observation:
         return obs
 
 
-def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: tuple[Path, dict]) -> None:
-    media = _load(workspace, card)
+def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, load_card: Loader) -> None:
+    media = load_card(workspace, card)
     cat = Catalogue(workspace, PARAMS, references=1)
     a = cat.create(by=BY, name="Berry", species="Panthera pardus orientalis", sex="female")
     b = cat.create(by=BY, species="Panthera pardus orientalis")
@@ -110,8 +82,8 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: tuple[Pat
     assert actions == ["create", "create", "confirm", "confirm", "confirm", "reject", "create", "confirm"]
 
 
-def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: tuple[Path, dict]) -> None:
-    media = _load(workspace, card)
+def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: Card, load_card: Loader) -> None:
+    media = load_card(workspace, card)
     cat = Catalogue(workspace, PARAMS, references=1)
     a = cat.create(by=BY, code="SC_026", name="Berry", species="Panthera pardus orientalis", sex="female")
     b = cat.create(by="ranger Ivan", code="SC_031", species="Panthera pardus orientalis")
@@ -164,8 +136,8 @@ def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: tuple
     assert [e.action for e in cat.history("SC_031")][-1] == "restored"
 
 
-def test_bad_requests_are_refused_with_a_reason(workspace: Workspace, card: tuple[Path, dict]) -> None:
-    media = _load(workspace, card)
+def test_bad_requests_are_refused_with_a_reason(workspace: Workspace, card: Card, load_card: Loader) -> None:
+    media = load_card(workspace, card)
     cat = Catalogue(workspace, PARAMS, references=1)
     cat.create(by=BY, code="SC_001", species="Panthera pardus orientalis")
     cat.create(by=BY, code="TG_001", species="Panthera tigris altaica")

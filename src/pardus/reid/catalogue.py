@@ -85,7 +85,7 @@ def _set_reid(obs: Observation, data: dict[str, Any]) -> None:
     obs.extra = extra
 
 
-def _box(obs: Observation) -> tuple[float, float, float, float] | None:
+def observation_box(obs: Observation) -> tuple[float, float, float, float] | None:
     if obs.bbox_x is None or obs.bbox_width is None or obs.bbox_y is None or obs.bbox_height is None:
         return None
     return (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height)
@@ -144,7 +144,8 @@ class Catalogue:
                         idx.set_active([ann_id], True, save=False)
                         counts["relabelled"] += 1
                     continue
-                feats = photo_features(self.ws, s, media, _box(obs), self.params, references=self.references)
+                feats = photo_features(self.ws, s, media, observation_box(obs), self.params,
+                                       references=self.references)
                 idx.add(Annotation(ann_id, obs.individual_id or "", flank, species or obs.scientific_name,
                                    media_id=media.id, observation_id=obs.id), feats, save=False)
                 counts["added"] += 1
@@ -190,8 +191,15 @@ class Catalogue:
         nums = [int(m.group(1)) for c in codes if (m := re.fullmatch(rf"{prefix}_(\d+)", c))]
         return f"{prefix}_{max(nums, default=0) + 1:03d}"
 
-    def _proposal(self, s: Session, proposal_id: str) -> Observation:
+    def proposal(self, s: Session, proposal_id: str) -> Observation:
+        """A machine proposal by id, or by the first characters of its id as the review list shows them."""
         obs = s.get(Observation, proposal_id)
+        if obs is None and len(proposal_id) >= 6:
+            found = list(s.scalars(select(Observation).where(Observation.id.like(f"{proposal_id}%"),
+                                                             Observation.classification_method == "machine").limit(2)))
+            if len(found) > 1:
+                raise CatalogueError(f"{proposal_id!r} fits several proposals; give more of its characters")
+            obs = found[0] if found else None
         if obs is None or obs.classification_method != "machine" or "reid" not in (obs.extra or {}):
             raise CatalogueError(
                 f"{proposal_id!r} is not a re-identification proposal; `pardus reid review` lists them")
@@ -224,9 +232,9 @@ class Catalogue:
     def confirm(self, proposal_id: str, code: str, *, by: str, flank: str | None = None) -> Observation:
         """A person says the proposal's photo shows individual ``code`` (on ``flank``)."""
         with self.ws.db.session() as s:
-            prop = self._proposal(s, proposal_id)
+            prop = self.proposal(s, proposal_id)
             ind = self.find(s, code)
-            obs = self._confirm(s, prop.media_id or "", _box(prop), ind, flank, by, prop)
+            obs = self._confirm(s, prop.media_id or "", observation_box(prop), ind, flank, by, prop)
             obs_id = obs.id
         return self._after_confirm(obs_id)
 
@@ -251,12 +259,12 @@ class Catalogue:
                     sex: str | None = None, species: str | None = None, flank: str | None = None) -> Individual:
         """The proposal shows an animal not yet in the catalogue: create it and confirm the photo."""
         with self.ws.db.session() as s:
-            prop = self._proposal(s, proposal_id)
+            prop = self.proposal(s, proposal_id)
             species = species or prop.scientific_name
             ind = self.create(by=by, code=code, name=name, species=species, sex=sex, s=s,
                               details={"from_proposal": prop.id, "media_id": prop.media_id,
                                        "machine_new_probability": _reid(prop).get("new_probability")})
-            self._confirm(s, prop.media_id or "", _box(prop), ind, flank, by, prop)
+            self._confirm(s, prop.media_id or "", observation_box(prop), ind, flank, by, prop)
             s.flush()
             s.expunge(ind)
         self.sync_index()
@@ -308,7 +316,7 @@ class Catalogue:
     def reject(self, proposal_id: str, code: str, *, by: str, reason: str | None = None) -> None:
         """A person says the proposal's photo does not show ``code``; the rejection is kept."""
         with self.ws.db.session() as s:
-            prop = self._proposal(s, proposal_id)
+            prop = self.proposal(s, proposal_id)
             ind = self.find(s, code)
             data = _reid(prop)
             cand = next((c for c in data.get("candidates") or [] if c.get("individual_id") == ind.id), None)
