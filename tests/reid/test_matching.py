@@ -150,3 +150,12 @@ def test_scenery_at_one_camera_is_suppressed() -> None:
     xy = fa.image_xy() / np.array([a.bgr.shape[1], a.bgr.shape[0]])
     on_animal = (xy[:, 0] > x) & (xy[:, 0] < x + w) & (xy[:, 1] > y) & (xy[:, 1] < y + h)
     assert static[on_animal].mean() < 0.5 * static[~on_animal].mean()
+
+
+def test_a_shortlist_limits_the_search_to_its_individuals(sim_leopards: Sim) -> None:
+    idx = _index(sim_leopards, list(range(1, len(sim_leopards))))
+    query = sim_leopards[0][1]  # SIM_A
+    assert match(query, idx).best.individual == "SIM_A"  # type: ignore[union-attr]
+    res = match(query, idx, shortlist=["SIM_B", "SIM_C"])
+    assert {c.individual for c in res.candidates} <= {"SIM_B", "SIM_C"}
+    assert res.is_new  # its own coat is not on the shortlist, so nothing matches well

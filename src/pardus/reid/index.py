@@ -321,10 +321,11 @@ class FeatureIndex:
     # --- searching -----------------------------------------------------------------------
 
     def allowed_rows(self, *, flank: str | None = None, species: str | None = None,
-                     exclude: Iterable[int] = ()) -> np.ndarray:
+                     exclude: Iterable[int] = (), individuals: Iterable[str] | None = None) -> np.ndarray:
         """Which catalogue photos a query may match: active, same species, and never the other flank.
 
-        A photo whose flank is not known stays allowed (it may show either side).
+        A photo whose flank is not known stays allowed (it may show either side). ``individuals``
+        limits the search to a shortlist (e.g. the nearest individuals by a learned embedding).
         """
         n = len(self.annotations)
         ok = np.fromiter((a.active for a in self.annotations), bool, n)
@@ -333,6 +334,9 @@ class FeatureIndex:
             ok &= np.fromiter((a.flank != other for a in self.annotations), bool, n)
         if species:
             ok &= np.fromiter((a.species in (None, species) for a in self.annotations), bool, n)
+        if individuals is not None:
+            keep = set(individuals)
+            ok &= np.fromiter((a.individual in keep for a in self.annotations), bool, n)
         for ann_id in exclude:
             row = self._row.get(ann_id)
             if row is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -206,12 +207,15 @@ def match(
     exclude: tuple[int, ...] | list[int] | set[int] = (),
     params: MatchParams | None = None,
     calibration: Calibration | None = None,
+    shortlist: Iterable[str] | None = None,
 ) -> MatchResult:
     """Rank the catalogue's individuals for one query photo.
 
     ``flank``: the side the query shows when known ('left'/'right'); photos of the other side are
     then never searched. ``exclude``: catalogue photo ids the query must not match (itself, its
-    own burst in a leave-one-out test).
+    own burst in a leave-one-out test). ``shortlist``: individual ids to search among, the hook
+    for a first-stage learned embedding (nearest individuals by whole-animal embedding, then
+    coat-pattern matching among them); ``None`` searches the whole catalogue.
     """
     params = params or MatchParams()
     calibration = calibration or Calibration()
@@ -220,7 +224,7 @@ def match(
     empty = MatchResult([], n, flank, True, 1.0)
     if n == 0 or len(index) == 0:
         return empty
-    allowed = index.allowed_rows(flank=flank, species=species, exclude=exclude)
+    allowed = index.allowed_rows(flank=flank, species=species, exclude=exclude, individuals=shortlist)
     nb = index.search(query.desc, params.k + params.knorm, allowed)
     t_search = time.perf_counter()
     votes = lnbnn_votes(nb.dist, params.k, params.knorm)
