@@ -10,6 +10,8 @@ import time
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import _service_missing
+from tests.live.helpers import Receiver, jpeg
 
 from pardus.alerts.notify import DeliveryWorker, channels_from, verify_signature
 from pardus.alerts.rules import parse_rules
@@ -18,8 +20,6 @@ from pardus.live.cameras import add_camera
 from pardus.live.queue import LiveWorker, enqueue
 from pardus.store import Workspace
 from pardus.store.models import Alert, AlertEvent, Deployment, Detection, Location
-from tests.conftest import _service_missing
-from tests.live.helpers import Receiver, jpeg
 
 
 def _alert_with(ws: Workspace, channels: list[dict], category: str = "person", sensitive: bool = False,
@@ -171,7 +171,8 @@ def test_apprise_url_and_earthranger_event_with_sensitive_locations_withheld_fro
         ev = json.loads(er.requests[0]["body"])
         assert er.requests[0]["path"] == "/api/v1.0/activity/events"
         assert er.requests[0]["headers"]["Authorization"] == "Bearer er-token"
-        assert ev["event_type"] == "pardus_new_individual" and ev["location"] == {"latitude": 43.18, "longitude": 131.45}
+        assert ev["event_type"] == "pardus_new_individual"
+        assert ev["location"] == {"latitude": 43.18, "longitude": 131.45}
         assert ev["priority"] == 200 and ev["event_details"]["camera_id"] == "C1"
     finally:
         chat.close()

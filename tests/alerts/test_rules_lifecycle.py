@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from tests.live.helpers import jpeg
 
 from pardus.alerts import lifecycle
 from pardus.alerts.rules import RulesError, distance_m, evaluate, media_facts, parse_rules
@@ -14,7 +15,6 @@ from pardus.live.cameras import add_camera
 from pardus.live.queue import LiveWorker, enqueue
 from pardus.store import Workspace
 from pardus.store.models import Alert, AlertEvent, Deployment, Detection, Location, Observation
-from tests.live.helpers import jpeg
 
 RULES = """
 window_minutes: 30
