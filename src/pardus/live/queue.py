@@ -87,6 +87,7 @@ class LiveWorker:
         self.channels: list[Channel] = channels_from(self.rules.channels)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_offline = 0.0
         self._last_repeats = time.monotonic()
@@ -226,7 +227,19 @@ class LiveWorker:
                 if finish is not None:
                     finish(self.ws)
 
+    def warm(self) -> None:
+        """Load every model now (an empty batch), so the first poacher does not wait for model loading."""
+        for stage in [self.triage, *self.stages]:
+            if stage is not None:
+                list(stage.process(self.ws, []))
+        self.ready.set()
+
     def _loop(self) -> None:
+        try:
+            self.warm()
+        except Exception:  # noqa: BLE001 - a model that cannot load fails its items, recorded per item
+            log.exception("loading the models failed; items will record the error")
+            self.ready.set()
         while not self._stop.is_set():
             try:
                 self._periodic()

@@ -221,7 +221,9 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     @app.get("/api/v1/health")
     async def health() -> dict[str, Any]:
         counts = await run_in_threadpool(queue_counts, ws)
-        return {"ok": True, "pipeline": config.pipeline, "queue": counts}
+        worker = state.get("worker")
+        return {"ok": True, "pipeline": config.pipeline, "ready": worker is None or worker.ready.is_set(),
+                "queue": counts, "processed": worker.processed if worker is not None else 0}
 
     @app.post("/api/v1/cameras/{camera_id}/media")
     async def upload(camera_id: str, request: Request) -> JSONResponse:
