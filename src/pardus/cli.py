@@ -25,8 +25,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from pardus.alerts.commands import alerts_app
 from pardus.config import get_settings
 from pardus.interop.commands import export_app, import_app
+from pardus.live.commands import cameras_app, serve, users_app
 from pardus.models.commands import models_app
 from pardus.reid.commands import individuals_app, reid_app
 from pardus.simulate.commands import simulate_cmd
@@ -52,6 +54,10 @@ app.command("simulate")(simulate_cmd)
 app.add_typer(models_app, name="models")
 app.add_typer(reid_app, name="reid")
 app.add_typer(individuals_app, name="individuals")
+app.add_typer(cameras_app, name="cameras")
+app.add_typer(users_app, name="users")
+app.add_typer(alerts_app, name="alerts")
+app.command("serve")(serve)
 
 console = Console()
 err = Console(stderr=True)

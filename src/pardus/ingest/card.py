@@ -25,19 +25,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from pardus.ingest.exif import CameraMetadata, read_camera_metadata
+from pardus.ingest.one import media_row
 from pardus.ingest.probe import (
     IMAGE_SUFFIXES,
-    MEDIA_TYPES,
     VIDEO_SUFFIXES,
     NotMediaError,
     Probe,
     probe_image,
     probe_video,
 )
-from pardus.ingest.timefix import refresh_deployment_times, to_utc
+from pardus.ingest.timefix import refresh_deployment_times
 from pardus.store import Workspace
 from pardus.store.blobs import DiskFullError, disk_full_message, sha256_bytes
-from pardus.store.models import Camera, Deployment, ImportItem, ImportRun, Media, new_id, utcnow
+from pardus.store.models import Camera, Deployment, ImportItem, ImportRun, Media, utcnow
 
 ProgressCallback = Callable[[int, int, str], None]
 BATCH_ITEMS = 64
@@ -393,32 +393,17 @@ class _Importer:
         thumb_key = None
         if probe.thumbnail:
             thumb_key = self.ws.derived.put_bytes(probe.thumbnail, f"{sha}.thumb.jpg")
-        camera_time = meta.camera_time or probe.video_time
-        source = "exif" if meta.camera_time else ("video-metadata" if probe.video_time else "file-time")
-        if camera_time is None:
-            camera_time = entry.mtime
-        suffix = PurePosixPath(entry.rel_path).suffix.lower()
-        media = Media(
-            id=new_id(),
+        media = media_row(
             deployment_id=self.deployment_id,
-            sha256=sha,
-            file_path=entry.rel_path,
-            file_name=PurePosixPath(entry.rel_path).name,
-            file_mediatype=MEDIA_TYPES.get(suffix, "application/octet-stream"),
-            file_size=size,
-            width=probe.width,
-            height=probe.height,
-            duration_s=probe.duration_s,
-            orientation=meta.orientation,
-            exif_make=meta.make,
-            exif_model=meta.model,
-            exif_serial=meta.serial,
-            exif_datetime_raw=meta.datetime_raw,
-            camera_time=camera_time,
-            timestamp_source=source if camera_time else "none",
-            timestamp=to_utc(camera_time, self.utc_offset, self.clock) if camera_time else None,
+            rel_path=entry.rel_path,
+            sha=sha,
+            size=size,
+            meta=meta,
+            probe=probe,
+            utc_offset_minutes=self.utc_offset,
+            clock_offset_s=self.clock,
+            fallback_time=entry.mtime,
             thumbnail_key=thumb_key,
-            file_issues=probe.issue,
         )
         key = (meta.make, meta.model, meta.serial)
         self.camera_seen[key] = self.camera_seen.get(key, 0) + 1

@@ -101,6 +101,26 @@ def record_state(s: Session, media_id: str, stage: Stage, status: str, error: st
     state.updated = utcnow()
 
 
+def process_batch(ws: Workspace, stage: Stage, batch: Sequence[str]) -> list[ItemResult]:
+    """Process one batch and record each result and its state in one commit; failures are per item."""
+    try:
+        results = list(stage.process(ws, batch))
+    except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, item by item, not raised
+        message = f"{type(exc).__name__}: {exc}"
+        results = [ItemResult(m, error=message) for m in batch]
+        traceback.print_exc()
+    with ws.db.session() as s:
+        for res in results:
+            if res.error is None:
+                try:
+                    with s.begin_nested():
+                        stage.write(s, res)
+                except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+                    res.error = f"could not be recorded: {type(exc).__name__}: {exc}"
+            record_state(s, res.media_id, stage, "done" if res.error is None else "failed", res.error)
+    return results
+
+
 def run_stage(
     ws: Workspace,
     stage: Stage,
@@ -121,27 +141,12 @@ def run_stage(
     total = len(todo)
     for start in range(0, total, batch_size):
         batch = todo[start : start + batch_size]
-        try:
-            results = list(stage.process(ws, batch))
-        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, item by item, not raised
-            message = f"{type(exc).__name__}: {exc}"
-            results = [ItemResult(m, error=message) for m in batch]
-            traceback.print_exc()
-        with ws.db.session() as s:
-            for res in results:
-                if res.error is None:
-                    try:
-                        with s.begin_nested():
-                            stage.write(s, res)
-                    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
-                        res.error = f"could not be recorded: {type(exc).__name__}: {exc}"
-                if res.error is None:
-                    record_state(s, res.media_id, stage, "done")
-                    run.done += 1
-                else:
-                    record_state(s, res.media_id, stage, "failed", res.error)
-                    run.failed += 1
-                    run.errors.append((res.media_id, res.error))
+        for res in process_batch(ws, stage, batch):
+            if res.error is None:
+                run.done += 1
+            else:
+                run.failed += 1
+                run.errors.append((res.media_id, res.error))
         if progress:
             progress(min(start + batch_size, total), total)
     finish = getattr(stage, "finish", None)

@@ -1,0 +1,1 @@
+"""pardus.live: online cameras (tokens, upload API, heartbeats) and the live processing loop."""

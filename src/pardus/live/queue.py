@@ -1,0 +1,260 @@
+"""The live processing queue: every stored upload passes the pipeline, then the alert rules.
+
+The queue is durable and lives in the store: ``ingest_file`` adds a ``StageState`` row
+(stage ``live``, status ``pending``) in the same transaction as the photo's row, so an upload
+that got its 2xx is queued even if the server dies the next instant. The worker moves each item
+
+    pending --triage (people/vehicles, ~0.05 s) + alert rules--> triaged
+            --full pipeline (default_stages(): day/night, detection, species, re-id ...) + rules--> done
+
+always emptying ``pending`` before taking the next ``triaged`` item, so a poacher's photo jumps
+the queue of ordinary frames. Each stage keeps its own state per photo, so after a SIGKILL the
+restarted worker redoes only the unfinished step; alert raising is idempotent per photo and kind
+(``raise_alert``), so nothing is processed or alerted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pardus.alerts.lifecycle import raise_alert
+from pardus.alerts.notify import Channel, DeliveryWorker, channels_from, schedule
+from pardus.alerts.rules import RuleSet, evaluate, media_facts
+from pardus.live.health import check_view, offline_cameras, touch
+from pardus.pipeline.core import Stage, process_batch
+from pardus.store import Workspace
+from pardus.store.models import Camera, Media, StageState, utcnow
+
+log = logging.getLogger("pardus.live")
+
+QUEUE_STAGE = "live"
+QUEUE_MODEL = "queue"
+OFFLINE_SWEEP_S = 30.0
+REPEAT_SWEEP_S = 600.0
+
+
+def enqueue(s: Session, media: Media) -> None:
+    """Queue a just-stored photo, inside the transaction that stores it (``ingest_file(on_created=...)``)."""
+    s.add(StageState(media_id=media.id, stage=QUEUE_STAGE, model=QUEUE_MODEL, status="pending"))
+
+
+def queue_counts(ws: Workspace) -> dict[str, int]:
+    from sqlalchemy import func
+
+    with ws.db.session() as s:
+        rows = s.execute(select(StageState.status, func.count()).where(StageState.stage == QUEUE_STAGE)
+                         .group_by(StageState.status)).all()
+    return {status: n for status, n in rows}
+
+
+def run_items(ws: Workspace, stage: Stage, media_ids: Sequence[str]) -> None:
+    """Run one stage over just these photos, skipping those it finished before (a restart).
+
+    Unlike ``run_stage`` it never scans the whole store, and leaves whole-store ``finish`` work
+    (repeat flagging) to the worker's periodic sweep: per live photo it would cost seconds.
+    """
+    with ws.db.session() as s:
+        finished = set(s.scalars(select(StageState.media_id).where(
+            StageState.media_id.in_(media_ids), StageState.stage == stage.name,
+            StageState.model == stage.model_key, StageState.status.in_(["done", "failed"]))))
+        eligible = set(s.scalars(stage.eligible().where(Media.id.in_(media_ids))))
+    todo = [m for m in media_ids if m in eligible and m not in finished]
+    if todo:
+        process_batch(ws, stage, todo)
+
+
+@dataclass
+class LiveWorker:
+    """Drains the queue; ``wake()`` is called by the upload endpoint so nothing waits for a poll."""
+
+    ws: Workspace
+    rules: RuleSet
+    stages: list[Stage] = field(default_factory=list)
+    triage: Stage | None = None
+    deliveries: DeliveryWorker | None = None
+    batch: int = 8
+
+    def __post_init__(self) -> None:
+        self.channels: list[Channel] = channels_from(self.rules.channels)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_offline = 0.0
+        self._last_repeats = time.monotonic()
+        self.processed = 0
+
+    # --- the steps ------------------------------------------------------------------------
+
+    def _take(self, status: str, limit: int) -> list[str]:
+        with self.ws.db.session() as s:
+            return list(s.scalars(
+                select(StageState.media_id).where(StageState.stage == QUEUE_STAGE, StageState.status == status)
+                .order_by(StageState.id).limit(limit)))
+
+    def _mark(self, media_ids: Sequence[str], status: str) -> None:
+        with self.ws.db.session() as s:
+            for st in s.scalars(select(StageState).where(StageState.media_id.in_(media_ids),
+                                                         StageState.stage == QUEUE_STAGE)):
+                st.status, st.updated = status, utcnow()
+
+    def alert_on(self, media_ids: Sequence[str], *, check_tamper: bool = False) -> list[str]:
+        """Evaluate the rules on each photo; returns the ids of alerts created (already delivered-pending)."""
+        created: list[tuple[str, list[Channel]]] = []
+        window = timedelta(minutes=self.rules.window_minutes)
+        with self.ws.db.session() as s:
+            for mid in media_ids:
+                media = s.get(Media, mid)
+                if media is None:
+                    continue
+                thumb = None
+                if media.thumbnail_key and self.ws.derived.exists(media.thumbnail_key):
+                    thumb = self.ws.derived.get_bytes(media.thumbnail_key)
+                facts = media_facts(s, mid, thumb)
+                if facts is None:
+                    continue
+                hits = [(h.rule.kind, h.rule.name, h.rule.severity, h.evidence) for h in evaluate(self.rules, facts)]
+                cam = s.get(Camera, facts.camera_id) if facts.camera_id else None
+                if check_tamper and cam is not None and thumb is not None and self.rules.for_kind("camera-tampered"):
+                    view = check_view(cam, thumb, facts.night)
+                    if view.tampered:
+                        rule = self.rules.for_kind("camera-tampered")[0]
+                        hits.append(("camera-tampered", rule.name, rule.severity,
+                                     {"reason": view.reason, "similarity": view.correlation, "spread": view.std}))
+                for kind, rule_name, severity, evidence in hits:
+                    self._raise(s, created, kind=kind, rule=rule_name, severity=severity, camera_id=facts.camera_id,
+                                deployment_id=facts.deployment_id, media_id=mid, evidence=evidence, window=window)
+        return self._deliver(created)
+
+    def _raise(self, s: Session, created: list[tuple[str, list[Channel]]], **kw: Any) -> None:
+        raised = raise_alert(s, **kw)
+        if raised.created:
+            chans = [c for c in self.channels if c.wants(kw["kind"])]
+            schedule(raised.alert, chans)
+            created.append((raised.alert.id, chans))
+
+    def _deliver(self, created: list[tuple[str, list[Channel]]]) -> list[str]:
+        """After the commit: hand the new alerts to the delivery worker (already pending in the store)."""
+        if self.deliveries is not None:
+            for alert_id, chans in created:
+                self.deliveries.enqueue(alert_id, chans)
+        return [a for a, _ in created]
+
+    def step_new(self) -> int:
+        """Triage and alert the oldest new uploads; returns how many."""
+        ids = self._take("pending", self.batch)
+        if not ids:
+            return 0
+        if self.triage is not None:
+            run_items(self.ws, self.triage, ids)
+        self.alert_on(ids, check_tamper=True)
+        self._mark(ids, "triaged")
+        return len(ids)
+
+    def step_full(self) -> int:
+        """Run the full pipeline on the oldest triaged upload (one at a time: new ones come first)."""
+        ids = self._take("triaged", 1)
+        if not ids:
+            return 0
+        for stage in self.stages:
+            run_items(self.ws, stage, ids)
+        self.alert_on(ids)
+        self._mark(ids, "done")
+        self.processed += len(ids)
+        return len(ids)
+
+    def sweep_offline(self) -> list[str]:
+        """Raise "camera offline" for cameras silent past their interval (once per silence)."""
+        rules = self.rules.for_kind("camera-offline")
+        if not rules:
+            return []
+        created: list[tuple[str, list[Channel]]] = []
+        with self.ws.db.session() as s:
+            for cam, silent in offline_cameras(s):
+                # Keyed by the moment it went silent: one alert per silence, however many sweeps see it.
+                self._raise(s, created, kind="camera-offline", rule=rules[0].name, severity=rules[0].severity,
+                            camera_id=cam.id, deployment_id=None, media_id=f"silence:{cam.last_seen:%Y%m%dT%H%M%S}",
+                            evidence={"silent_s": round(silent), "last_seen": str(cam.last_seen),
+                                      "expected_interval_s": cam.expected_interval_s,
+                                      "health": dict(cam.health or {})},
+                            window=timedelta(days=3650))
+        return self._deliver(created)
+
+    def drain(self, timeout_s: float = 600.0) -> int:
+        """Process until the queue is empty (tests, `pardus live process`); returns items finished."""
+        t0, n = time.monotonic(), 0
+        while time.monotonic() - t0 < timeout_s:
+            if self.step_new():
+                continue
+            if not self.step_full():
+                break
+            n += 1
+        return n
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="live-queue", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._last_offline >= OFFLINE_SWEEP_S:
+            self._last_offline = now
+            self.sweep_offline()
+        if now - self._last_repeats >= REPEAT_SWEEP_S:
+            self._last_repeats = now
+            for stage in self.stages:
+                finish = getattr(stage, "finish", None)
+                if finish is not None:
+                    finish(self.ws)
+
+    def warm(self) -> None:
+        """Load every model now (an empty batch), so the first poacher does not wait for model loading."""
+        for stage in [self.triage, *self.stages]:
+            if stage is not None:
+                list(stage.process(self.ws, []))
+        self.ready.set()
+
+    def _loop(self) -> None:
+        try:
+            self.warm()
+        except Exception:  # noqa: BLE001 - a model that cannot load fails its items, recorded per item
+            log.exception("loading the models failed; items will record the error")
+            self.ready.set()
+        while not self._stop.is_set():
+            try:
+                self._periodic()
+                busy = self.step_new() or self.step_full()
+            except Exception:  # noqa: BLE001 - the queue must keep running; the item stays queued
+                log.exception("live queue step failed; retrying in 2 s")
+                busy = 0
+                self._stop.wait(2.0)
+            if not busy:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+
+
+def seen(ws: Workspace, camera_id: str) -> None:
+    with ws.db.session() as s:
+        cam = s.get(Camera, camera_id)
+        if cam is not None:
+            touch(cam)

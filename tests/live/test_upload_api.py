@@ -1,0 +1,150 @@
+"""The camera upload API: tokens, size and type limits, idempotency, heartbeats (both databases)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+from tests.live.helpers import jpeg
+
+from pardus.ingest.synthetic import camera_jpeg
+from pardus.live.cameras import add_camera, issue_token, revoke_token
+from pardus.live.queue import QUEUE_STAGE
+from pardus.store import Workspace
+from pardus.store.models import Camera, Deployment, Media, SensorReading, StageState
+from pardus.web.app import LiveConfig, create_app
+
+
+@pytest.fixture
+def client(workspace: Workspace):
+    app = create_app(workspace, LiveConfig(pipeline=False, max_upload_bytes=200_000))
+    with TestClient(app) as c:
+        yield c
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _media_count(ws: Workspace) -> int:
+    with ws.db.session() as s:
+        return s.scalar(select(func.count()).select_from(Media)) or 0
+
+
+def _post(client: TestClient, cam: str, data: bytes, token: str | None, seq: int | None = 1,
+          name: str = "IMG_0001.JPG"):
+    headers = _auth(token) if token else {}
+    form = {"seq": str(seq)} if seq is not None else {}
+    return client.post(f"/api/v1/cameras/{cam}/media", files={"file": (name, data, "image/jpeg")}, data=form,
+                       headers=headers)
+
+
+def test_tokens_are_stored_only_as_salted_hashes(workspace: Workspace) -> None:
+    t1 = add_camera(workspace, "C1")
+    t2 = add_camera(workspace, "C2")
+    with workspace.db.session() as s:
+        stored = {c.id: c.token_hash for c in s.scalars(select(Camera))}
+    secret = t1.rsplit(".", 1)[1]
+    assert t1.startswith("pdc.C1.") and secret not in stored["C1"] and t1 not in stored["C1"]
+    assert stored["C1"].startswith("hmac-sha256$") and stored["C1"] != stored["C2"]
+    # Nothing in the whole database holds the token text.
+    with workspace.db.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT id, token_hash, extra, health FROM camera")).all()
+    assert all(secret not in str(r) and t2.rsplit(".", 1)[1] not in str(r) for r in rows)
+
+
+def test_upload_needs_the_cameras_own_valid_token(workspace: Workspace, client: TestClient) -> None:
+    t1 = add_camera(workspace, "C1")
+    t2 = add_camera(workspace, "C2")
+    photo = jpeg(1)
+    r = _post(client, "C1", photo, None)
+    assert r.status_code == 401 and "Bearer" in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+    assert _post(client, "C1", photo, "pdc.C1.guessed").status_code == 401
+    r = _post(client, "C1", photo, t2)
+    assert r.status_code == 403 and "belongs to camera C2" in r.json()["error"]
+    r = _post(client, "NOPE", photo, t1)
+    assert r.status_code == 404 and "pardus cameras add NOPE" in r.json()["error"]
+    assert _media_count(workspace) == 0, "no refused upload may store anything"
+    assert _post(client, "C1", photo, t1).status_code == 201
+    revoke_token(workspace, "C1")
+    r = _post(client, "C1", jpeg(2), t1)
+    assert r.status_code == 403 and "revoked" in r.json()["error"]
+    new = issue_token(workspace, "C1")
+    assert _post(client, "C1", jpeg(2), t1).status_code == 401, "the replaced token must stay dead"
+    assert _post(client, "C1", jpeg(2), new, seq=2).status_code == 201
+    assert _media_count(workspace) == 2
+
+
+def test_resend_after_a_lost_reply_creates_nothing_twice(workspace: Workspace, client: TestClient) -> None:
+    token = add_camera(workspace, "C1")
+    photo = jpeg(3)
+    first = _post(client, "C1", photo, token, seq=7)
+    assert first.status_code == 201, first.text
+    again = _post(client, "C1", photo, token, seq=7)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["media_id"] == first.json()["media_id"]
+    # Same bytes under another sequence number, or no number at all: still the one stored photo.
+    assert _post(client, "C1", photo, token, seq=8).json()["media_id"] == first.json()["media_id"]
+    # A camera that restarted its counter: a new picture with a used number is kept, flagged, not dropped.
+    other = _post(client, "C1", jpeg(4), token, seq=7)
+    assert other.status_code == 201 and "already used" in other.json()["note"]
+    with workspace.db.session() as s:
+        rows = list(s.scalars(select(Media).order_by(Media.imported)))
+        queued = s.scalar(select(func.count()).select_from(StageState).where(StageState.stage == QUEUE_STAGE))
+        dep = s.get(Deployment, rows[0].deployment_id)
+    assert len(rows) == 2 and queued == 2, "every stored upload is queued exactly once"
+    assert rows[0].camera_seq == 7 and rows[1].camera_seq is None and rows[1].extra["camera_seq_reused"] == 7
+    assert dep is not None and dep.camera_id == "C1" and dep.end is None
+    assert rows[0].timestamp_source == "exif" and rows[0].camera_time.hour == 23
+    assert workspace.blobs.exists(rows[0].sha256) and workspace.blobs.verify(rows[0].sha256)
+
+
+def test_size_limit_holds_while_streaming_and_types_are_checked(workspace: Workspace, client: TestClient) -> None:
+    token = add_camera(workspace, "C1")
+    big = camera_jpeg(None, size=(1600, 1200), seed=5, quality=95)
+    assert len(big) > 200_000
+    r = _post(client, "C1", big, token)
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+
+    def chunks():  # no Content-Length: the server must count what streams in and stop
+        for _ in range(100):
+            yield b"\xff" * 10_000
+
+    r = client.post("/api/v1/cameras/C1/media", content=chunks(),
+                    headers={**_auth(token), "Content-Type": "image/jpeg"})
+    assert r.status_code == 413
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buf, "PNG")
+    r = _post(client, "C1", buf.getvalue(), token, name="fake.jpg")
+    assert r.status_code == 415 and "PNG" in r.json()["error"]
+    r = _post(client, "C1", b"<html>hello</html>", token)
+    assert r.status_code == 415 and "HTML" in r.json()["error"]
+    r = _post(client, "C1", jpeg(6)[:5000], token)  # a truncated JPEG is a photo: kept, flagged damaged
+    assert r.status_code == 201
+    assert _media_count(workspace) == 1
+    raw = client.post("/api/v1/cameras/C1/media", content=jpeg(9),
+                      headers={**_auth(token), "Content-Type": "image/jpeg", "X-Camera-Seq": "99"})
+    assert raw.status_code == 201 and raw.json()["seq"] == 99
+    assert _post(client, "C1", jpeg(10), token, seq=-1).status_code == 400
+
+
+def test_heartbeat_records_health_and_readings(workspace: Workspace, client: TestClient) -> None:
+    token = add_camera(workspace, "C1", expected_interval_s=600)
+    body = {"battery_pct": 76, "signal_dbm": -97, "temperature_c": -18.5, "free_storage_mb": 3120, "fw": "2.1"}
+    r = client.post("/api/v1/cameras/C1/heartbeat", json=body, headers=_auth(token))
+    assert r.status_code == 200, r.text
+    assert client.post("/api/v1/cameras/C1/heartbeat", json=body).status_code == 401
+    r = client.post("/api/v1/cameras/C1/heartbeat", json={"battery_pct": "full"}, headers=_auth(token))
+    assert r.status_code == 400 and "battery_pct" in r.json()["error"]
+    with workspace.db.session() as s:
+        cam = s.get(Camera, "C1")
+        kinds = sorted(s.scalars(select(SensorReading.kind).where(SensorReading.source_id == "C1")))
+    assert cam is not None and cam.last_seen is not None
+    assert cam.health["battery_pct"] == 76 and cam.health["temperature_c"] == -18.5
+    assert cam.health["other"] == {"fw": "2.1"}
+    assert kinds == ["battery", "free_storage", "heartbeat", "signal", "temperature"]
