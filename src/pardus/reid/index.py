@@ -74,7 +74,7 @@ class FeatureIndex:
     """
 
     def __init__(self, root: Path | None, params_key: str, *, hnsw_m: int = 16, ef_construction: int = 64,
-                 ef_search: int = 64, fold_threshold: int = 60_000) -> None:
+                 ef_search: int = 64, fold_threshold: int = 20_000) -> None:
         self.root = Path(root) if root is not None else None
         self.params_key = params_key
         self.hnsw_m = hnsw_m

@@ -107,9 +107,14 @@ class MatchResult:
     is_new: bool
     new_probability: float
     timings: dict[str, float] = field(default_factory=dict)
+    # individuals with raw votes but no verified photo, strongest first: they rank after every
+    # verified candidate (a person browsing the top five still sees them)
+    unverified: list[str] = field(default_factory=list)
 
     def top(self, n: int = 5) -> list[str]:
-        return [c.individual for c in self.candidates[:n]]
+        ranked = [c.individual for c in self.candidates]
+        ranked += [i for i in self.unverified if i not in ranked]
+        return ranked[:n]
 
     @property
     def best(self) -> Candidate | None:
@@ -302,6 +307,10 @@ def match(
     candidates = sorted(by_individual.values(), key=lambda c: c.score, reverse=True)
     for c in candidates:
         c.probability = float(calibration.probability(c.score))
+    unverified: list[str] = []
+    for g in sorted(group_raw, key=group_raw.get, reverse=True):
+        if g[0] not in by_individual and g[0] not in unverified:
+            unverified.append(g[0])
     best_p = candidates[0].probability if candidates else 0.0
     seen_flank = flank
     if seen_flank is None and candidates and candidates[0].flank in ("left", "right") and not (
@@ -315,6 +324,7 @@ def match(
         is_new=best_p < calibration.new_threshold,
         new_probability=1.0 - best_p,
         timings={"search": t_search - t0, "verify": t_verify - t_search, "total": time.perf_counter() - t0},
+        unverified=unverified,
     )
     return result
 
@@ -358,5 +368,6 @@ def combine(results: list[MatchResult], calibration: Calibration | None = None) 
         c.probability = float(calibration.probability(c.score))
     best_p = candidates[0].probability if candidates else 0.0
     flank = next((r.flank for r in results if r.flank), None)
+    unverified = list(dict.fromkeys(i for r in results for i in r.unverified if i not in by_individual))
     return MatchResult(candidates, sum(r.n_features for r in results), flank, best_p < calibration.new_threshold,
-                       1.0 - best_p)
+                       1.0 - best_p, unverified=unverified)
