@@ -43,6 +43,7 @@ QUEUE_MODEL = "queue"
 OFFLINE_SWEEP_S = 30.0
 REPEAT_SWEEP_S = 600.0
 FULL_NICE = 10
+BURST_GAP_S = 30.0
 
 
 def enqueue(s: Session, media: Media) -> None:
@@ -159,19 +160,33 @@ class LiveWorker:
         return [a for a, _ in created]
 
     def _take_fair(self, limit: int) -> list[str]:
-        """The oldest new uploads, one per camera first: when many cameras burst at once, the first
-        frame of every burst is looked at before the second and third frames of any (a person in
-        frame 1 of a burst is almost always in frames 2 and 3 as well)."""
+        """The new uploads to triage next: first frames of bursts before later frames, then oldest.
+
+        When many cameras burst at once, the first frame of every burst is looked at before the
+        second and third frames of any (a person in frame 1 of a burst is almost always in frames 2
+        and 3 as well). A frame's place in its burst is the number of photos its camera sent in the
+        ``BURST_GAP_S`` before it.
+        """
         with self.ws.db.session() as s:
             rows = s.execute(
-                select(StageState.media_id, Media.deployment_id).join(Media, Media.id == StageState.media_id)
+                select(StageState.media_id, Media.deployment_id, Media.imported)
+                .join(Media, Media.id == StageState.media_id)
                 .where(StageState.stage == QUEUE_STAGE, StageState.status == "pending")
-                .order_by(StageState.id).limit(limit * 32)).all()
-        first, rest, seen_dep = [], [], set()
-        for mid, dep in rows:
-            (rest if dep in seen_dep else first).append(mid)
-            seen_dep.add(dep)
-        return (first + rest)[:limit]
+                .order_by(StageState.id).limit(max(limit * 32, 256))).all()
+            if not rows:
+                return []
+            since = min(r[2] for r in rows) - timedelta(seconds=BURST_GAP_S)
+            recent: dict[str, list] = {}
+            for dep, at in s.execute(select(Media.deployment_id, Media.imported).where(
+                    Media.deployment_id.in_({r[1] for r in rows}), Media.imported >= since)):
+                recent.setdefault(dep, []).append(at)
+        gap = timedelta(seconds=BURST_GAP_S)
+
+        def place(row: tuple) -> int:
+            return sum(1 for at in recent.get(row[1], []) if row[2] - gap <= at < row[2])
+
+        ranked = sorted(enumerate(rows), key=lambda ir: (place(ir[1]), ir[0]))
+        return [r[0] for _, r in ranked[:limit]]
 
     def step_new(self) -> int:
         """Triage and alert the oldest new uploads (first frames of bursts first); returns how many."""
