@@ -9,10 +9,10 @@ p50/p95/p99), the time the queue needed to finish the full pipeline after the lo
 uploads (a request without a 2xx, or a 2xx whose photo is not in the store), side by side.
 
 What load is realistic: the park collects up to a million photos a season (about six months),
-which is 0.06 photos/s over all cameras on average; the default background rate below (0.5 photos/s)
-is ~8x that, and the synchronised burst adds 90 photos in one second on top.
+which is 0.06 photos/s over all cameras on average; the default background rate below (0.3 photos/s)
+is 5x that, and the synchronised burst adds 60 photos within one second on top.
 
-    nice -n 10 python bench/live_load.py                 # 45 s per side, defaults below
+    nice -n 10 python bench/live_load.py                 # 40 s per side, defaults below
     nice -n 10 python bench/live_load.py --seconds 20 --rate 0.3 --together 20
 """
 
@@ -177,11 +177,11 @@ def one_side(label: str, pipeline: bool, args: argparse.Namespace, schedule: lis
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cameras", type=int, default=450)
-    ap.add_argument("--seconds", type=float, default=45.0, help="length of the load, per side")
-    ap.add_argument("--rate", type=float, default=0.5, help="background photos per second, all cameras together")
-    ap.add_argument("--together", type=int, default=30, help="cameras bursting at the same instant at mid-run")
+    ap.add_argument("--seconds", type=float, default=40.0, help="length of the load, per side")
+    ap.add_argument("--rate", type=float, default=0.3, help="background photos per second, all cameras together")
+    ap.add_argument("--together", type=int, default=20, help="cameras bursting at the same instant at mid-run")
     ap.add_argument("--person-share", type=float, default=0.15, help="share of bursts that show a person")
-    ap.add_argument("--drain-timeout", type=float, default=300.0)
+    ap.add_argument("--drain-timeout", type=float, default=180.0)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = random.Random(args.seed)

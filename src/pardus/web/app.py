@@ -169,9 +169,26 @@ def _seq(fields: dict[str, str], request: Request) -> int | None:
     return seq
 
 
+def _durable_commits(ws: Workspace) -> None:
+    """SQLite in WAL with synchronous=NORMAL survives a killed process but may lose the last commits
+    on a power cut; a 2xx promises the photo is stored, so the server fsyncs every commit (FULL)."""
+    if ws.db.engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def full(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    event.listen(ws.db.engine, "connect", full)
+    ws.db.engine.dispose()  # connections opened before (migrations) are replaced by FULL ones
+
+
 def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     """The app over one workspace; with ``config.pipeline`` it runs the queue and deliveries too."""
     config = config or LiveConfig()
+    _durable_commits(ws)
     rules = load_rules(config.rules_path or ws.settings.data_dir / "alert-rules.yaml")
     state: dict[str, Any] = {}
 
