@@ -85,7 +85,7 @@ class LiveWorker:
     stages: list[Stage] = field(default_factory=list)
     triage: Stage | None = None
     deliveries: DeliveryWorker | None = None
-    batch: int = 8
+    batch: int = 2  # alerts go out after each pair: a person must not wait for 7 other photos' triage
 
     def __post_init__(self) -> None:
         self.channels: list[Channel] = channels_from(self.rules.channels)
@@ -242,7 +242,7 @@ class LiveWorker:
     # --- the threads ----------------------------------------------------------------------
     # Two threads: triage (new uploads, alerts, sweeps) never waits behind a full detection, which
     # takes 0.4 s on a quiet 2-core machine and several seconds on a busy one. The full pipeline's
-    # thread runs at a lower OS priority (nice +FULL_NICE) so uploads and triage get the CPU first.
+    # thread runs FULL_NICE steps below the process's OS priority so uploads and triage get the CPU first.
 
     def wake(self) -> None:
         self._triage_busy.set()
@@ -319,8 +319,9 @@ class LiveWorker:
         self._run(self._step_new_flagged, self._wake, self._periodic)
 
     def _full_loop(self) -> None:
-        with contextlib.suppress(OSError):  # not permitted: run at normal priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FULL_NICE)
+        with contextlib.suppress(OSError):  # not permitted: run at the process's priority
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + FULL_NICE))
         try:
             for stage in self.stages:
                 list(stage.process(self.ws, []))
