@@ -139,6 +139,8 @@ def test_heartbeat_records_health_and_readings(workspace: Workspace, client: Tes
     r = client.post("/api/v1/cameras/C1/heartbeat", json=body, headers=_auth(token))
     assert r.status_code == 200, r.text
     assert client.post("/api/v1/cameras/C1/heartbeat", json=body).status_code == 401
+    r = client.post("/api/v1/cameras/C1/heartbeat", json={"junk": "x" * 100_000}, headers=_auth(token))
+    assert r.status_code == 413, "heartbeats are small; a large body is refused while it streams"
     r = client.post("/api/v1/cameras/C1/heartbeat", json={"battery_pct": "full"}, headers=_auth(token))
     assert r.status_code == 400 and "battery_pct" in r.json()["error"]
     with workspace.db.session() as s:
