@@ -139,6 +139,8 @@ def test_heartbeat_records_health_and_readings(workspace: Workspace, client: Tes
     r = client.post("/api/v1/cameras/C1/heartbeat", json=body, headers=_auth(token))
     assert r.status_code == 200, r.text
     assert client.post("/api/v1/cameras/C1/heartbeat", json=body).status_code == 401
+    r = client.post("/api/v1/cameras/C1/heartbeat", json={"junk": "x" * 100_000}, headers=_auth(token))
+    assert r.status_code == 413, "heartbeats are small; a large body is refused while it streams"
     r = client.post("/api/v1/cameras/C1/heartbeat", json={"battery_pct": "full"}, headers=_auth(token))
     assert r.status_code == 400 and "battery_pct" in r.json()["error"]
     with workspace.db.session() as s:
@@ -148,3 +150,43 @@ def test_heartbeat_records_health_and_readings(workspace: Workspace, client: Tes
     assert cam.health["battery_pct"] == 76 and cam.health["temperature_c"] == -18.5
     assert cam.health["other"] == {"fw": "2.1"}
     assert kinds == ["battery", "free_storage", "heartbeat", "signal", "temperature"]
+
+
+def _mp4(frames: int = 12) -> bytes:
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(frames):
+            img = np.full((120, 160, 3), (i * 20) % 255, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_a_video_upload_is_stored_with_its_length(workspace: Workspace, client: TestClient) -> None:
+    token = add_camera(workspace, "C1")
+    r = client.post("/api/v1/cameras/C1/media", headers=_auth(token), data={"seq": "5"},
+                    files={"file": ("CLIP0005.MP4", _mp4(), "video/mp4")})
+    assert r.status_code == 201, r.text
+    with workspace.db.session() as s:
+        m = s.get(Media, r.json()["media_id"])
+    assert m.file_mediatype == "video/mp4" and m.width == 160 and 0.5 < (m.duration_s or 0) < 2
+    assert m.thumbnail_key and m.timestamp_source == "received"
+
+
+def test_the_server_fsyncs_every_commit_on_sqlite(sqlite_settings) -> None:
+    from sqlalchemy import text
+
+    from pardus.store import open_workspace
+
+    ws = open_workspace(sqlite_settings)
+    create_app(ws, LiveConfig(pipeline=False))
+    with ws.db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    ws.close()

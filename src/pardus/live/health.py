@@ -31,11 +31,11 @@ QUANTITIES = {
     "free_storage_mb": ("free_storage", "MB"),
 }
 OFFLINE_GRACE = 1.5
-VIEW_SIZE = (96, 54)
+VIEW_SIZE = (64, 36)
 VIEW_ROWS = (0.08, 0.88)  # leave out the cameras' data strips (time, temperature): they match in every view
 # Correlation of the new frame's fine structure with the reference below which the camera counts as
 # moved. Measured on rendered frames (docs/live.md): the same view with an animal or a person in it
-# scores 0.9-0.95, a person at night 0.65, a car filling the frame 0.39; another view -0.05..0.07.
+# scores 0.91-0.95, a person at night 0.60, a car filling the frame 0.35; another view -0.04..0.07.
 MOVED_BELOW = 0.2
 # A covered lens gives an almost flat frame (standard deviation of grey levels, 0..255).
 COVERED_STD = 6.0
@@ -98,7 +98,7 @@ def view_vector(thumbnail: bytes) -> tuple[np.ndarray, float]:
     w, h = img.size
     img = img.crop((0, int(h * VIEW_ROWS[0]), w, int(h * VIEW_ROWS[1]))).resize(VIEW_SIZE, Image.Resampling.BILINEAR)
     grey = np.asarray(img, dtype=np.float32)
-    return (grey - cv2.GaussianBlur(grey, (11, 11), 0)).ravel(), float(grey.std())
+    return (grey - cv2.GaussianBlur(grey, (9, 9), 0)).ravel(), float(grey.std())
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -76,15 +76,16 @@ def _default_stages() -> tuple[list[Any], Any]:
     return default_stages(), (TriageStage() if TriageStage.available() else None)
 
 
-async def _read_limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _read_limited(request: Request, limit: int, overhead: int = MULTIPART_OVERHEAD) -> AsyncIterator[bytes]:
+    """The body in chunks; past ``limit`` (+ room for multipart headers) it stops reading and refuses (413)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+    if declared is not None and declared.isdigit() and int(declared) > limit + overhead:
         raise HTTPProblem(413, f"the file is too large ({int(declared) / (1 << 20):.1f} MB); the limit is "
                                f"{limit / (1 << 20):.0f} MB (pardus serve --max-upload-mb)")
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
-        if seen > limit + MULTIPART_OVERHEAD:
+        if seen > limit + overhead:
             raise HTTPProblem(413, f"the upload passed the limit of {limit / (1 << 20):.0f} MB; it was cut off "
                                    "and nothing was stored")
         yield chunk
@@ -169,9 +170,26 @@ def _seq(fields: dict[str, str], request: Request) -> int | None:
     return seq
 
 
+def _durable_commits(ws: Workspace) -> None:
+    """SQLite in WAL with synchronous=NORMAL survives a killed process but may lose the last commits
+    on a power cut; a 2xx promises the photo is stored, so the server fsyncs every commit (FULL)."""
+    if ws.db.engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def full(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    event.listen(ws.db.engine, "connect", full)
+    ws.db.engine.dispose()  # connections opened before (migrations) are replaced by FULL ones
+
+
 def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     """The app over one workspace; with ``config.pipeline`` it runs the queue and deliveries too."""
     config = config or LiveConfig()
+    _durable_commits(ws)
     rules = load_rules(config.rules_path or ws.settings.data_dir / "alert-rules.yaml")
     state: dict[str, Any] = {}
 
@@ -258,7 +276,7 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     async def heartbeat(camera_id: str, request: Request) -> dict[str, Any]:
         await run_in_threadpool(_camera, camera_id, request.headers.get("authorization"))
         raw = b""
-        async for chunk in _read_limited(request, 64 * 1024):
+        async for chunk in _read_limited(request, 64 * 1024, overhead=0):
             raw += chunk
         try:
             values = json.loads(raw or b"{}")
