@@ -86,7 +86,7 @@ def run_demo(
         result.reports = import_season(ws, season, progress=on_card)
         for rep in result.reports:
             rep.write_csv(settings.data_dir / "reports" / f"import-{rep.deployment_id}-{rep.run_id[:8]}.csv")
-        for stage in default_stages():
+        for stage in default_stages(settings):
 
             def on_stage(done: int, total: int, name: str = stage.name) -> None:
                 if progress:
