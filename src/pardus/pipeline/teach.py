@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from pardus.models.species import SpeciesHead
 from pardus.pipeline.classify import Box, media_crops, models_dir
@@ -39,14 +41,19 @@ class Example:
     label: str
 
 
-def species_examples(ws: Workspace) -> list[Example]:
-    """One example per human-labelled animal (photo and name); repeated labels of a photo count once."""
+def _reviewed(q: Select[Any], until: datetime | None) -> Select[Any]:
+    return q if until is None else q.where(Media.timestamp < until)
+
+
+def species_examples(ws: Workspace, until: datetime | None = None) -> list[Example]:
+    """One example per human-labelled animal (photo and name); repeated labels of a photo count once.
+    ``until``: only photos taken before it (the part of a season reviewed so far)."""
     out: dict[tuple[str, str, Box | None], Example] = {}
     with ws.db.session() as s:
-        rows = s.execute(
+        rows = s.execute(_reviewed(
             select(Observation, Media.sha256).join(Media, Media.id == Observation.media_id)
             .where(Observation.classification_method == "human", Observation.scientific_name.is_not(None),
-                   Observation.observation_type == "animal", Media.available.is_(True))
+                   Observation.observation_type == "animal", Media.available.is_(True)), until)
         ).all()
         for o, sha in rows:
             box: Box | None = None
@@ -63,16 +70,16 @@ def species_examples(ws: Workspace) -> list[Example]:
     return list(out.values())
 
 
-def hazard_examples(ws: Workspace) -> list[Example]:
+def hazard_examples(ws: Workspace, until: datetime | None = None) -> list[Example]:
     """Whole frames labelled fire / smoke / none (anything else a person reviewed)."""
     labels: dict[str, str] = {}
     shas: dict[str, str] = {}
     with ws.db.session() as s:
-        rows = s.execute(
+        rows = s.execute(_reviewed(
             select(Observation.media_id, Observation.comments, Observation.extra, Media.sha256)
             .join(Media, Media.id == Observation.media_id)
             .where(Observation.classification_method == "human", Media.available.is_(True),
-                   Media.file_mediatype.like("image/%"))
+                   Media.file_mediatype.like("image/%")), until)
         ).all()
     for mid, comments, extra, sha in rows:
         said = ((extra or {}).get("hazard") or comments or "").strip().lower()
@@ -158,7 +165,7 @@ def folder_examples(folder: Path) -> list[tuple[Path, str]]:
 
 
 def train_head(ws: Workspace, task: str = "species", *, threshold: float = 0.5, min_examples: int = 3,
-               max_per_class: int = 300, folder: Path | None = None,
+               max_per_class: int = 300, folder: Path | None = None, until: datetime | None = None,
                progress: Callable[[int, int], None] | None = None) -> tuple[SpeciesHead, list[str]]:
     """Fit and save the ``task`` head; returns it with the problems met on the way (skipped classes,
     unreadable photos). Raises ``ValueError`` with what to do when there is too little to learn from."""
@@ -184,7 +191,7 @@ def train_head(ws: Workspace, task: str = "species", *, threshold: float = 0.5, 
                 progress(i + 1, len(pairs))
         x = np.stack(vectors) if vectors else np.zeros((0, 384), np.float32)
     else:
-        examples = species_examples(ws) if task == "species" else hazard_examples(ws)
+        examples = species_examples(ws, until) if task == "species" else hazard_examples(ws, until)
         x, labels, problems = embed_examples(ws, balanced(examples, max_per_class), progress)
     counts = defaultdict(int)
     for lab in labels:
