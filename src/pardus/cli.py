@@ -308,7 +308,7 @@ def demo(
     Shows the whole path a park's cards take, on made-up data with known truth, without touching
     your real data folder. Run it again and it reuses what is there.
     """
-    from pardus.demo import demo_settings, run_demo
+    from pardus.demo import demo_settings, run_demo, species_lines
     from pardus.store.status import deployment_status, totals
 
     with make_progress() as progress:
@@ -338,6 +338,8 @@ def demo(
         for content, (n, found) in result.detection_vs_truth.items():
             word = "wrongly called non-blank" if content == "blank" else "found"
             console.print(f"  {content:8} {found:4d} / {n:<4d} {word}")
+    for line in species_lines(result.species) if result.species else []:
+        console.print(line)
     ws = open_workspace(demo_settings(out))
     try:
         with ws.db.session() as s:

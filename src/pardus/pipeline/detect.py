@@ -10,6 +10,10 @@ Results: ``Detection`` rows with the model that made each box, and one machine `
 per photo and category (``blank`` when nothing passed), so reviewers and exports see the
 machine's call beside their own. A box at the same place on many sequences of one deployment is
 a rock or a branch: ``finish`` flags it ``repeat`` for review instead of dropping it.
+
+Videos: frames are sampled every ``video_every_s`` seconds (PyAV), each frame is detected like a
+photo and its boxes carry ``frame_time_s``; the video gets one observation per category (its best
+box), like a photo.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class DetectionStage:
     thresholds: Thresholds = field(default_factory=Thresholds)
     repeats: RepeatRule = field(default_factory=RepeatRule)
     workers: int = 2
+    video_every_s: float = 1.0
+    video_max_frames: int = 120
     name: str = "detect"
 
     def __post_init__(self) -> None:
@@ -116,58 +122,73 @@ class DetectionStage:
         return self._animal, self._coco
 
     def eligible(self) -> Select[tuple[str]]:
-        # Photos only for now; video frames are listed as not done in the README.
-        return select(Media.id).where(Media.available.is_(True), Media.file_mediatype.like("image/%"))
+        return select(Media.id).where(Media.available.is_(True), Media.file_mediatype.like("image/%")
+                                      | Media.file_mediatype.like("video/%"))
 
     def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
         animal, coco = self._models()
         with ws.db.session() as s:
-            keys = dict(s.execute(select(Media.id, Media.sha256).where(Media.id.in_(media_ids))).all())
+            rows = s.execute(select(Media.id, Media.sha256, Media.file_mediatype).where(Media.id.in_(media_ids)))
+            keys = {mid: (sha, kind) for mid, sha, kind in rows}
 
-        def load(mid: str) -> tuple[str, np.ndarray | None, str | None]:
-            key = keys.get(mid)
+        def load(mid: str) -> list[tuple[str, float | None, np.ndarray | None, str | None]]:
+            key, kind = keys.get(mid, (None, ""))
             if not key or not ws.blobs.exists(key):
-                return mid, None, "the original file is missing from the blob store"
+                return [(mid, None, None, "the original file is missing from the blob store")]
             try:
-                rgb = _decode(ws.blobs.get_bytes(key), animal.size)
+                data = ws.blobs.get_bytes(key)
+                if kind.startswith("video/"):
+                    from pardus.pipeline.video import sample_frames
+
+                    return [(mid, t, f, None) for t, f in sample_frames(data, self.video_every_s,
+                                                                         self.video_max_frames)]
+                return [(mid, None, _decode(data, animal.size), None)]
             except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's, reported
-                return mid, None, f"the photo could not be decoded ({type(exc).__name__}: {exc})"
-            return mid, rgb, None
+                what = "video" if kind.startswith("video/") else "photo"
+                return [(mid, None, None, f"the {what} could not be decoded ({type(exc).__name__}: {exc})")]
 
         # Decoding and letterboxing run in threads (PIL and OpenCV release the GIL) while the model runs.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            loaded = list(pool.map(load, media_ids))
+            frames = [f for item in pool.map(load, media_ids) for f in item]
+            loaded = [(mid, rgb, error) for mid, _, rgb, error in frames]
             prepared = list(pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
             coco_boxes = list(pool.map(lambda t: coco.detect(t[1]) if t[1] is not None else None, loaded))
         # One image per forward pass: on 2 CPU cores a batch of 8 was slower per image than single images.
         animal_boxes = {i: animal.detect_prepared([p])[0] for i, p in enumerate(prepared) if p is not None}
-        for i, (mid, _, error) in enumerate(loaded):
+        per_media: dict[str, list[dict[str, object]]] = {}
+        for i, (mid, frame_time, _, error) in enumerate(frames):
             if error:
                 yield ItemResult(mid, error=error)
                 continue
             boxes = combine(animal_boxes[i], coco_boxes[i] or [], self.thresholds)
-            yield ItemResult(mid, payload=[asdict(b) for b in boxes])
+            per_media.setdefault(mid, []).extend(asdict(b) | {"frame_time_s": frame_time} for b in boxes)
+        for mid, boxes in per_media.items():
+            yield ItemResult(mid, payload=boxes)
 
     def write(self, s: Session, result: ItemResult) -> None:
         media = s.get(Media, result.media_id)
         assert media is not None
-        boxes = [Box(**b) for b in result.payload]
+        times = [b.get("frame_time_s") for b in result.payload]
+        boxes = [Box(**{k: v for k, v in b.items() if k != "frame_time_s"}) for b in result.payload]
         # A rerun of this stage after a crash between write and state: replace, never duplicate.
         s.execute(delete(Detection).where(Detection.media_id == media.id, Detection.extra["stage"].as_string()
                                           == self.model_key))
         s.execute(delete(Observation).where(Observation.media_id == media.id,
                                             Observation.classified_by == self.model_key))
-        for b in boxes:
+        for b, frame_time in zip(boxes, times, strict=True):
             name, version = b.model.split("@", 1)
             s.add(Detection(media_id=media.id, category=b.category, score=b.score, x=b.x, y=b.y, w=b.w, h=b.h,
-                            model_name=name, model_version=version,
+                            model_name=name, model_version=version, frame_time_s=frame_time,
                             extra={"stage": self.model_key, "label": b.label}))
         best: dict[str, Box] = {}
-        counts: dict[str, int] = defaultdict(int)
-        for b in boxes:
-            counts[b.category] += 1
+        per_frame: dict[tuple[str, float | None], int] = defaultdict(int)
+        for b, frame_time in zip(boxes, times, strict=True):
+            per_frame[b.category, frame_time] += 1
             if b.category not in best or b.score > best[b.category].score:
                 best[b.category] = b
+        counts: dict[str, int] = defaultdict(int)  # a video's count is its most crowded frame's
+        for (cat, _), n in per_frame.items():
+            counts[cat] = max(counts[cat], n)
         now = utcnow()
         for cat, b in best.items() or [("blank", None)]:
             s.add(Observation(

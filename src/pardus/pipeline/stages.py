@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from pardus.config import Settings, get_settings
 from pardus.pipeline.core import Stage
 from pardus.pipeline.daynight import DayNightStage
 
 
-def default_stages() -> list[Stage]:
-    """Stages that run with what is installed on this machine, in pipeline order."""
-    from pardus.models.registry import COCO_SSD, YOLOX_TINY
+def default_stages(settings: Settings | None = None) -> list[Stage]:
+    """Stages that run with what is installed on this machine, in pipeline order. ``settings`` names
+    the data folder, where the heads a park trained live (the species and fire stages use them)."""
+    from pardus.models.registry import COCO_SSD, DINOV2_VITS14, MOBILENET_V2_IMAGENET, YOLOX_TINY
 
+    settings = settings or get_settings()
     stages: list[Stage] = [DayNightStage()]
-    if YOLOX_TINY.available() and COCO_SSD.available():
+    detector = YOLOX_TINY.available() and COCO_SSD.available()
+    if detector:
         from pardus.pipeline.detect import DetectionStage
 
         stages.append(DetectionStage())
+    if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
+        from pardus.pipeline.classify import SpeciesStage
+
+        stages.append(SpeciesStage(head_dir=settings.data_dir / "models", whole_frame=not detector))
+    if DINOV2_VITS14.available() and (settings.data_dir / "models" / "fire-head.json").is_file():
+        from pardus.pipeline.hazard import FireSmokeStage
+
+        stages.append(FireSmokeStage(head_dir=settings.data_dir / "models"))
+    if detector:
         from pardus.reid.stage import ReidStage
 
-        stages.append(ReidStage())  # re-identifies the detection stage's animal boxes
+        stages.append(ReidStage())  # re-identifies the animal boxes, after species (it skips other species)
     return stages

@@ -1,0 +1,179 @@
+"""Species stage: a name for every animal box the detection stage found.
+
+Each animal ``Detection`` (not flagged as a repeat) is cropped from its photo, or from its video
+frame at ``frame_time_s``, and classified. With a head the park trained (``pardus models
+train-species``, saved in ``<data dir>/models/``) the crop's DINOv2 embedding goes through that
+head; without one, the ImageNet network's classes are mapped to the park's taxa. Either way the
+answer is a machine ``Observation`` (``observation_type='animal'``, ``scientific_name`` or none for
+"unknown", the probability, ``classified_by`` = the model key). Human observations are never
+touched, and a new head is a new model key: its results are added beside the old ones.
+
+After a run, ``finish`` decides each burst as a whole (see :mod:`pardus.pipeline.sequences`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session
+
+from pardus.models.species import LAND_OF_THE_LEOPARD, SpeciesCall, SpeciesHead, TaxonMap, square_crop
+from pardus.pipeline.core import ItemResult
+from pardus.store import Workspace
+from pardus.store.models import Detection, Media, Observation, utcnow
+
+Box = tuple[float, float, float, float]
+
+
+def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, longest: int = 1600) -> np.ndarray:
+    """The photo (or the video frame at ``frame_time_s``) as RGB; raises ``ValueError`` saying why not."""
+    from pardus.pipeline.detect import _decode
+
+    if not media.sha256 or not ws.blobs.exists(media.sha256):
+        raise ValueError("the original file is missing from the blob store")
+    data = ws.blobs.get_bytes(media.sha256)
+    if media.file_mediatype.startswith("video/"):
+        from pardus.pipeline.video import frame_at
+
+        return frame_at(data, frame_time_s or 0.0)
+    return _decode(data, longest)
+
+
+def media_crops(ws: Workspace, media: Media, boxes: Sequence[tuple[Box | None, float | None]]) -> list[np.ndarray]:
+    """Square crops of ``boxes`` (None = whole frame), decoding each photo or video frame once."""
+    frames: dict[float | None, np.ndarray] = {}
+    out = []
+    for box, t in boxes:
+        if t not in frames:
+            frames[t] = load_rgb(ws, media, t)
+        out.append(square_crop(frames[t], box))
+    return out
+
+
+def models_dir(ws: Workspace) -> Path:
+    """Where trained heads live: the data folder, beside the store they were trained from."""
+    return ws.settings.data_dir / "models"
+
+
+class SpeciesClassifier:
+    """One of the two classifiers behind ``classify(crops)`` and a ``key`` to record."""
+
+    def __init__(self, head: SpeciesHead | None, taxon_map: TaxonMap, threshold: float) -> None:
+        self.head = head
+        self.taxon_map = taxon_map
+        self.threshold = threshold
+        self._model: object | None = None
+
+    @property
+    def key(self) -> str:
+        if self.head is not None:
+            from pardus.models.registry import DINOV2_VITS14
+
+            return f"{self.head.key}+{DINOV2_VITS14.key}"
+        from pardus.models.registry import MOBILENET_V2_IMAGENET
+
+        return f"{MOBILENET_V2_IMAGENET.key}/{self.taxon_map.name}"
+
+    def classify(self, crops: list[np.ndarray]) -> list[SpeciesCall]:
+        if self.head is not None:
+            from pardus.models.embedder import Dinov2Embedder
+
+            if self._model is None:
+                self._model = Dinov2Embedder()
+            assert isinstance(self._model, Dinov2Embedder)
+            return self.head.classify_embeddings(self._model.embed(crops))
+        from pardus.models.species import ImagenetTaxonClassifier
+
+        if self._model is None:
+            self._model = ImagenetTaxonClassifier(self.taxon_map, self.threshold)
+        assert isinstance(self._model, ImagenetTaxonClassifier)
+        return self._model.classify(crops)
+
+
+@dataclass
+class SpeciesStage:
+    """See the module docstring. ``whole_frame``: classify whole photos (used when no detector is
+    installed, so there are no boxes); otherwise only photos with animal boxes are eligible."""
+
+    head_dir: Path | None = None
+    taxon_map: TaxonMap = LAND_OF_THE_LEOPARD
+    imagenet_threshold: float = 0.35
+    whole_frame: bool = False
+    name: str = "species"
+    _classifier: SpeciesClassifier | None = field(default=None, init=False, repr=False)
+
+    @property
+    def classifier(self) -> SpeciesClassifier:
+        if self._classifier is None:
+            head = SpeciesHead.current(self.head_dir) if self.head_dir is not None else None
+            self._classifier = SpeciesClassifier(head, self.taxon_map, self.imagenet_threshold)
+        return self._classifier
+
+    @property
+    def model_key(self) -> str:
+        return self.classifier.key
+
+    def eligible(self) -> Select[tuple[str]]:
+        media = Media.available.is_(True) & (Media.file_mediatype.like("image/%")
+                                             | Media.file_mediatype.like("video/%"))
+        if self.whole_frame:
+            return select(Media.id).where(media)
+        boxed = select(Detection.media_id).where(Detection.category == "animal", Detection.repeat.is_(False))
+        return select(Media.id).where(media, Media.id.in_(boxed))
+
+    def _boxes(self, s: Session, media_id: str) -> list[tuple[int | None, Box | None, float | None]]:
+        dets = s.scalars(select(Detection).where(Detection.media_id == media_id, Detection.category == "animal",
+                                                 Detection.repeat.is_(False)).order_by(Detection.id)).all()
+        if not dets:
+            return [(None, None, None)]
+        return [(d.id, (d.x, d.y, d.w, d.h), d.frame_time_s) for d in dets]
+
+    def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
+        clf = self.classifier
+        with ws.db.session() as s:
+            jobs = [(s.get(Media, mid), self._boxes(s, mid)) for mid in media_ids]
+            for m, _ in jobs:
+                if m is not None:
+                    s.expunge(m)
+        for media, boxes in jobs:
+            if media is None:
+                continue
+            try:
+                crops = media_crops(ws, media, [(b, t) for _, b, t in boxes])
+            except Exception as exc:  # noqa: BLE001 - this file's problem, recorded with the reason
+                yield ItemResult(media.id, error=f"could not be read for classification ({type(exc).__name__}: {exc})")
+                continue
+            calls = clf.classify(crops)
+            yield ItemResult(media.id, payload=[
+                {"detection_id": d, "box": b, "frame_time_s": t, "name": c.scientific_name, "p": c.probability,
+                 "best": c.best} for (d, b, t), c in zip(boxes, calls, strict=True)])
+
+    def write(self, s: Session, result: ItemResult) -> None:
+        media = s.get(Media, result.media_id)
+        assert media is not None
+        key = self.model_key
+        s.execute(delete(Observation).where(Observation.media_id == media.id, Observation.classified_by == key,
+                                            Observation.observation_level == "media"))
+        now = utcnow()
+        for r in result.payload:
+            box = r["box"]
+            s.add(Observation(
+                deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
+                observation_type="animal", scientific_name=r["name"], count=1,
+                bbox_x=box[0] if box else None, bbox_y=box[1] if box else None,
+                bbox_width=box[2] if box else None, bbox_height=box[3] if box else None,
+                classification_method="machine", classified_by=key, classification_timestamp=now,
+                classification_probability=r["p"],
+                extra={"stage": self.name, "detection_id": r["detection_id"], "best": r["best"],
+                       "frame_time_s": r["frame_time_s"]},
+            ))
+
+    def finish(self, ws: Workspace) -> int:
+        """Decide each burst from its frames (event-level observations); returns how many events."""
+        from pardus.pipeline.sequences import smooth_sequences
+
+        return smooth_sequences(ws, self.model_key)
