@@ -92,7 +92,8 @@ async def run_load(server: ServerProcess, tokens: list[str], schedule: list[tupl
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
         t0 = time.monotonic()
         seq = [0] * len(tokens)
-        together_at = Counter(t for t, *_ in schedule).most_common(1)[0][0]  # the same-second moment
+        (together_at, many), = Counter(t for t, *_ in schedule).most_common(1)  # the same-second moment
+        together_at = together_at if many > 1 else -1.0
 
         async def burst(at: float, cam: int, is_person: bool, n: int) -> None:
             await asyncio.sleep(max(0.0, at - (time.monotonic() - t0)))

@@ -1,1 +1,1 @@
-"""pardus.alerts"""
+"""pardus.alerts: alert rules as data (rules.py), the alert lifecycle (lifecycle.py) and delivery (notify.py)."""
