@@ -49,11 +49,18 @@ def crossfit_openset(scores: Sequence[float], right: Sequence[bool], new: Sequen
     thresholds = []
     for fold in np.unique(f):
         train = f != fold
-        cal, _ = calibrate(s[train], r[train] & ~n[train], n[train])
+        try:
+            cal, _ = calibrate(s[train], r[train] & ~n[train], n[train])
+        except ValueError:
+            # the other folds hold no right match at all: nothing to calibrate on, so every
+            # query of this fold is called new (the cautious call: a person looks at it)
+            called[~train] = True
+            continue
         called[~train] = np.asarray(cal.probability(s[~train])) < cal.new_threshold
         thresholds.append(cal.new_threshold)
     rep = new_decision_report(np.where(called, 0.0, 1.0), n, 0.5)
-    return DecisionReport(float(np.median(thresholds)), rep.true_new, rep.false_new, rep.missed_new, rep.true_known)
+    median = float(np.median(thresholds)) if thresholds else float("nan")
+    return DecisionReport(median, rep.true_new, rep.false_new, rep.missed_new, rep.true_known)
 
 
 def fmt_ratio(a: float, b: float) -> str:

@@ -6,6 +6,7 @@ Photos go in through the real card import; the detection boxes are the renderer'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from pardus.pipeline.core import run_stage
 from pardus.reid.catalogue import Catalogue, CatalogueError, annotation_id
 from pardus.reid.features import FeatureParams
-from pardus.reid.stage import ReidStage
+from pardus.reid.match import Calibration
+from pardus.reid.stage import ReidStage, save_calibration
 from pardus.store import Workspace
 from pardus.store.models import Individual, IndividualEvent, Observation
 
@@ -43,6 +45,9 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, loa
     cat.confirm_photo(media["IMG_0002.JPG"], b.code, by=BY, box=card[1]["IMG_0002.JPG"], flank="left")
     assert len(cat.index) == 2
 
+    # the park's own calibration (as `openset.calibrate` would write it): 50 % at a score of 1
+    save_calibration(workspace, Calibration(slope=4.0, intercept=-4.0 * math.log(2.0), new_threshold=0.5,
+                                            source="test park"))
     stage = ReidStage(params=PARAMS, references=1)
     run = run_stage(workspace, stage, media_ids=[media[n] for n in ("IMG_0003.JPG", "IMG_0004.JPG", "IMG_0005.JPG")])
     assert run.done == 3 and run.failed == 0, run.errors
@@ -55,8 +60,11 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, loa
     assert p4.extra["reid"]["candidates"][0]["code"] == b.code
     assert not p3.extra["reid"]["is_new"] and p3.extra["reid"]["new_probability"] < 0.5
     # C was never catalogued: the stage says "previously unknown individual" (the alert room's contract)
-    assert p5.extra["reid"]["is_new"] is True and p5.extra["reid"]["new_probability"] > 0.5
+    assert p5.extra["reid"]["is_new"] is True and p5.extra["reid"]["new_probability"] > 0.5, p5.extra["reid"]
     assert set(p5.extra["reid"]) >= {"is_new", "new_probability", "candidates"}
+    assert p5.extra["reid"]["calibration"] == "test park"
+    # whatever the calibration, C's best (wrong) evidence is far below a true match's
+    assert p5.extra["reid"]["candidates"][0]["score"] < 0.2 * p3.extra["reid"]["candidates"][0]["score"]
 
     # confirm: a human observation with the identity; the photo is searchable at once, nothing rebuilt
     obs = cat.confirm(p3.id, a.code, by=BY, flank="left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from pardus.cli import app
 from pardus.config import get_settings
+from pardus.reid.match import Calibration
+from pardus.reid.stage import save_calibration
 from pardus.store import Workspace, open_workspace
 from pardus.store.models import Observation
 
@@ -49,6 +52,8 @@ def test_reid_from_first_photo_to_merge_and_split(env: Path, card: Card,
                                                   load_card: Callable[[Workspace, Card], dict[str, str]]) -> None:
     ws = open_workspace(get_settings())
     load_card(ws, card)
+    # the park's own calibration (see test_catalogue): 50 % at a score of 1
+    save_calibration(ws, Calibration(slope=4.0, intercept=-4.0 * math.log(2.0), new_threshold=0.5, source="park"))
     out = invoke("reid", "run")
     assert "5 photos matched" in out and "5 probably new" in out  # nothing is catalogued yet
     props = _proposals(ws)

@@ -73,7 +73,7 @@ class FeatureIndex:
     and writers take a file lock.
     """
 
-    def __init__(self, root: Path | None, params_key: str, *, hnsw_m: int = 16, ef_construction: int = 64,
+    def __init__(self, root: Path | None, params_key: str, *, hnsw_m: int = 16, ef_construction: int = 40,
                  ef_search: int = 64, fold_threshold: int = 20_000) -> None:
         self.root = Path(root) if root is not None else None
         self.params_key = params_key
