@@ -172,8 +172,12 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
     since = t0 + (t1 - t0) / 2
     record_reviewed_truth(ws, season)
     summary = SpeciesSummary(since=since, taught_on={})
-    head, problems = train_head(ws, "species", until=since, min_examples=3,
-                                progress=lambda d, n: progress("teach species", d, n) if progress else None)
+    try:
+        head, problems = train_head(ws, "species", until=since, min_examples=3,
+                                    progress=lambda d, n: progress("teach species", d, n) if progress else None)
+    except ValueError as exc:  # a season too short to teach from: say so, keep the out-of-the-box results
+        summary.notes.append(f"species head not trained: {exc}")
+        return summary
     summary.taught_on = dict(head.examples)
     summary.notes += problems
     with ws.db.session() as s:

@@ -147,6 +147,12 @@ def test_detect_runs_on_video_frames_with_times(workspace: Workspace, shared_dat
         per_video = s.execute(select(Observation.observation_type)
                               .where(Observation.classified_by == stage.model_key)).scalars().all()
         assert per_video.count("animal") == 1, "one observation per video and category, not one per frame"
+    species = SpeciesStage()  # out of the box; crops each box from its own frame of the clip
+    assert run_stage(workspace, species).failed == 0
+    with workspace.db.session() as s:
+        calls = s.scalars(select(Observation).where(Observation.classified_by == species.model_key,
+                                                    Observation.observation_level == "media")).all()
+        assert calls and all(c.extra["frame_time_s"] in times for c in calls)
 
 
 def test_real_trail_camera_video_is_sampled_at_the_asked_rate(shared_data: Path) -> None:

@@ -130,40 +130,53 @@ class DetectionStage:
         with ws.db.session() as s:
             rows = s.execute(select(Media.id, Media.sha256, Media.file_mediatype).where(Media.id.in_(media_ids)))
             keys = {mid: (sha, kind) for mid, sha, kind in rows}
+        videos = [mid for mid in media_ids if keys.get(mid, (None, ""))[1].startswith("video/")]
+        photos = [mid for mid in media_ids if mid not in set(videos)]
 
-        def load(mid: str) -> list[tuple[str, float | None, np.ndarray | None, str | None]]:
-            key, kind = keys.get(mid, (None, ""))
+        def load(mid: str) -> tuple[str, np.ndarray | None, str | None]:
+            key = keys.get(mid, (None, ""))[0]
             if not key or not ws.blobs.exists(key):
-                return [(mid, None, None, "the original file is missing from the blob store")]
+                return mid, None, "the original file is missing from the blob store"
             try:
-                data = ws.blobs.get_bytes(key)
-                if kind.startswith("video/"):
-                    from pardus.pipeline.video import sample_frames
-
-                    return [(mid, t, f, None) for t, f in sample_frames(data, self.video_every_s,
-                                                                         self.video_max_frames)]
-                return [(mid, None, _decode(data, animal.size), None)]
+                rgb = _decode(ws.blobs.get_bytes(key), animal.size)
             except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's, reported
-                what = "video" if kind.startswith("video/") else "photo"
-                return [(mid, None, None, f"the {what} could not be decoded ({type(exc).__name__}: {exc})")]
+                return mid, None, f"the photo could not be decoded ({type(exc).__name__}: {exc})"
+            return mid, rgb, None
 
         # Decoding and letterboxing run in threads (PIL and OpenCV release the GIL) while the model runs.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            frames = [f for item in pool.map(load, media_ids) for f in item]
-            loaded = [(mid, rgb, error) for mid, _, rgb, error in frames]
+            loaded = list(pool.map(load, photos))
             prepared = list(pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
             coco_boxes = list(pool.map(lambda t: coco.detect(t[1]) if t[1] is not None else None, loaded))
         # One image per forward pass: on 2 CPU cores a batch of 8 was slower per image than single images.
         animal_boxes = {i: animal.detect_prepared([p])[0] for i, p in enumerate(prepared) if p is not None}
-        per_media: dict[str, list[dict[str, object]]] = {}
-        for i, (mid, frame_time, _, error) in enumerate(frames):
+        for i, (mid, _, error) in enumerate(loaded):
             if error:
                 yield ItemResult(mid, error=error)
                 continue
             boxes = combine(animal_boxes[i], coco_boxes[i] or [], self.thresholds)
-            per_media.setdefault(mid, []).extend(asdict(b) | {"frame_time_s": frame_time} for b in boxes)
-        for mid, boxes in per_media.items():
-            yield ItemResult(mid, payload=boxes)
+            yield ItemResult(mid, payload=[asdict(b) | {"frame_time_s": None} for b in boxes])
+        for mid in videos:
+            yield self._video(ws, mid, keys[mid][0], animal, coco)
+
+    def _video(self, ws: Workspace, mid: str, key: str | None, animal: YoloxAnimalDetector,
+               coco: CocoPersonVehicleDetector) -> ItemResult:
+        """One clip, frame by frame (frames downscaled to the detector's size as they are decoded,
+        so a long 4K clip costs memory like a few photos)."""
+        from pardus.pipeline.video import sample_frames
+
+        if not key or not ws.blobs.exists(key):
+            return ItemResult(mid, error="the original file is missing from the blob store")
+        try:
+            frames = sample_frames(ws.blobs.get_bytes(key), self.video_every_s, self.video_max_frames,
+                                   longest=animal.size)
+        except ValueError as exc:
+            return ItemResult(mid, error=str(exc))
+        payload: list[dict[str, object]] = []
+        for t, rgb in frames:
+            boxes = combine(animal.detect(rgb), coco.detect(rgb), self.thresholds)
+            payload += [asdict(b) | {"frame_time_s": t} for b in boxes]
+        return ItemResult(mid, payload=payload)
 
     def write(self, s: Session, result: ItemResult) -> None:
         media = s.get(Media, result.media_id)

@@ -12,8 +12,10 @@ import io
 import numpy as np
 
 
-def sample_frames(data: bytes, every_s: float = 1.0, max_frames: int = 120) -> list[tuple[float, np.ndarray]]:
-    """(time in seconds, RGB frame) every ``every_s`` seconds from the start, at most ``max_frames``.
+def sample_frames(data: bytes, every_s: float = 1.0, max_frames: int = 120,
+                  longest: int | None = None) -> list[tuple[float, np.ndarray]]:
+    """(time in seconds, RGB frame) every ``every_s`` seconds from the start, at most ``max_frames``;
+    frames larger than ``longest`` px are scaled down as they are converted.
 
     Decodes in order and keeps the first frame at or after each sampling instant, so it works on
     clips whose container has no usable index (common on trail cameras). Raises ``ValueError``
@@ -35,6 +37,10 @@ def sample_frames(data: bytes, every_s: float = 1.0, max_frames: int = 120) -> l
                 t = float(frame.time) if frame.time is not None else len(out) * every_s
                 if t + 1e-6 < next_t:
                     continue
+                w, h = frame.width, frame.height
+                if longest and max(w, h) > longest:
+                    r = longest / max(w, h)
+                    frame = frame.reformat(width=max(2, round(w * r)), height=max(2, round(h * r)))
                 out.append((round(t, 3), frame.to_ndarray(format="rgb24")))
                 next_t = t + every_s
                 if len(out) >= max_frames:
