@@ -17,7 +17,7 @@ from pardus.pipeline.core import run_stage
 from pardus.reid.catalogue import Catalogue, CatalogueError, annotation_id
 from pardus.reid.features import FeatureParams
 from pardus.reid.match import Calibration
-from pardus.reid.stage import ReidStage, save_calibration
+from pardus.reid.stage import ReidStage, calibrate_from_catalogue, load_calibration, save_calibration
 from pardus.store import Workspace
 from pardus.store.models import Individual, IndividualEvent, Observation
 
@@ -88,6 +88,13 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, loa
     with workspace.db.session() as s:
         actions = [e.action for e in s.scalars(select(IndividualEvent).order_by(IndividualEvent.id))]
     assert actions == ["create", "create", "confirm", "confirm", "confirm", "reject", "create", "confirm"]
+
+    # the park's own calibration from its confirmed photos: A's two photos find each other (known),
+    # every photo with its animal withdrawn is a new one
+    cal, report, n_queries = calibrate_from_catalogue(cat)
+    assert n_queries == 2 + 4 and cal.slope > 0 and cal.source == "catalogue (4 photos)"
+    assert report.recall == 1.0 and report.true_known == 2
+    assert load_calibration(workspace) == cal
 
 
 def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: Card, load_card: Loader) -> None:

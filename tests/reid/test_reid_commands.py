@@ -78,6 +78,8 @@ def test_reid_from_first_photo_to_merge_and_split(env: Path, card: Card,
     invoke("reid", "reject", props["IMG_0004.JPG"][:8], "SC_026", "--reason", "different spots")
     out = invoke("individuals", "list")
     assert "SC_026" in out and "Berry" in out and "2 (2/0/0)" in out
+    out = invoke("reid", "calibrate")
+    assert "Calibrated on 5 test matches from catalogue (3 photos)" in out and "recall" in out
 
     invoke("individuals", "merge", "SC_026", "SC_031", "--reason", "test")
     out = invoke("individuals", "show", "SC_031")

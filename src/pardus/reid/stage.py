@@ -30,6 +30,7 @@ from pardus.pipeline.core import ItemResult
 from pardus.reid.catalogue import DEFAULT_PARAMS, Catalogue
 from pardus.reid.features import FeatureParams, decode_image
 from pardus.reid.match import Calibration, MatchParams, MatchResult, match
+from pardus.reid.openset import DecisionReport, calibrate
 from pardus.reid.photos import BACKGROUND_REFERENCES, photo_features
 from pardus.store import Workspace
 from pardus.store.models import Detection, Individual, Media, Observation, utcnow
@@ -156,3 +157,40 @@ class ReidStage:
                 classification_probability=best["probability"] if best else None,
                 extra={"reid": {k: v for k, v in p.items() if k not in ("box", "score")}},
             ))
+
+
+def calibrate_from_catalogue(cat: Catalogue) -> tuple[Calibration, DecisionReport, int]:
+    """Fit the park's own calibration on its confirmed photos and save it.
+
+    Every catalogue photo is matched twice: against the catalogue without its own photo (a known
+    query, when its animal has other photos) and without every photo of its animal (a new one).
+    The score-to-probability curve and the "new" threshold are fitted on those labelled queries
+    (:func:`pardus.reid.openset.calibrate`); the returned report gives precision and recall of
+    "new" on them (fitted and scored on the same queries, so it flatters a little).
+    """
+    idx = cat.index
+    anns = [a for a in idx.annotations if a.active]
+    by_individual: dict[str, list[int]] = {}
+    for a in anns:
+        by_individual.setdefault(a.individual, []).append(a.id)
+    scores: list[float] = []
+    right: list[bool] = []
+    new: list[bool] = []
+    for a in anns:
+        feats = idx.features(a.id)
+        same_photo = [b.id for b in anns if b.media_id == a.media_id]
+        if len(set(by_individual[a.individual]) - set(same_photo)) > 0:
+            res = match(feats, idx, exclude=same_photo, calibration=Calibration())
+            scores.append(res.best.score if res.best else 0.0)
+            right.append(bool(res.best) and res.best.individual == a.individual)  # type: ignore[union-attr]
+            new.append(False)
+        res = match(feats, idx, exclude=by_individual[a.individual], calibration=Calibration())
+        scores.append(res.best.score if res.best else 0.0)
+        right.append(False)
+        new.append(True)
+    if not any(right):
+        raise ValueError("the catalogue needs individuals with at least two confirmed photos to calibrate; "
+                         "confirm more photos first")
+    cal, report = calibrate(scores, right, new, source=f"catalogue ({len(anns)} photos)")
+    save_calibration(cat.ws, cal)
+    return cal, report, len(scores)
