@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +26,7 @@ from rich.text import Text
 
 from pardus.alerts.commands import alerts_app
 from pardus.config import get_settings
+from pardus.console import console, err, fail
 from pardus.interop.commands import export_app, import_app
 from pardus.live.commands import cameras_app, serve, users_app
 from pardus.models.commands import models_app
@@ -59,9 +59,6 @@ app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
 app.command("serve")(serve)
 
-console = Console()
-err = Console(stderr=True)
-
 
 class RateColumn(ProgressColumn):
     """Files per second, the number a person uses to judge how long a card will take."""
@@ -88,11 +85,6 @@ def make_progress() -> Progress:
 
 def _workspace() -> Workspace:
     return open_workspace(get_settings())
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 @app.command()

@@ -12,18 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from pardus.console import console, err
+from pardus.console import fail as _fail
 
 export_app = typer.Typer(help="Write data for GBIF, Timelapse, AddaxAI and other tools.", no_args_is_help=True)
 import_app = typer.Typer(help="Read packages and results made by other tools.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 def _workspace():  # noqa: ANN202 - a Workspace; imported lazily to keep `pardus --help` fast

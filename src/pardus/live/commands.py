@@ -8,22 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from pardus.config import get_settings
+from pardus.console import console
+from pardus.console import fail as _fail
 from pardus.store import Workspace, open_workspace
 
 cameras_app = typer.Typer(help="Online cameras: register them, issue and revoke their upload tokens.",
                           no_args_is_help=True)
 users_app = typer.Typer(help="People who use the API and web app (rangers act on alerts).", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 @contextmanager
