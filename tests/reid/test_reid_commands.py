@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -23,12 +23,10 @@ Card = tuple[Path, dict[str, tuple[float, float, float, float]]]
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI data folder, with the person the decisions are recorded for."""
     monkeypatch.setenv("PARDUS_USER", "ranger Olga")
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+    return env
 
 
 def _proposals(ws: Workspace) -> dict[str, str]:
