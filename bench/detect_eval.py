@@ -7,8 +7,9 @@ Sets (read from ../shared/data, each with its PROVENANCE.md):
 - camtrap-dp-example: the Reconyx frames of the official example, labelled by its observations;
 - megadetector-lila-test-set: no labels, but the real MegaDetector v5a output: agreement with it.
 
-Side by side in one run: zamba's detector as zamba runs it (640 px, "peer") and Pardus's stage
-settings (960 px plus the COCO model for people and vehicles, per-category thresholds).
+Side by side in one run: zamba's detector as zamba runs it (640 px, "peer"), Pardus's stage
+settings (960 px plus the COCO model for people and vehicles, per-category thresholds), and the
+same with full-resolution tiling (whole frame + 2x2 overlapping tiles, 5 passes: "tiled").
 
     python bench/detect_eval.py [--shared ../shared]
 """
@@ -104,10 +105,10 @@ def main() -> None:
     coco = CocoPersonVehicleDetector(min_score=min(th.person, th.vehicle))
     sets = labelled(args.shared)
     t0 = time.perf_counter()
-    conf = {"peer": Counter(), "pardus": Counter()}
-    print(f"{'set':26} {'photos':>6}  {'peer correct':>12}  {'Pardus correct':>14}")
+    conf = {"peer": Counter(), "pardus": Counter(), "tiled": Counter()}
+    print(f"{'set':26} {'photos':>6}  {'peer correct':>12}  {'Pardus correct':>14}  {'tiled correct':>13}")
     for name, items in sets.items():
-        right = {"peer": 0, "pardus": 0}
+        right = {"peer": 0, "pardus": 0, "tiled": 0}
         unreadable = []
         for p, truth in items:
             try:
@@ -115,16 +116,18 @@ def main() -> None:
             except OSError:
                 unreadable.append(p.name)  # the sets carry deliberately broken files; the importer reports them
                 continue
+            people = coco.detect(rgb)
             calls = {
                 "peer": call([b for b in peer.detect(rgb) if b.score >= PEER_THRESHOLD]),
-                "pardus": call(combine(mine.detect(rgb), coco.detect(rgb), th)),
+                "pardus": call(combine(mine.detect(rgb), people, th)),
+                "tiled": call(combine(mine.detect_tiled(rgb), people, th)),
             }
             for side, c in calls.items():
                 conf[side][(truth, c)] += 1
                 right[side] += c == truth
         n = len(items) - len(unreadable)
         skipped = f"   ({len(unreadable)} unreadable file(s) left out: {', '.join(unreadable)})" if unreadable else ""
-        print(f"{name:26} {n:6d}  {right['peer']:12d}  {right['pardus']:14d}{skipped}")
+        print(f"{name:26} {n:6d}  {right['peer']:12d}  {right['pardus']:14d}  {right['tiled']:13d}{skipped}")
     for side, cm in conf.items():
         print(f"\nimage-level confusion, {side} (rows: truth, columns: call)")
         print(f"{'':10}" + "".join(f"{c:>9}" for c in CLASSES))
@@ -143,13 +146,15 @@ def main() -> None:
         md = json.loads((root / "megadetector_v5a_output.json").read_text())
         md_best = {Path(i["file"]).name: max([d["conf"] for d in i.get("detections") or []] or [0.0])
                    for i in md["images"]}
-        agree = {"peer": 0, "pardus": 0}
-        missed = {"peer": 0, "pardus": 0}
+        agree = {"peer": 0, "pardus": 0, "tiled": 0}
+        missed = {"peer": 0, "pardus": 0, "tiled": 0}
         for p in sorted((root / "images").iterdir()):
             rgb = load(p)
             md_hit = md_best[p.name] >= 0.2
+            people = coco.detect(rgb)
             hits = {"peer": any(b.score >= PEER_THRESHOLD for b in peer.detect(rgb)),
-                    "pardus": call(combine(mine.detect(rgb), coco.detect(rgb), th)) != "blank"}
+                    "pardus": call(combine(mine.detect(rgb), people, th)) != "blank",
+                    "tiled": call(combine(mine.detect_tiled(rgb), people, th)) != "blank"}
             for side, hit in hits.items():
                 agree[side] += hit == md_hit
                 missed[side] += md_hit and not hit
@@ -157,7 +162,9 @@ def main() -> None:
         print(f"\nagreement with real MegaDetector v5a (image level, score 0.2) on {n} LILA photos:")
         print(f"  peer (zamba YOLOX-tiny, 640, 0.2): {agree['peer']}/{n}, misses {missed['peer']} of MD's {n_md}")
         print(f"  Pardus stage (960, 0.15 + COCO):  {agree['pardus']}/{n}, misses {missed['pardus']} of MD's {n_md}")
-        print(f"  ratio Pardus/peer agreement: {agree['pardus'] / max(agree['peer'], 1):.2f}")
+        print(f"  Pardus tiled (960 + 2x2 tiles):   {agree['tiled']}/{n}, misses {missed['tiled']} of MD's {n_md}")
+        print(f"  ratio Pardus/peer agreement: {agree['pardus'] / max(agree['peer'], 1):.2f}; "
+              f"tiled/peer: {agree['tiled'] / max(agree['peer'], 1):.2f}")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     shared_dir: Path = Field(default=Path("../shared"), description="Shared data/models folder.")
     sequence_gap_seconds: float = Field(default=60.0, description="Max gap within a burst.")
     thumbnail_size: int = Field(default=320, description="Longest side of stored thumbnails, pixels.")
+    detect_tiles: int = Field(
+        default=0, description="Detection also on N x N full-resolution tiles (2 or 3; 0 = off): finds small "
+        "animals, costs 1 + N*N passes, more false alarms (see docs/detection.md).")
 
     @property
     def resolved_database_url(self) -> str:

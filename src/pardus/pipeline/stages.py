@@ -18,7 +18,7 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
     if detector:
         from pardus.pipeline.detect import DetectionStage
 
-        stages.append(DetectionStage())
+        stages.append(DetectionStage(tiles=settings.detect_tiles))
     if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
         from pardus.pipeline.classify import SpeciesStage
 
