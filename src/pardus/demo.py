@@ -167,8 +167,12 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
     out_of_box = next((st for st in result.stages if st.stage == "species"), None)
     if out_of_box is None:
         return None
+    # The season's middle from trustworthy times only: a camera clock reset to 2000 would put it in 2012.
     with ws.db.session() as s:
-        t0, t1 = s.execute(select(func.min(Media.timestamp), func.max(Media.timestamp))).one()
+        t0, t1 = s.execute(select(func.min(Media.timestamp), func.max(Media.timestamp))
+                           .where(Media.timestamp_issues.is_(None))).one()
+        if t0 is None:  # no photo with a trustworthy time: split on what there is
+            t0, t1 = s.execute(select(func.min(Media.timestamp), func.max(Media.timestamp))).one()
     since = t0 + (t1 - t0) / 2
     record_reviewed_truth(ws, season)
     summary = SpeciesSummary(since=since, taught_on={})
