@@ -151,7 +151,9 @@ class DetectionStage:
         # Decoding and letterboxing run in threads (PIL and OpenCV release the GIL) while the model runs.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             loaded = list(pool.map(load, photos))
-            prepared = list(pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
+            # Tiled detection letterboxes its own tiles; the single pass gets its input prepared here.
+            prepared = [] if self.tiles >= 2 else list(
+                pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
             coco_boxes = list(pool.map(lambda t: coco.detect(t[1]) if t[1] is not None else None, loaded))
         # One image per forward pass: on 2 CPU cores a batch of 8 was slower per image than single images.
         if self.tiles >= 2:
