@@ -31,7 +31,7 @@ Box = tuple[float, float, float, float]
 
 def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, longest: int = 1600) -> np.ndarray:
     """The photo (or the video frame at ``frame_time_s``) as RGB; raises ``ValueError`` saying why not."""
-    from pardus.pipeline.detect import _decode
+    from pardus.pipeline.decode import decode_bytes
 
     if not media.sha256 or not ws.blobs.exists(media.sha256):
         raise ValueError("the original file is missing from the blob store")
@@ -40,7 +40,7 @@ def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, lon
         from pardus.pipeline.video import frame_at
 
         return frame_at(data, frame_time_s or 0.0)
-    return _decode(data, longest)
+    return decode_bytes(data, longest)
 
 
 def media_crops(ws: Workspace, media: Media, boxes: Sequence[tuple[Box | None, float | None]]) -> list[np.ndarray]:

@@ -14,11 +14,17 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
 
     settings = settings or get_settings()
     stages: list[Stage] = [DayNightStage()]
-    detector = YOLOX_TINY.available() and COCO_SSD.available()
+    # A field detector the user chose must be there (its absence is an error that says how to get it);
+    # the offline pair runs when its weight packages are installed.
+    detector = settings.detector != "offline" or (YOLOX_TINY.available() and COCO_SSD.available())
     if detector:
         from pardus.pipeline.detect import DetectionStage
 
-        stages.append(DetectionStage(tiles=settings.detect_tiles))
+        stage = DetectionStage(tiles=settings.detect_tiles, detector=settings.detector,
+                               workers=settings.detect_workers, models_dir=settings.data_dir / "models")
+        if settings.detector != "offline":
+            stage._models()  # fail here, before any work, if the file is missing or not ONNX
+        stages.append(stage)
     if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
         from pardus.pipeline.classify import SpeciesStage
 
