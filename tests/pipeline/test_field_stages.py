@@ -1,4 +1,4 @@
-"""The detect stage running a MegaDetector the user brings as ONNX, chosen by PARDUS_DETECTOR.
+"""Field models the user brings as ONNX running as stages: MegaDetector (PARDUS_DETECTOR) and SpeciesNet.
 
 The real weights cannot be fetched on these machines, so the ONNX graph here is small and written
 in the test: it reports one person box whose score is the frame's mean brightness, so a bright
@@ -98,3 +98,47 @@ def test_process_names_the_missing_detector(env: Path, monkeypatch: pytest.Monke
     out = CliRunner().invoke(app, ["process"])
     assert out.exit_code == 1
     assert "PARDUS_MEGADETECTOR_V1000" in out.output and "PARDUS_DETECTOR=offline" in out.output
+
+
+def test_speciesnet_onnx_adds_its_own_species_stage(tmp_path: Path, workspace: Workspace,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """SpeciesNet's output layout (logits over labels.txt) from a small graph whose logits follow the
+    photo's colour: a red photo is a leopard, a blue one a tiger, a dark one blank (no name)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    # logits = (8 R, 8 B, 2.4) of the mean pixel in 0..1: red -> leopard, blue -> tiger, dark -> blank.
+    weights = np.array([[8.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 8.0, 0.0]], np.float32)  # rows R, G, B
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2], keepdims=0),
+             helper.make_node("MatMul", ["m", "w"], ["l0"]),
+             helper.make_node("Add", ["l0", "b"], ["logits"])]
+    init = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([0, 0, 2.4], np.float32), "b")]
+    graph = helper.make_graph(nodes, "speciesnet-colour",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 32, 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])], init)
+    model = tmp_path / "speciesnet" / "model.onnx"
+    model.parent.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(model))
+    (model.parent / "labels.txt").write_text("u1;mammalia;carnivora;felidae;panthera;pardus;leopard\n"
+                                             "u2;mammalia;carnivora;felidae;panthera;tigris;tiger\n"
+                                             "u3;;;;;;blank\n")
+    monkeypatch.setenv("PARDUS_SPECIESNET", str(model))
+    stages = default_stages(Settings(data_dir=tmp_path / "data"))
+    [snet] = [st for st in stages if st.model_key == "speciesnet@4.0"]
+    card = tmp_path / "card" / "DCIM" / "100MEDIA"
+    card.mkdir(parents=True)
+    Image.fromarray(np.full((60, 80, 3), (250, 20, 20), np.uint8)).save(card / "IMG_0001.JPG")
+    Image.fromarray(np.full((60, 80, 3), (30, 30, 30), np.uint8)).save(card / "IMG_0002.JPG")
+    Image.fromarray(np.full((60, 80, 3), (60, 60, 200), np.uint8)).save(card / "IMG_0003.JPG")
+    import_card(workspace, tmp_path / "card", "C1")
+    snet.whole_frame = True  # no detector run in this test: classify whole photos
+    run = run_stage(workspace, snet)
+    assert (run.done, run.failed) == (3, 0), run.errors
+    with workspace.db.session() as s:
+        got = dict(s.execute(select(Media.file_name, Observation.scientific_name)
+                             .join(Observation, Observation.media_id == Media.id)
+                             .where(Observation.classified_by == "speciesnet@4.0")).all())
+        best = s.scalars(select(Observation.extra).join(Media, Media.id == Observation.media_id)
+                         .where(Media.file_name == "IMG_0002.JPG")).first()
+    assert got == {"IMG_0001.JPG": "Panthera pardus", "IMG_0002.JPG": None, "IMG_0003.JPG": "Panthera tigris"}
+    assert best is not None and best["best"] == "blank"
