@@ -227,7 +227,7 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
             h[0] += 1
             h[1] += fire is not None and mid in flagged
         sp = r["scientific_name"]
-        if r["content"] != "animal" or not sp or (mid, sp) in seen:
+        if r["content"] not in ("animal", "human") or not sp or (mid, sp) in seen:
             continue
         seen.add((mid, sp))
         row = rows.setdefault(sp, [0, 0, 0])

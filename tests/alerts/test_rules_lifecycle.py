@@ -148,3 +148,27 @@ def test_lifecycle_new_acknowledged_resolved_with_audit_trail(workspace: Workspa
         assert [x.id for x in lifecycle.list_alerts(s, "resolved")] == [a.id]
         payload = lifecycle.alert_payload(s, a)
         assert payload["location"]["latitude"] == 43.18 and payload["kind"] == "person"
+
+
+def test_an_animal_box_the_taught_head_calls_a_person_alerts_as_a_person(workspace: Workspace) -> None:
+    """At night the detector often boxes a walker as an "animal"; a head taught on reviewed people
+    names that box Homo sapiens, and the person rule must see it."""
+    add_camera(workspace, "C1")
+    rules = parse_rules("rules: [{name: people, kind: person, min_score: 0.5}]")
+    mid = _photo(workspace, "C1", 3)
+    _det(workspace, mid, "animal", 0.4)
+    with workspace.db.session() as s:
+        facts = media_facts(s, mid)
+    assert facts is not None and not evaluate(rules, facts), "an animal box alone is not a person"
+    with workspace.db.session() as s:
+        dep = s.scalars(select(Deployment.id).where(Deployment.camera_id == "C1")).first()
+        s.add(Observation(deployment_id=dep, media_id=mid, observation_type="human", scientific_name="Homo sapiens",
+                          bbox_x=0.1, bbox_y=0.1, bbox_width=0.2, bbox_height=0.4, classification_method="machine",
+                          classified_by="species-head@abc+dinov2", classification_probability=0.83,
+                          extra={"stage": "species"}))
+    with workspace.db.session() as s:
+        facts = media_facts(s, mid)
+    assert facts is not None
+    [hit] = evaluate(rules, facts)
+    assert hit.rule.name == "people" and hit.evidence["best_score"] == 0.83
+    assert hit.evidence["boxes"][0]["model"] == "species-head@abc+dinov2"

@@ -55,3 +55,17 @@ def test_blank_middle_frame_of_an_animal_burst_is_part_of_the_animal_event(works
         assert second.observation_type == "blank" and second.extra["blank_frames"] == 3
         human = s.scalars(select(Observation).where(Observation.classification_method == "human")).one()
         assert human.scientific_name == "Capreolus pygargus", "people's labels are not part of the vote, nor changed"
+
+
+def test_a_burst_the_taught_head_calls_people_is_a_human_event(workspace: Workspace, tmp_path: Path) -> None:
+    write_card(tmp_path / "card", 3, datetime(2024, 6, 1, 23, 0), burst=3, size=(160, 120))
+    import_card(workspace, tmp_path / "card", "C1")
+    with workspace.db.session() as s:
+        media = list(s.scalars(select(Media).order_by(Media.timestamp, Media.file_path)))
+        s.add_all([_obs(m, "animal", DETECT) for m in media])
+        s.add_all([_obs(m, "human", SPECIES, "Homo sapiens", 0.7) for m in media[:2]]
+                  + [_obs(media[2], "animal", SPECIES, "Sus scrofa", 0.6)])
+    assert smooth_sequences(workspace, SPECIES) == 1
+    with workspace.db.session() as s:
+        [event] = s.scalars(select(Observation).where(Observation.observation_level == "event")).all()
+    assert (event.observation_type, event.scientific_name) == ("human", "Homo sapiens")

@@ -17,7 +17,8 @@ A rule says which fact raises an alert and where or when it counts::
     channels: [...]               # see pardus.alerts.notify
 
 The facts are read from the store for one photo (``MediaFacts``): detection boxes by category
-(repeat-flagged boxes never count), machine observations' species, the re-identification
+(repeat-flagged boxes never count; an animal box the park's taught species head calls
+``Homo sapiens`` counts as a person), machine observations' species, the re-identification
 stage's ``extra['reid']['is_new']``, whether the frame is a night (infrared) frame, and where the
 camera stands.
 """
@@ -210,6 +211,11 @@ def media_facts(s: Session, media_id: str, thumbnail: bytes | None = None) -> Me
         if obs.scientific_name:
             p = obs.classification_probability or 0.0
             facts.species[obs.scientific_name] = max(p, facts.species.get(obs.scientific_name, 0.0))
+        if obs.observation_type == "human" and obs.bbox_width and (obs.extra or {}).get("stage") == "species":
+            # An "animal" box that the park's taught head calls a person: a person for the rules.
+            facts.boxes.setdefault("person", []).append(
+                {"score": round(obs.classification_probability or 0.0, 3),
+                 "box": [obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height], "model": obs.classified_by})
         reid = (obs.extra or {}).get("reid")
         if isinstance(reid, dict) and reid.get("is_new") is True:
             facts.new_individual = {"observation_id": obs.id, **{k: v for k, v in reid.items() if k != "is_new"}}

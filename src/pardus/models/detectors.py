@@ -16,6 +16,7 @@ from pardus.models.registry import COCO_SSD, YOLOX_TINY, ModelInfo
 # COCO ids of the TensorFlow zoo label map that mean "a vehicle" to a ranger.
 COCO_PERSON = 1
 COCO_VEHICLES = {2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
+TILE_ONLY = "animal (tile only)"  # Box.label of an animal only a full-resolution tile saw
 
 
 @dataclass(frozen=True)
@@ -103,29 +104,53 @@ class YoloxAnimalDetector:
     def detect(self, rgb: np.ndarray) -> list[Box]:
         return self.detect_prepared([self.prepare(rgb)])[0]
 
-    def detect_tiled(self, rgb: np.ndarray, grid: int = 2, overlap: float = 0.2) -> list[Box]:
+    def detect_tiled(self, rgb: np.ndarray, grid: int = 2, overlap: float = 0.2,
+                     whole: list[Box] | None = None) -> list[Box]:
         """The whole frame plus ``grid`` x ``grid`` overlapping tiles, each at the detector's size.
 
         A 1920x1080 frame shrunk to 960 px halves a distant animal; each tile keeps about 1.7x more of
         its pixels. Tile boxes are mapped back to the frame and merged with the whole-frame boxes by
-        non-maximum suppression. Frames no larger than the detector's input gain nothing and get the
-        plain pass. It costs ``1 + grid**2`` forward passes (measured in bench/detect_eval.py).
+        non-maximum suppression. A box no whole-frame box (of any score) overlaps is labelled
+        ``TILE_ONLY``: the thresholds may ask more of it, because tiles also magnify leaves and rocks
+        (bench/detect_tiles.py measures how much). Frames no larger than the detector's input gain
+        nothing and get the plain pass. It costs ``1 + grid**2`` forward passes (``grid**2`` when the
+        caller already has the whole frame's boxes, ``whole``).
         """
         import cv2
 
         h, w = rgb.shape[:2]
-        boxes = self.detect(rgb)
+        whole = self.detect(rgb) if whole is None else whole
         if max(h, w) <= self.size or grid < 2:
-            return boxes
+            return whole
+        boxes = list(whole)
         for x0, y0, x1, y1 in tile_windows(w, h, grid, overlap):
             for b in self.detect(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
-                boxes.append(Box(b.category, b.score, (x0 + b.x * (x1 - x0)) / w, (y0 + b.y * (y1 - y0)) / h,
-                                 b.w * (x1 - x0) / w, b.h * (y1 - y0) / h, b.label, b.model))
+                tb = Box(b.category, b.score, (x0 + b.x * (x1 - x0)) / w, (y0 + b.y * (y1 - y0)) / h,
+                         b.w * (x1 - x0) / w, b.h * (y1 - y0) / h, b.label, b.model)
+                seen = any(iou(tb, o) >= 0.3 or inside(tb, o) >= 0.6 or inside(o, tb) >= 0.6 for o in whole)
+                boxes.append(tb if seen else Box(tb.category, tb.score, tb.x, tb.y, tb.w, tb.h, TILE_ONLY, tb.model))
         if not boxes:
             return boxes
         keep = cv2.dnn.NMSBoxes([[b.x, b.y, b.w, b.h] for b in boxes], [b.score for b in boxes],
                                 self.min_score, self.iou)
         return sorted((boxes[int(i)] for i in np.asarray(keep).reshape(-1)), key=lambda b: -b.score)
+
+
+def iou(a: Box, b: Box) -> float:
+    inter = _overlap(a, b)
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def inside(a: Box, b: Box) -> float:
+    """Share of box ``a`` inside box ``b``."""
+    return _overlap(a, b) / max(a.w * a.h, 1e-12)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    x1, y1 = max(a.x, b.x), max(a.y, b.y)
+    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
 
 class CocoPersonVehicleDetector:

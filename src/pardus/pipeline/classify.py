@@ -5,7 +5,8 @@ frame at ``frame_time_s``, and classified. With a head the park trained (``pardu
 train-species``, saved in ``<data dir>/models/``) the crop's DINOv2 embedding goes through that
 head; without one, the ImageNet network's classes are mapped to the park's taxa. Either way the
 answer is a machine ``Observation`` (``observation_type='animal'``, ``scientific_name`` or none for
-"unknown", the probability, ``classified_by`` = the model key). Human observations are never
+"unknown", the probability, ``classified_by`` = the model key; ``observation_type='human'`` when
+a head taught on reviewed people says ``Homo sapiens``). Human observations are never
 touched, and a new head is a new model key: its results are added beside the old ones.
 
 After a run, ``finish`` decides each burst as a whole (see :mod:`pardus.pipeline.sequences`).
@@ -27,6 +28,9 @@ from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
 Box = tuple[float, float, float, float]
+# A head taught on reviewed people names them too: the detector often boxes a person at night as an
+# "animal", and a taught "Homo sapiens" turns that box into a person for the alerts.
+HUMAN = "Homo sapiens"
 
 
 def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, longest: int = 1600) -> np.ndarray:
@@ -180,7 +184,7 @@ class SpeciesStage:
             box = r["box"]
             s.add(Observation(
                 deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
-                observation_type="animal", scientific_name=r["name"], count=1,
+                observation_type="human" if r["name"] == HUMAN else "animal", scientific_name=r["name"], count=1,
                 bbox_x=box[0] if box else None, bbox_y=box[1] if box else None,
                 bbox_width=box[2] if box else None, bbox_height=box[3] if box else None,
                 classification_method="machine", classified_by=key, classification_timestamp=now,

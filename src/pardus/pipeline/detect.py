@@ -28,7 +28,13 @@ import numpy as np
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from pardus.models.detectors import Box, CocoPersonVehicleDetector, YoloxAnimalDetector
+from pardus.models.detectors import (
+    TILE_ONLY,
+    Box,
+    CocoPersonVehicleDetector,
+    YoloxAnimalDetector,
+    inside,
+)
 from pardus.models.registry import ModelUnavailableError
 from pardus.pipeline.core import ItemResult
 from pardus.pipeline.decode import decode_many
@@ -58,8 +64,11 @@ class Thresholds:
     animal: float = 0.15
     person: float = 0.4
     vehicle: float = 0.5
+    tile_only: float = 0.15  # an animal only a full-resolution tile saw (see bench/detect_tiles.py)
 
     def passes(self, box: Box) -> bool:
+        if box.label == TILE_ONLY:
+            return box.score >= max(self.tile_only, self.animal)
         return box.score >= getattr(self, box.category)
 
 
@@ -69,21 +78,6 @@ class RepeatRule:
 
     iou: float = 0.85
     min_sequences: int = 5
-
-
-def iou(a: Box, b: Box) -> float:
-    x1, y1 = max(a.x, b.x), max(a.y, b.y)
-    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
-
-
-def inside(a: Box, b: Box) -> float:
-    """Share of box ``a`` that lies inside box ``b``."""
-    x1, y1 = max(a.x, b.x), max(a.y, b.y)
-    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    return max(0.0, x2 - x1) * max(0.0, y2 - y1) / max(a.w * a.h, 1e-12)
 
 
 def combine(animals: list[Box], people_vehicles: list[Box], thresholds: Thresholds) -> list[Box]:

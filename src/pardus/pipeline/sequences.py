@@ -86,6 +86,7 @@ def smooth_sequences(ws: Workspace, species_key: str) -> int:
             start, end = (min(ev.times), max(ev.times)) if ev.times else (None, None)
             blank_frames = len(ev.types.get("blank", set()) - set().union(*(ev.types[k] for k in non_blank)))
             for kind in non_blank or ["blank"]:
+                out_kind = kind
                 name, prob = None, ev.best_p.get(kind)
                 counts = [n for (k, _), n in ev.per_frame.items() if k == kind]
                 extra: dict[str, object] = {"frames": len(ev.frames), "blank_frames": blank_frames,
@@ -97,9 +98,13 @@ def smooth_sequences(ws: Workspace, species_key: str) -> int:
                     prob = min(1.0, ev.votes[name] / len(ev.classified_frames))
                     counts += [n for (k, _), n in ev.per_frame.items() if k == "animal-species"]
                     extra["votes"] = {k or "unknown": round(v, 4) for k, v in ev.votes.items()}
+                    if name == "Homo sapiens":  # the taught head says these "animal" boxes are a person
+                        if "human" in non_blank:
+                            continue  # the human event says it already
+                        out_kind = "human"
                 s.add(Observation(
                     deployment_id=ev.deployment_id, media_id=None, event_id=event_id, event_start=start,
-                    event_end=end, observation_level="event", observation_type=kind,
+                    event_end=end, observation_level="event", observation_type=out_kind,
                     scientific_name=name if kind == "animal" else ("Homo sapiens" if kind == "human" else None),
                     count=max(counts) if counts and kind != "blank" else None,
                     classification_method="machine", classified_by=event_key, classification_timestamp=now,

@@ -47,13 +47,15 @@ def _reviewed(q: Select[Any], until: datetime | None) -> Select[Any]:
 
 def species_examples(ws: Workspace, until: datetime | None = None) -> list[Example]:
     """One example per human-labelled animal (photo and name); repeated labels of a photo count once.
+    Reviewed people (``Homo sapiens``) are examples too, so the head can tell a person the detector
+    boxed as an animal (at night, in infrared) from the animals.
     ``until``: only photos taken before it (the part of a season reviewed so far)."""
     out: dict[tuple[str, str, Box | None], Example] = {}
     with ws.db.session() as s:
         rows = s.execute(_reviewed(
             select(Observation, Media.sha256).join(Media, Media.id == Observation.media_id)
             .where(Observation.classification_method == "human", Observation.scientific_name.is_not(None),
-                   Observation.observation_type == "animal", Media.available.is_(True)), until)
+                   Observation.observation_type.in_(("animal", "human")), Media.available.is_(True)), until)
         ).all()
         for o, sha in rows:
             box: Box | None = None
