@@ -30,6 +30,7 @@ from pardus.console import console, err, fail
 from pardus.interop.commands import export_app, import_app
 from pardus.live.commands import cameras_app, serve, users_app
 from pardus.models.commands import models_app
+from pardus.pipeline.commands import detect_app
 from pardus.reid.commands import individuals_app, reid_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
@@ -52,6 +53,7 @@ app.add_typer(import_app, name="import")
 app.command("report")(report)
 app.command("simulate")(simulate_cmd)
 app.add_typer(models_app, name="models")
+app.add_typer(detect_app, name="detect")
 app.add_typer(reid_app, name="reid")
 app.add_typer(individuals_app, name="individuals")
 app.add_typer(cameras_app, name="cameras")

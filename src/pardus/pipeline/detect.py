@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +38,7 @@ from pardus.models.detectors import (
 from pardus.models.registry import ModelUnavailableError
 from pardus.pipeline.core import ItemResult
 from pardus.pipeline.decode import decode_many
+from pardus.pipeline.site_thresholds import site_animal_thresholds
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
@@ -151,6 +152,7 @@ class DetectionStage:
         with ws.db.session() as s:
             rows = s.execute(select(Media.id, Media.sha256, Media.file_mediatype).where(Media.id.in_(media_ids)))
             keys = {mid: (sha, kind) for mid, sha, kind in rows}
+            site = site_animal_thresholds(s, media_ids)
         videos = [mid for mid in media_ids if keys.get(mid, (None, ""))[1].startswith("video/")]
         photos = [mid for mid in media_ids if mid not in set(videos)]
         paths = [str(ws.blobs.path(k)) if (k := keys.get(mid, (None, ""))[0]) else None for mid in photos]
@@ -161,21 +163,26 @@ class DetectionStage:
             if rgb is None:
                 yield ItemResult(mid, error=error)
                 continue
-            boxes = self.boxes(rgb, animal, coco)
+            boxes = self.boxes(rgb, animal, coco, self.thresholds_for(site.get(mid)))
             yield ItemResult(mid, payload=[asdict(b) | {"frame_time_s": None} for b in boxes])
         for mid in videos:
-            yield self._video(ws, mid, keys[mid][0], animal, coco)
+            yield self._video(ws, mid, keys[mid][0], animal, coco, self.thresholds_for(site.get(mid)))
 
-    def boxes(self, rgb: np.ndarray, animal: Detector, coco: CocoPersonVehicleDetector | None) -> list[Box]:
+    def thresholds_for(self, site_animal: float | None) -> Thresholds:
+        """The stage's thresholds, with the animal one of the photo's site where people tuned it."""
+        return self.thresholds if site_animal is None else replace(self.thresholds, animal=site_animal)
+
+    def boxes(self, rgb: np.ndarray, animal: Detector, coco: CocoPersonVehicleDetector | None,
+              thresholds: Thresholds | None = None) -> list[Box]:
         """The detector(s) on one frame, combined under the thresholds."""
         tiled = getattr(animal, "detect_tiled", None)
         found = tiled(rgb, grid=self.tiles) if self.tiles >= 2 and tiled else animal.detect(rgb)
         found += coco.detect(rgb) if coco is not None else []
         return combine([b for b in found if b.category == "animal"], [b for b in found if b.category != "animal"],
-                       self.thresholds)
+                       thresholds or self.thresholds)
 
     def _video(self, ws: Workspace, mid: str, key: str | None, animal: Detector,
-               coco: CocoPersonVehicleDetector | None) -> ItemResult:
+               coco: CocoPersonVehicleDetector | None, thresholds: Thresholds) -> ItemResult:
         """One clip, frame by frame (frames downscaled to the detector's size as they are decoded,
         so a long 4K clip costs memory like a few photos)."""
         from pardus.pipeline.video import sample_frames
@@ -189,7 +196,7 @@ class DetectionStage:
             return ItemResult(mid, error=str(exc))
         payload: list[dict[str, object]] = []
         for t, rgb in frames:
-            boxes = self.boxes(rgb, animal, coco)
+            boxes = self.boxes(rgb, animal, coco, thresholds)
             payload += [asdict(b) | {"frame_time_s": t} for b in boxes]
         return ItemResult(mid, payload=payload)
 
@@ -218,6 +225,8 @@ class DetectionStage:
         for (cat, _), n in per_frame.items():
             counts[cat] = max(counts[cat], n)
         now = utcnow()
+        site = site_animal_thresholds(s, [media.id]).get(media.id)
+        noted = {"site_animal_threshold": site} if site is not None else {}
         for cat, b in best.items() or [("blank", None)]:
             s.add(Observation(
                 deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
@@ -229,6 +238,7 @@ class DetectionStage:
                 classification_method="machine", classified_by=self.model_key,
                 classification_timestamp=now,
                 classification_probability=b.score if b else None,
+                extra=dict(noted),
             ))
 
     def finish(self, ws: Workspace) -> int:
