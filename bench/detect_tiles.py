@@ -3,7 +3,9 @@
 Tiling (``PARDUS_DETECT_TILES=2``) finds small and distant animals the whole-frame pass misses,
 but the tiles also magnify leaves and rocks into "animals" on empty photos. A box that only a tile
 saw (no whole-frame box overlaps it, at any score) is labelled ``animal (tile only)``, and
-``Thresholds.tile_only`` is the score it must reach. This sweeps that threshold on the real
+``Thresholds.tile_only`` is the score it must reach. "boost" is the earlier merge, where a tile box
+over a faint whole-frame box replaces it with its higher score; "add" (the default now) lets tiles
+only add what the whole frame did not see. This sweeps the tile-only threshold on the real
 labelled photos of bench/detect_eval.py, computing every photo's boxes once, and prints for the
 plain pass and each threshold: recall of non-blank photos, blanks removed, and agreement with the
 real MegaDetector v5a output on the 21 LILA photos (and how many of its animal photos are missed).
@@ -47,8 +49,7 @@ def main() -> None:
                 rgb = load(p)
             except OSError:
                 continue
-            whole = det.detect(rgb)
-            items.append((name, truth, whole, det.detect_tiled(rgb, grid=args.grid, whole=whole), coco.detect(rgb)))
+            items.append((name, truth, det.detect(rgb), det.tile_boxes(rgb, grid=args.grid), coco.detect(rgb)))
     lila: list[tuple[bool, list, list, list]] = []  # MD v5a found something, whole, tiled, people
     root = args.shared / "data" / "megadetector-lila-test-set"
     if root.is_dir():
@@ -57,9 +58,7 @@ def main() -> None:
                 for i in md["images"]}
         for p in sorted((root / "images").iterdir()):
             rgb = load(p)
-            whole = det.detect(rgb)
-            lila.append((best[p.name] >= 0.2, whole, det.detect_tiled(rgb, grid=args.grid, whole=whole),
-                         coco.detect(rgb)))
+            lila.append((best[p.name] >= 0.2, det.detect(rgb), det.tile_boxes(rgb, grid=args.grid), coco.detect(rgb)))
     seconds = time.perf_counter() - t0
 
     sets = sorted({s for s, *_ in items})
@@ -67,10 +66,13 @@ def main() -> None:
           f"({seconds:.0f} s for both passes)")
     head = f"{'setting':22}{'non-blank recall':>18}{'blanks removed':>16}{'MD v5a agree':>14}{'MD missed':>11}"
     print(head + "".join(f"{s[:14]:>16}" for s in sets))
-    for label, thr, use_tiles in [("plain (whole frame)", th, False)] + [
-            (f"tiled, tile-only>={t:.2f}", replace(th, tile_only=t), True) for t in SWEEP]:
-        def decide(whole: list, tiled: list, people: list, thr: Thresholds = thr, use: bool = use_tiles) -> str:
-            return call(combine(tiled if use else whole, people, thr))
+    settings = [("plain (whole frame)", th, None)] + [
+        (f"tiles boost, >={t:.2f}", replace(th, tile_only=t), True) for t in SWEEP[:1]] + [
+        (f"tiles add, >={t:.2f}", replace(th, tile_only=t), False) for t in SWEEP]
+    for label, thr, boost in settings:
+        def decide(whole: list, tiles: list, people: list, thr: Thresholds = thr, boost: bool | None = boost) -> str:
+            boxes = whole if boost is None else det.merge_tiles(whole, tiles, boost=boost)
+            return call(combine(boxes, people, thr))
         calls = [(s, truth, decide(w, t, pv)) for s, truth, w, t, pv in items]
         nonblank = [(s, c) for s, truth, c in calls if truth != "blank"]
         found = sum(c != "blank" for _, c in nonblank)

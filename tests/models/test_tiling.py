@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pardus.models.detectors import iou
 from pardus.models.registry import YOLOX_TINY
-from pardus.pipeline.detect import iou
 
 pytestmark = pytest.mark.skipif(not YOLOX_TINY.available(), reason="zamba's YOLOX-tiny weights not installed")
 
@@ -104,3 +104,15 @@ def test_tiled_stage_finds_the_small_heron_and_keeps_the_plain_results(sqlite_se
         assert set(by_key) <= {plain.model_key, tiled.model_key}
     finally:
         ws.close()
+
+
+def test_tiles_add_what_the_whole_frame_missed_and_boost_nothing_by_default(detector) -> None:
+    from pardus.models.detectors import TILE_ONLY, Box
+
+    faint = Box("animal", 0.1, 0.1, 0.1, 0.2, 0.2, "animal", "m")  # the whole frame saw something faint here
+    magnified = Box("animal", 0.6, 0.11, 0.1, 0.2, 0.21, "animal", "m")  # a tile scores the same place higher
+    new = Box("animal", 0.4, 0.7, 0.7, 0.05, 0.05, "animal", "m")  # only a tile saw this small one
+    added = detector.merge_tiles([faint], [magnified, new])
+    assert [(b.score, b.label) for b in added] == [(0.4, TILE_ONLY), (0.1, "animal")]
+    boosted = detector.merge_tiles([faint], [magnified, new], boost=True)
+    assert [(b.score, b.label) for b in boosted] == [(0.6, "animal"), (0.4, TILE_ONLY)]

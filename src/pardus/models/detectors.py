@@ -105,30 +105,45 @@ class YoloxAnimalDetector:
         return self.detect_prepared([self.prepare(rgb)])[0]
 
     def detect_tiled(self, rgb: np.ndarray, grid: int = 2, overlap: float = 0.2,
-                     whole: list[Box] | None = None) -> list[Box]:
+                     whole: list[Box] | None = None, boost: bool = False) -> list[Box]:
         """The whole frame plus ``grid`` x ``grid`` overlapping tiles, each at the detector's size.
 
         A 1920x1080 frame shrunk to 960 px halves a distant animal; each tile keeps about 1.7x more of
-        its pixels. Tile boxes are mapped back to the frame and merged with the whole-frame boxes by
-        non-maximum suppression. A box no whole-frame box (of any score) overlaps is labelled
-        ``TILE_ONLY``: the thresholds may ask more of it, because tiles also magnify leaves and rocks
-        (bench/detect_tiles.py measures how much). Frames no larger than the detector's input gain
-        nothing and get the plain pass. It costs ``1 + grid**2`` forward passes (``grid**2`` when the
-        caller already has the whole frame's boxes, ``whole``).
+        its pixels. Tiles only add what the whole frame did not see: a tile box that overlaps a
+        whole-frame box (of any score) is dropped, so magnified leaves and rocks the whole frame
+        scored faintly do not come back as confident "animals" (``boost=True`` keeps them and lets
+        non-maximum suppression pick the higher score; bench/detect_tiles.py measures both). Added
+        boxes are labelled ``TILE_ONLY``, so the thresholds may ask more of them. Frames no larger than
+        the detector's input gain nothing and get the plain pass. It costs ``1 + grid**2`` forward
+        passes (``grid**2`` when the caller already has the whole frame's boxes, ``whole``).
         """
-        import cv2
-
         h, w = rgb.shape[:2]
         whole = self.detect(rgb) if whole is None else whole
         if max(h, w) <= self.size or grid < 2:
             return whole
-        boxes = list(whole)
+        return self.merge_tiles(whole, self.tile_boxes(rgb, grid, overlap), boost=boost)
+
+    def tile_boxes(self, rgb: np.ndarray, grid: int = 2, overlap: float = 0.2) -> list[Box]:
+        """Boxes found on each tile, in the whole frame's coordinates (not merged)."""
+        h, w = rgb.shape[:2]
+        out = []
         for x0, y0, x1, y1 in tile_windows(w, h, grid, overlap):
             for b in self.detect(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
-                tb = Box(b.category, b.score, (x0 + b.x * (x1 - x0)) / w, (y0 + b.y * (y1 - y0)) / h,
-                         b.w * (x1 - x0) / w, b.h * (y1 - y0) / h, b.label, b.model)
-                seen = any(iou(tb, o) >= 0.3 or inside(tb, o) >= 0.6 or inside(o, tb) >= 0.6 for o in whole)
-                boxes.append(tb if seen else Box(tb.category, tb.score, tb.x, tb.y, tb.w, tb.h, TILE_ONLY, tb.model))
+                out.append(Box(b.category, b.score, (x0 + b.x * (x1 - x0)) / w, (y0 + b.y * (y1 - y0)) / h,
+                               b.w * (x1 - x0) / w, b.h * (y1 - y0) / h, b.label, b.model))
+        return out
+
+    def merge_tiles(self, whole: list[Box], tiles: list[Box], boost: bool = False) -> list[Box]:
+        """Whole-frame boxes plus the tile boxes (see ``detect_tiled``), de-duplicated by NMS."""
+        import cv2
+
+        boxes = list(whole)
+        for tb in tiles:
+            seen = any(iou(tb, o) >= 0.3 or inside(tb, o) >= 0.6 or inside(o, tb) >= 0.6 for o in whole)
+            if not seen:
+                boxes.append(Box(tb.category, tb.score, tb.x, tb.y, tb.w, tb.h, TILE_ONLY, tb.model))
+            elif boost:
+                boxes.append(tb)
         if not boxes:
             return boxes
         keep = cv2.dnn.NMSBoxes([[b.x, b.y, b.w, b.h] for b in boxes], [b.score for b in boxes],
