@@ -332,10 +332,11 @@ class FloatGraph:
     """
 
     def __init__(self, graph: Graph, stop: Sequence[int] | None = None,
-                 overrides: dict[int, Callable] | None = None) -> None:
+                 overrides: dict[int, Callable] | None = None, fake_quant: bool = False) -> None:
         import torch
 
         self.graph = graph
+        self.fake_quant = fake_quant
         self.stop = list(stop) if stop is not None else list(graph.outputs)
         self.overrides = overrides or {}
         producer = {t: op for op in graph.operators for t in op.outputs}
@@ -375,8 +376,22 @@ class FloatGraph:
             ins = [vals[t] if t in vals else self.consts.get(t) for t in op.inputs]
             outs = _run_op(op, ins, self.graph)
             for t, v in zip(op.outputs, outs, strict=False):
-                vals[t] = v
+                vals[t] = self._round(t, v) if self.fake_quant else v
             for t in op.inputs:
                 if self.last_use.get(t) == k and t not in keep and t in vals and t != self.graph.inputs[0]:
                     del vals[t]
         return tuple(vals[t] for t in self.stop)
+
+    def _round(self, t: int, v):  # noqa: ANN001, ANN202 - torch.Tensor
+        """Snap an activation to its int8 grid (scale, zero point, -128..127), as the int8 model holds it.
+
+        With ``fake_quant`` the float run reproduces the int8 file's activation rounding and clipping
+        (not its integer rescaling arithmetic); without it the graph is the float network it approximates."""
+        import torch
+
+        tt = self.graph.tensors[t]
+        if tt.dtype != np.int8 or tt.scale.size != 1 or not torch.is_floating_point(v):
+            return v
+        s, z = float(tt.scale[0]), float(tt.zero_point[0]) if tt.zero_point.size else 0.0
+        q = torch.clamp(torch.round(v / s) + z, -128, 127)
+        return (q - z) * s if not v.requires_grad else v + ((q - z) * s - v).detach()
