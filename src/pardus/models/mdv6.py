@@ -18,14 +18,13 @@ How they are recovered (:func:`recover_first_layer`), all from the file itself:
   channels x 4 lanes, the lanes being the input channels R, G, B and one zero pad. Weight bytes are
   stored with the sign bit flipped (``byte ^ 0x80`` is the int8 weight). Checks that hold: every pad
   lane is 0, and the largest |weight| is exactly 127 once (per-tensor symmetric int8, as every other
-  convolution in this file is). The transposed tap order, or BGR, put the boxes in the right place
-  but score the animals far lower (docs/detection.md).
+  convolution in this file is). The transposed tap order, or BGR, score the animals lower on photos
+  no evaluation uses (docs/detection.md).
 - Not in the parameter stream: the weight scale ``s_w`` (a per-tensor float). The bias is in units
   of ``s_in * s_w`` (``s_in = 1/255``), so one number is missing. It was fitted by a 1-D search on
   photos left out of every evaluation (``bench/mdv6_fit.py``: the camtrap-dp heron frames with
   their human boxes). The result is consistent with the conv output's calibrated quantization
-  range in the file (-47.0 .. 57.2): at 0.18 the fit photos give -37.7 .. 48.9, inside it, and the
-  extreme patterns of the LILA photos (white-on-black data strips) nearly reach its ends (0.174).
+  range in the file (-47.0 .. 57.2): at 0.18 the fit photos give -37.7 .. 48.9, inside it.
   The value is :data:`WEIGHT_SCALE`; ``pardus models fit-mdv6`` writes it with the parameters.
 
 The float conv is then ``y = s_w * (W_int * x + b_int / 255)`` and its sigmoid feeds the rest of the
