@@ -101,3 +101,13 @@ def test_fit_mdv6_writes_the_layer_and_the_model_into_the_data_folder(
     assert layer.weights.shape == (16, 3, 3, 3) and layer.source_sha256 == MEGADETECTOR_V6_C.sha256
     bad = CliRunner().invoke(app, ["models", "fit-mdv6", str(tmp_path / "missing.tflite")])
     assert bad.exit_code == 2
+
+
+def test_without_the_recovered_layer_the_detector_says_what_to_run(tflite: Path, tmp_path: Path) -> None:
+    from pardus.models.mdv6 import MegaDetectorV6
+    from pardus.models.registry import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="fit-mdv6"):
+        MegaDetectorV6(tflite, tmp_path / "none.npz")
+    with pytest.raises(ModelUnavailableError, match="fit-mdv6"):
+        MegaDetectorV6.installed(tmp_path)  # nothing installed in this models folder

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from pardus.models.detectors import Box
-from pardus.models.registry import MEGADETECTOR_V6_C, ModelInfo
+from pardus.models.registry import MEGADETECTOR_V6_C, ModelInfo, ModelUnavailableError
 from pardus.models.tflite_graph import Graph, read_tflite, root_table
 
 MDV6_CATEGORIES = ("animal", "person", "vehicle")
@@ -189,6 +189,9 @@ class MegaDetectorV6:
         graph = read_tflite(tflite)
         if first_layer is None:
             first_layer = first_layer_path(Path(tflite))
+        if isinstance(first_layer, Path) and not first_layer.is_file():
+            raise ModelUnavailableError(f"the recovered first layer {first_layer} is missing: run "
+                                        f"`pardus models fit-mdv6 {tflite}`")
         layer = first_layer if isinstance(first_layer, FirstLayer) else FirstLayer.load(first_layer)
         self.first_layer = layer
         w, b = layer.float_params()
@@ -218,6 +221,12 @@ class MegaDetectorV6:
         if threads:
             torch.set_num_threads(threads)
         self._lock = threading.Lock()
+
+    @classmethod
+    def installed(cls, models_dir: Path, **kwargs: object) -> MegaDetectorV6:
+        """The model `pardus models fit-mdv6` put in ``models_dir`` (or the file ``PARDUS_MDV6_PATH``
+        names, with its recovered layer beside it); raises ModelUnavailableError saying what to run."""
+        return cls(MEGADETECTOR_V6_C.weights_path(models_dir), **kwargs)  # type: ignore[arg-type]
 
     def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int], tuple[int, int]]:
         """Centred letterbox to 640 on grey 114, RGB in 0..1 (NHWC, as the TFLite input)."""
