@@ -23,7 +23,8 @@ from pardus.config import Settings
 from pardus.ingest.card import import_card
 from pardus.models.detectors import CocoPersonVehicleDetector, YoloxAnimalDetector
 from pardus.pipeline.core import run_stage
-from pardus.pipeline.detect import DetectionStage, _decode
+from pardus.pipeline.decode import decode_bytes
+from pardus.pipeline.detect import DetectionStage
 from pardus.simulate import render_frame
 from pardus.store import open_workspace
 
@@ -48,7 +49,7 @@ def main() -> None:
         animal.detect(np.zeros((720, 1280, 3), np.uint8))
         t = time.perf_counter()
         for f in files:
-            rgb = _decode(f.read_bytes(), animal.size)
+            rgb = decode_bytes(f.read_bytes(), animal.size)
             animal.detect(rgb)
             coco.detect(rgb)
         bare = time.perf_counter() - t

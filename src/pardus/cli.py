@@ -263,14 +263,19 @@ def process(
 
     Safe to stop and run again: finished files are not processed twice.
     """
+    from pardus.models.registry import ModelUnavailableError
     from pardus.pipeline.core import run_stage
     from pardus.pipeline.stages import default_stages
 
     ws = _workspace()
     try:
-        stages = [st for st in default_stages() if not stage or st.name in stage]
+        try:
+            every = default_stages()
+        except ModelUnavailableError as exc:
+            raise fail(f"{exc}\nOr set PARDUS_DETECTOR=offline to use the detectors installed with Pardus.") from None
+        stages = [st for st in every if not stage or st.name in stage]
         if stage and not stages:
-            names = ", ".join(st.name for st in default_stages())
+            names = ", ".join(st.name for st in every)
             raise fail(f"no stage named {', '.join(stage)}; the stages are: {names}")
         for st in stages:
             with make_progress() as progress:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from pardus.models.detectors import Box, CocoPersonVehicleDetector
 from pardus.pipeline.core import ItemResult
-from pardus.pipeline.detect import Thresholds, _decode
+from pardus.pipeline.decode import decode_bytes
+from pardus.pipeline.detect import Thresholds
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media
 
@@ -61,7 +62,7 @@ class TriageStage:
                 yield ItemResult(mid, error="the original file is missing from the blob store")
                 continue
             try:
-                rgb = _decode(ws.blobs.get_bytes(key), DECODE_LONGEST)
+                rgb = decode_bytes(ws.blobs.get_bytes(key), DECODE_LONGEST)
             except Exception as exc:  # noqa: BLE001 - a decoder failure belongs to this file
                 yield ItemResult(mid, error=f"the photo could not be decoded ({type(exc).__name__}: {exc})")
                 continue

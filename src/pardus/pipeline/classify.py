@@ -31,7 +31,7 @@ Box = tuple[float, float, float, float]
 
 def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, longest: int = 1600) -> np.ndarray:
     """The photo (or the video frame at ``frame_time_s``) as RGB; raises ``ValueError`` saying why not."""
-    from pardus.pipeline.detect import _decode
+    from pardus.pipeline.decode import decode_bytes
 
     if not media.sha256 or not ws.blobs.exists(media.sha256):
         raise ValueError("the original file is missing from the blob store")
@@ -40,7 +40,7 @@ def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, lon
         from pardus.pipeline.video import frame_at
 
         return frame_at(data, frame_time_s or 0.0)
-    return _decode(data, longest)
+    return decode_bytes(data, longest)
 
 
 def media_crops(ws: Workspace, media: Media, boxes: Sequence[tuple[Box | None, float | None]]) -> list[np.ndarray]:
@@ -60,16 +60,23 @@ def models_dir(ws: Workspace) -> Path:
 
 
 class SpeciesClassifier:
-    """One of the two classifiers behind ``classify(crops)`` and a ``key`` to record."""
+    """One of the classifiers behind ``classify(crops)`` and a ``key`` to record: the park's taught
+    head, the ImageNet mapping, or SpeciesNet from an ONNX file the user brings."""
 
-    def __init__(self, head: SpeciesHead | None, taxon_map: TaxonMap, threshold: float) -> None:
+    def __init__(self, head: SpeciesHead | None, taxon_map: TaxonMap, threshold: float,
+                 speciesnet: Path | None = None) -> None:
         self.head = head
         self.taxon_map = taxon_map
         self.threshold = threshold
+        self.speciesnet = speciesnet
         self._model: object | None = None
 
     @property
     def key(self) -> str:
+        if self.speciesnet is not None:
+            from pardus.models.registry import SPECIESNET
+
+            return SPECIESNET.key
         if self.head is not None:
             from pardus.models.registry import DINOV2_VITS14
 
@@ -79,6 +86,15 @@ class SpeciesClassifier:
         return f"{MOBILENET_V2_IMAGENET.key}/{self.taxon_map.name}"
 
     def classify(self, crops: list[np.ndarray]) -> list[SpeciesCall]:
+        if self.speciesnet is not None:
+            from pardus.models.field import OnnxSpeciesNet
+
+            if self._model is None:
+                self._model = OnnxSpeciesNet(self.speciesnet)
+            assert isinstance(self._model, OnnxSpeciesNet)
+            # SpeciesNet names ~2,000 taxa itself; below the threshold its answer is kept as "best" only.
+            return [SpeciesCall(name if p >= self.threshold and name != "blank" else None, p, name)
+                    for name, p in self._model.classify(crops)]
         if self.head is not None:
             from pardus.models.embedder import Dinov2Embedder
 
@@ -103,14 +119,15 @@ class SpeciesStage:
     taxon_map: TaxonMap = LAND_OF_THE_LEOPARD
     imagenet_threshold: float = 0.35
     whole_frame: bool = False
+    speciesnet: Path | None = None  # SpeciesNet's ONNX (labels.txt beside it): this stage runs SpeciesNet
     name: str = "species"
     _classifier: SpeciesClassifier | None = field(default=None, init=False, repr=False)
 
     @property
     def classifier(self) -> SpeciesClassifier:
         if self._classifier is None:
-            head = SpeciesHead.current(self.head_dir) if self.head_dir is not None else None
-            self._classifier = SpeciesClassifier(head, self.taxon_map, self.imagenet_threshold)
+            head = SpeciesHead.current(self.head_dir) if self.head_dir is not None and not self.speciesnet else None
+            self._classifier = SpeciesClassifier(head, self.taxon_map, self.imagenet_threshold, self.speciesnet)
         return self._classifier
 
     @property

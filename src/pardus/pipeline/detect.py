@@ -18,22 +18,33 @@ box), like a photo.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from pardus.models.detectors import Box, CocoPersonVehicleDetector, YoloxAnimalDetector
+from pardus.models.registry import ModelUnavailableError
 from pardus.pipeline.core import ItemResult
+from pardus.pipeline.decode import decode_many
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
 OBS_TYPE = {"animal": "animal", "person": "human", "vehicle": "vehicle"}
+DETECTORS = ("offline", "megadetector-v5a", "megadetector-v1000-redwood")
+
+
+class Detector(Protocol):
+    """What the stage needs of a detector: its input size and boxes for one RGB frame."""
+
+    size: int
+
+    def detect(self, rgb: np.ndarray) -> list[Box]: ...
 
 
 @dataclass(frozen=True)
@@ -83,16 +94,6 @@ def combine(animals: list[Box], people_vehicles: list[Box], thresholds: Threshol
     return sorted(kept + pv, key=lambda b: -b.score)
 
 
-def _decode(data: bytes, longest: int) -> np.ndarray:
-    """RGB array, decoded at reduced size where JPEG allows it (the detectors look at <= ``longest`` px)."""
-    from PIL import Image, ImageOps
-
-    with Image.open(io.BytesIO(data)) as im:
-        im.draft("RGB", (longest, longest))
-        im = ImageOps.exif_transpose(im)
-        return np.asarray(im.convert("RGB"))
-
-
 @dataclass
 class DetectionStage:
     """Runs both detectors; see the module docstring."""
@@ -107,23 +108,44 @@ class DetectionStage:
     # and distant animals (bench/detect_eval.py: non-blank recall 0.60 -> 0.66, the camtrap-dp ducks
     # 4/10 -> 10/10, but 3 more of MegaDetector's empty LILA photos called non-blank; 5x the time).
     tiles: int = 0
+    # "offline": zamba's YOLOX-tiny + the COCO SSD (installed with Pardus). Or a field model from a
+    # file the user brings (see pardus.models.field): "megadetector-v5a" or
+    # "megadetector-v1000-redwood", which find animals, people and vehicles by themselves.
+    detector: str = "offline"
+    models_dir: Path | None = None  # where `pardus models download` put files (<data dir>/models)
     name: str = "detect"
 
     def __post_init__(self) -> None:
-        self._animal: YoloxAnimalDetector | None = None
+        self._animal: Detector | None = None
         self._coco: CocoPersonVehicleDetector | None = None
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}: choose one of {', '.join(DETECTORS)}")
 
     @property
     def model_key(self) -> str:
-        from pardus.models.registry import COCO_SSD, YOLOX_TINY
+        from pardus.models.registry import COCO_SSD, YOLOX_TINY, get
 
+        if self.detector != "offline":
+            return f"{get(self.detector).key}"
         tiled = f"+tiles{self.tiles}" if self.tiles >= 2 else ""
         return f"{YOLOX_TINY.key}+{COCO_SSD.key}@{self.size}px{tiled}"
 
-    def _models(self) -> tuple[YoloxAnimalDetector, CocoPersonVehicleDetector]:
-        if self._animal is None or self._coco is None:
-            self._animal = YoloxAnimalDetector(size=self.size, min_score=min(0.05, self.thresholds.animal))
-            self._coco = CocoPersonVehicleDetector(min_score=min(self.thresholds.person, self.thresholds.vehicle))
+    def _models(self) -> tuple[Detector, CocoPersonVehicleDetector | None]:
+        if self._animal is None:
+            if self.detector == "offline":
+                self._animal = YoloxAnimalDetector(size=self.size, min_score=min(0.05, self.thresholds.animal))
+                self._coco = CocoPersonVehicleDetector(
+                    min_score=min(self.thresholds.person, self.thresholds.vehicle))
+            else:
+                from pardus.models.field import OnnxMegaDetector
+                from pardus.models.registry import get
+
+                info = get(self.detector)
+                path = info.weights_path(self.models_dir)
+                if path.suffix.lower() != ".onnx":
+                    raise ModelUnavailableError(f"{path} is not an ONNX file. {info.note}")
+                low = min(self.thresholds.animal, self.thresholds.person, self.thresholds.vehicle)
+                self._animal = OnnxMegaDetector(path, info, min_score=low)
         return self._animal, self._coco
 
     def eligible(self) -> Select[tuple[str]]:
@@ -137,41 +159,29 @@ class DetectionStage:
             keys = {mid: (sha, kind) for mid, sha, kind in rows}
         videos = [mid for mid in media_ids if keys.get(mid, (None, ""))[1].startswith("video/")]
         photos = [mid for mid in media_ids if mid not in set(videos)]
-
-        def load(mid: str) -> tuple[str, np.ndarray | None, str | None]:
-            key = keys.get(mid, (None, ""))[0]
-            if not key or not ws.blobs.exists(key):
-                return mid, None, "the original file is missing from the blob store"
-            try:
-                rgb = _decode(ws.blobs.get_bytes(key), animal.size * max(1, self.tiles))
-            except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's, reported
-                return mid, None, f"the photo could not be decoded ({type(exc).__name__}: {exc})"
-            return mid, rgb, None
-
-        # Decoding and letterboxing run in threads (PIL and OpenCV release the GIL) while the model runs.
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            loaded = list(pool.map(load, photos))
-            # Tiled detection letterboxes its own tiles; the single pass gets its input prepared here.
-            prepared = [] if self.tiles >= 2 else list(
-                pool.map(lambda t: animal.prepare(t[1]) if t[1] is not None else None, loaded))
-            coco_boxes = list(pool.map(lambda t: coco.detect(t[1]) if t[1] is not None else None, loaded))
-        # One image per forward pass: on 2 CPU cores a batch of 8 was slower per image than single images.
-        if self.tiles >= 2:
-            animal_boxes = {i: animal.detect_tiled(t[1], grid=self.tiles) for i, t in enumerate(loaded)
-                            if t[1] is not None}
-        else:
-            animal_boxes = {i: animal.detect_prepared([p])[0] for i, p in enumerate(prepared) if p is not None}
-        for i, (mid, _, error) in enumerate(loaded):
-            if error:
+        paths = [str(ws.blobs.path(k)) if (k := keys.get(mid, (None, ""))[0]) else None for mid in photos]
+        # Worker processes decode the next photos while the models run on this one (``workers`` = 0:
+        # decode here). One image per forward pass: on 2 CPU cores a batch of 8 was slower per image.
+        longest = animal.size * max(1, self.tiles)
+        for mid, (rgb, error) in zip(photos, decode_many(paths, longest, self.workers), strict=True):
+            if rgb is None:
                 yield ItemResult(mid, error=error)
                 continue
-            boxes = combine(animal_boxes[i], coco_boxes[i] or [], self.thresholds)
+            boxes = self.boxes(rgb, animal, coco)
             yield ItemResult(mid, payload=[asdict(b) | {"frame_time_s": None} for b in boxes])
         for mid in videos:
             yield self._video(ws, mid, keys[mid][0], animal, coco)
 
-    def _video(self, ws: Workspace, mid: str, key: str | None, animal: YoloxAnimalDetector,
-               coco: CocoPersonVehicleDetector) -> ItemResult:
+    def boxes(self, rgb: np.ndarray, animal: Detector, coco: CocoPersonVehicleDetector | None) -> list[Box]:
+        """The detector(s) on one frame, combined under the thresholds."""
+        tiled = getattr(animal, "detect_tiled", None)
+        found = tiled(rgb, grid=self.tiles) if self.tiles >= 2 and tiled else animal.detect(rgb)
+        found += coco.detect(rgb) if coco is not None else []
+        return combine([b for b in found if b.category == "animal"], [b for b in found if b.category != "animal"],
+                       self.thresholds)
+
+    def _video(self, ws: Workspace, mid: str, key: str | None, animal: Detector,
+               coco: CocoPersonVehicleDetector | None) -> ItemResult:
         """One clip, frame by frame (frames downscaled to the detector's size as they are decoded,
         so a long 4K clip costs memory like a few photos)."""
         from pardus.pipeline.video import sample_frames
@@ -185,7 +195,7 @@ class DetectionStage:
             return ItemResult(mid, error=str(exc))
         payload: list[dict[str, object]] = []
         for t, rgb in frames:
-            boxes = combine(animal.detect(rgb), coco.detect(rgb), self.thresholds)
+            boxes = self.boxes(rgb, animal, coco)
             payload += [asdict(b) | {"frame_time_s": t} for b in boxes]
         return ItemResult(mid, payload=payload)
 

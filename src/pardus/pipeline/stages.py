@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pardus.config import Settings, get_settings
 from pardus.pipeline.core import Stage
 from pardus.pipeline.daynight import DayNightStage
@@ -10,19 +12,30 @@ from pardus.pipeline.daynight import DayNightStage
 def default_stages(settings: Settings | None = None) -> list[Stage]:
     """Stages that run with what is installed on this machine, in pipeline order. ``settings`` names
     the data folder, where the heads a park trained live (the species and fire stages use them)."""
-    from pardus.models.registry import COCO_SSD, DINOV2_VITS14, MOBILENET_V2_IMAGENET, YOLOX_TINY
+    from pardus.models.registry import COCO_SSD, DINOV2_VITS14, MOBILENET_V2_IMAGENET, SPECIESNET, YOLOX_TINY
 
     settings = settings or get_settings()
     stages: list[Stage] = [DayNightStage()]
-    detector = YOLOX_TINY.available() and COCO_SSD.available()
+    # A field detector the user chose must be there (its absence is an error that says how to get it);
+    # the offline pair runs when its weight packages are installed.
+    detector = settings.detector != "offline" or (YOLOX_TINY.available() and COCO_SSD.available())
     if detector:
         from pardus.pipeline.detect import DetectionStage
 
-        stages.append(DetectionStage(tiles=settings.detect_tiles))
+        stage = DetectionStage(tiles=settings.detect_tiles, detector=settings.detector,
+                               workers=settings.detect_workers, models_dir=settings.data_dir / "models")
+        if settings.detector != "offline":
+            stage._models()  # fail here, before any work, if the file is missing or not ONNX
+        stages.append(stage)
     if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
         from pardus.pipeline.classify import SpeciesStage
 
         stages.append(SpeciesStage(head_dir=settings.data_dir / "models", whole_frame=not detector))
+    if SPECIESNET.env_path and os.environ.get(SPECIESNET.env_path):
+        from pardus.pipeline.classify import SpeciesStage
+
+        # A second species opinion the user asked for by naming the file; its results sit beside the others.
+        stages.append(SpeciesStage(speciesnet=SPECIESNET.weights_path(), whole_frame=not detector))
     if DINOV2_VITS14.available() and (settings.data_dir / "models" / "fire-head.json").is_file():
         from pardus.pipeline.hazard import FireSmokeStage
 
