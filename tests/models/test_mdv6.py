@@ -111,3 +111,39 @@ def test_without_the_recovered_layer_the_detector_says_what_to_run(tflite: Path,
         MegaDetectorV6(tflite, tmp_path / "none.npz")
     with pytest.raises(ModelUnavailableError, match="fit-mdv6"):
         MegaDetectorV6.installed(tmp_path)  # nothing installed in this models folder
+
+
+@pytest.mark.slow
+def test_mdv6_runs_as_the_detect_stage_on_a_real_photo_and_a_blank(
+        tflite: Path, tmp_path: Path, workspace, shared_data: Path) -> None:  # noqa: ANN001
+    import shutil
+
+    from PIL import Image
+    from sqlalchemy import select
+
+    from pardus.ingest.card import import_card
+    from pardus.models.mdv6 import first_layer_path, recover_first_layer
+    from pardus.pipeline.core import run_stage
+    from pardus.pipeline.detect import MDV6_THRESHOLDS, DetectionStage
+    from pardus.store.models import Detection, Media, Observation
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copyfile(tflite, models / tflite.name)
+    recover_first_layer(tflite).save(first_layer_path(models / tflite.name))
+    card = tmp_path / "card" / "DCIM" / "100MEDIA"
+    card.mkdir(parents=True)
+    shutil.copyfile(LILA / "images" / "ena24_7904.jpg", card / "IMG_0000.JPG")
+    Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(card / "IMG_0001.JPG")  # flat grey: empty
+    import_card(workspace, tmp_path / "card", "C1")
+    stage = DetectionStage(detector="megadetector-v6-yolov10-c", models_dir=models, workers=0)
+    assert stage.thresholds == MDV6_THRESHOLDS and stage.model_key == "megadetector-v6-yolov10-c@6.0-c-int8-edgetpu"
+    run = run_stage(workspace, stage)
+    assert (run.done, run.failed) == (2, 0), run.errors
+    with workspace.db.session() as s:
+        dets = s.execute(select(Media.file_name, Detection.category, Detection.score)
+                         .join(Detection, Detection.media_id == Media.id)).all()
+        obs = dict(s.execute(select(Media.file_name, Observation.observation_type)
+                             .join(Observation, Observation.media_id == Media.id)).all())
+    assert obs == {"IMG_0000.JPG": "animal", "IMG_0001.JPG": "blank"}
+    assert {(n, c) for n, c, _ in dets} == {("IMG_0000.JPG", "animal")} and max(v for *_, v in dets) >= 0.5

@@ -223,7 +223,7 @@ class MegaDetectorV6:
         self._lock = threading.Lock()
 
     @classmethod
-    def installed(cls, models_dir: Path, **kwargs: object) -> MegaDetectorV6:
+    def installed(cls, models_dir: Path | None, **kwargs: object) -> MegaDetectorV6:
         """The model `pardus models fit-mdv6` put in ``models_dir`` (or the file ``PARDUS_MDV6_PATH``
         names, with its recovered layer beside it); raises ModelUnavailableError saying what to run."""
         return cls(MEGADETECTOR_V6_C.weights_path(models_dir), **kwargs)  # type: ignore[arg-type]
