@@ -101,16 +101,27 @@ def test_fit_mdv6_writes_the_layer_and_the_model_into_the_data_folder(
     assert layer.weights.shape == (16, 3, 3, 3) and layer.source_sha256 == MEGADETECTOR_V6_C.sha256
     bad = CliRunner().invoke(app, ["models", "fit-mdv6", str(tmp_path / "missing.tflite")])
     assert bad.exit_code == 2
+    # PARDUS_MDV6_PATH naming the original (read-only) file: the layer is found in the models folder
+    from pardus.models.mdv6 import MegaDetectorV6
+
+    monkeypatch.setenv("PARDUS_MDV6_PATH", str(tflite))
+    assert MegaDetectorV6.installed(models).first_layer.source_sha256 == layer.source_sha256
 
 
 def test_without_the_recovered_layer_the_detector_says_what_to_run(tflite: Path, tmp_path: Path) -> None:
-    from pardus.models.mdv6 import MegaDetectorV6
+    from pardus.models.mdv6 import FirstLayer, MegaDetectorV6, recover_first_layer
     from pardus.models.registry import ModelUnavailableError
 
     with pytest.raises(ModelUnavailableError, match="fit-mdv6"):
         MegaDetectorV6(tflite, tmp_path / "none.npz")
     with pytest.raises(ModelUnavailableError, match="fit-mdv6"):
         MegaDetectorV6.installed(tmp_path)  # nothing installed in this models folder
+    other = recover_first_layer(tflite)
+    stale = tmp_path / "stale.npz"
+    FirstLayer(other.weights, other.bias, other.weight_scale, other.input_scale, other.stride, other.pad,
+               "0" * 64).save(stale)
+    with pytest.raises(ModelUnavailableError, match="another file"):
+        MegaDetectorV6(tflite, stale)
 
 
 @pytest.mark.slow

@@ -193,6 +193,9 @@ class MegaDetectorV6:
             raise ModelUnavailableError(f"the recovered first layer {first_layer} is missing: run "
                                         f"`pardus models fit-mdv6 {tflite}`")
         layer = first_layer if isinstance(first_layer, FirstLayer) else FirstLayer.load(first_layer)
+        if layer.source_sha256 != hashlib.sha256(Path(tflite).read_bytes()).hexdigest():
+            raise ModelUnavailableError(f"the recovered first layer was made from another file than {tflite}: "
+                                        f"run `pardus models fit-mdv6 {tflite}` again")
         self.first_layer = layer
         w, b = layer.float_params()
         self.weight = torch.from_numpy(w)
@@ -226,7 +229,11 @@ class MegaDetectorV6:
     def installed(cls, models_dir: Path | None, **kwargs: object) -> MegaDetectorV6:
         """The model `pardus models fit-mdv6` put in ``models_dir`` (or the file ``PARDUS_MDV6_PATH``
         names, with its recovered layer beside it); raises ModelUnavailableError saying what to run."""
-        return cls(MEGADETECTOR_V6_C.weights_path(models_dir), **kwargs)  # type: ignore[arg-type]
+        tflite = MEGADETECTOR_V6_C.weights_path(models_dir)
+        layer = first_layer_path(tflite)
+        if models_dir is not None and (models_dir / FIRST_LAYER_FILE).is_file():
+            layer = models_dir / FIRST_LAYER_FILE  # fit-mdv6 writes here even when PARDUS_MDV6_PATH is elsewhere
+        return cls(tflite, layer, **kwargs)  # type: ignore[arg-type]
 
     def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int], tuple[int, int]]:
         """Centred letterbox to 640 on grey 114, RGB in 0..1 (NHWC, as the TFLite input)."""
