@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     detector: str = Field(
         default="offline", description="Detector of the detect stage: offline (zamba YOLOX-tiny + COCO SSD, "
         "installed) or megadetector-v5a / megadetector-v1000-redwood from an ONNX file named by "
-        "PARDUS_MEGADETECTOR_V5A / _V1000 (see docs/detection.md).")
+        "PARDUS_MEGADETECTOR_V5A / _V1000, or megadetector-v6-yolov10-c after `pardus models fit-mdv6` "
+        "(see docs/detection.md).")
     detect_workers: int = Field(
         default=2, description="Worker processes that decode photos while the detector runs (0 = decode in "
         "the main process).")

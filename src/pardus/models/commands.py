@@ -107,3 +107,47 @@ def models_train_species(
     console.print(table)
     console.print(f"Saved as {head.key}; below {head.threshold:.2f} the answer is 'unknown'. "
                   "Run `pardus process` to use it.")
+
+
+@models_app.command("fit-mdv6")
+def models_fit_mdv6(
+    tflite: Annotated[Path, typer.Argument(help="MDV6-yolov10-c_full_integer_quant_edgetpu.tflite (MegaDetector "
+                                                "v6 compact compiled for the Coral Edge TPU).")],
+    weight_scale: Annotated[float | None, typer.Option(
+        help="Override the first layer's weight scale (default: the value fitted in bench/mdv6_fit.py).")] = None,
+) -> None:
+    """Make MegaDetector v6 runnable on this CPU: recover its Edge TPU first layer into the data folder.
+
+    The file's first convolution lives inside a compiled Edge TPU program; Pardus reads its 448
+    parameters out of that program and writes them, with a copy of the model, to <data dir>/models/.
+    Nothing is downloaded. The weights are AGPL-3.0 (MegaDetector v6, Ultralytics).
+    """
+    import hashlib
+    import shutil
+
+    from pardus.config import get_settings
+    from pardus.models.mdv6 import WEIGHT_SCALE, RecoveryError, first_layer_path, recover_first_layer
+    from pardus.models.registry import MEGADETECTOR_V6_C
+
+    if not tflite.is_file():
+        console.print(f"[red]{tflite} is not a file[/]")
+        raise typer.Exit(code=2)
+    sha = hashlib.sha256(tflite.read_bytes()).hexdigest()
+    if sha != MEGADETECTOR_V6_C.sha256:
+        console.print(f"[yellow]{tflite.name} has SHA-256 {sha[:16]}..., not the checked MDv6 file "
+                      f"({(MEGADETECTOR_V6_C.sha256 or '')[:16]}...); trying anyway[/]")
+    try:
+        layer = recover_first_layer(tflite, weight_scale if weight_scale is not None else WEIGHT_SCALE)
+    except (RecoveryError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=1) from exc
+    models_dir = get_settings().data_dir / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / (MEGADETECTOR_V6_C.filename or tflite.name)
+    if tflite.resolve() != target.resolve():
+        shutil.copyfile(tflite, target)
+    out = first_layer_path(target)
+    layer.save(out)
+    console.print(f"recovered {layer.weights.size} weights and {layer.bias.size} biases "
+                  f"(max |w| {int(abs(layer.weights.astype(int)).max())}, weight scale {layer.weight_scale})")
+    console.print(f"MegaDetector v6 is ready: {target} and {out}")

@@ -150,6 +150,23 @@ MEGADETECTOR_V1000 = ModelInfo(
     "pardus.models.field.OnnxMegaDetector.",
 )
 
+MEGADETECTOR_V6_C = ModelInfo(
+    name="megadetector-v6-yolov10-c",
+    version="6.0-c-int8-edgetpu",
+    kind="detector",
+    licence="AGPL-3.0 (MegaDetector v6 Ultralytics weights)",
+    classes=("animal", "person", "vehicle"),
+    source="Microsoft MegaDetector v6 compact MDV6-yolov10-c (Pytorch-Wildlife, Ultralytics 8.2.100), int8 TFLite "
+    "compiled for the Coral Edge TPU by a third party (github.com/tharindu326/wildCAMv2 "
+    "model_data/MDV6-yolov10-c_full_integer_quant_edgetpu.tflite, blob e0f79230); Pardus recovers the "
+    "Edge TPU first layer and runs the graph in float PyTorch",
+    env_path="PARDUS_MDV6_PATH",
+    sha256="bde8862c4442e0b870694fdf41c83e93bed7fe575235e5d3963149e08d63df3d",
+    filename="MDV6-yolov10-c_full_integer_quant_edgetpu.tflite",
+    note="bring the .tflite and run `pardus models fit-mdv6 PATH`, which recovers the Edge TPU first layer "
+    "into the data folder's models/ (pardus.models.mdv6.MegaDetectorV6 runs it)",
+)
+
 SPECIESNET = ModelInfo(
     name="speciesnet",
     version="4.0",
@@ -163,7 +180,8 @@ SPECIESNET = ModelInfo(
 )
 
 MODELS: dict[str, ModelInfo] = {m.name: m for m in (YOLOX_TINY, COCO_SSD, DINOV2_VITS14, MOBILENET_V2_IMAGENET,
-                                                    MEGADETECTOR_V5A, MEGADETECTOR_V1000, SPECIESNET)}
+                                                    MEGADETECTOR_V5A, MEGADETECTOR_V1000, MEGADETECTOR_V6_C,
+                                                    SPECIESNET)}
 
 
 def get(name: str) -> ModelInfo:
