@@ -93,7 +93,7 @@ def test_tiled_stage_finds_the_small_heron_and_keeps_the_plain_results(sqlite_se
     try:
         import_card(ws, tmp_path / "card", "D1")
         plain, tiled = DetectionStage(), DetectionStage(tiles=2)
-        assert tiled.model_key == plain.model_key + "+tiles2"
+        assert tiled.model_key == plain.model_key + "+tiles2-add"
         for stage in (plain, tiled):
             assert run_stage(ws, stage).done == 1
         with ws.db.session() as s:
