@@ -29,9 +29,10 @@ class Settings(BaseSettings):
         default=0, description="Detection also on N x N full-resolution tiles (2 or 3; 0 = off): finds small "
         "animals, costs 1 + N*N passes, more false alarms (see docs/detection.md).")
     detector: str = Field(
-        default="offline", description="Detector of the detect stage: offline (zamba YOLOX-tiny + COCO SSD, "
-        "installed) or megadetector-v5a / megadetector-v1000-redwood from an ONNX file named by "
-        "PARDUS_MEGADETECTOR_V5A / _V1000, or megadetector-v6-yolov10-c after `pardus models fit-mdv6` "
+        default="auto", description="Detector of the detect stage. auto: MegaDetector v6-c once "
+        "`pardus models fit-mdv6` installed it in the data folder, else offline. offline: zamba YOLOX-tiny + "
+        "COCO SSD (installed with Pardus). megadetector-v6-yolov10-c, or megadetector-v5a / "
+        "megadetector-v1000-redwood from an ONNX file named by PARDUS_MEGADETECTOR_V5A / _V1000 "
         "(see docs/detection.md).")
     detect_workers: int = Field(
         default=2, description="Worker processes that decode photos while the detector runs (0 = decode in "

@@ -158,3 +158,33 @@ def test_mdv6_runs_as_the_detect_stage_on_a_real_photo_and_a_blank(
                              .join(Observation, Observation.media_id == Media.id)).all())
     assert obs == {"IMG_0000.JPG": "animal", "IMG_0001.JPG": "blank"}
     assert {(n, c) for n, c, _ in dets} == {("IMG_0000.JPG", "animal")} and max(v for *_, v in dets) >= 0.5
+
+
+def test_auto_picks_mdv6_once_it_is_installed_and_the_offline_pair_before(
+        tflite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pardus.cli import app
+    from pardus.config import Settings, get_settings
+    from pardus.models.registry import MEGADETECTOR_V6_C, YOLOX_TINY
+    from pardus.pipeline.stages import default_stages
+
+    monkeypatch.delenv("PARDUS_MDV6_PATH", raising=False)
+    monkeypatch.delenv("PARDUS_DETECTOR", raising=False)
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.detector == "auto"
+
+    def detect_key() -> str:
+        return next(st.model_key for st in default_stages(settings) if st.name == "detect")
+
+    if YOLOX_TINY.available():
+        assert detect_key().startswith(YOLOX_TINY.key), "before fit-mdv6: the offline pair"
+    monkeypatch.setenv("PARDUS_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        assert CliRunner().invoke(app, ["models", "fit-mdv6", str(tflite)]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
+    assert detect_key() == MEGADETECTOR_V6_C.key
+    assert next(st.model_key for st in default_stages(Settings(data_dir=settings.data_dir, detector="offline"))
+                if st.name == "detect").startswith(YOLOX_TINY.key), "PARDUS_DETECTOR=offline still chooses it"

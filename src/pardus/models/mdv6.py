@@ -160,6 +160,18 @@ def recover_first_layer(path: Path, weight_scale: float = WEIGHT_SCALE, graph: G
     return FirstLayer(weights, bias, float(weight_scale), float(x.scale[0]), stride, (k - 1) // 2, sha)
 
 
+def ready(models_dir: Path | None) -> bool:
+    """Whether `pardus models fit-mdv6` (or PARDUS_MDV6_PATH with its layer) made MDv6 runnable here,
+    without loading it: the detect stage's "auto" choice asks this."""
+    from pardus.models.registry import MEGADETECTOR_V6_C, ModelUnavailableError
+
+    try:
+        tflite = MEGADETECTOR_V6_C.weights_path(models_dir)
+    except ModelUnavailableError:
+        return False
+    return first_layer_path(tflite).is_file() or (models_dir is not None and (models_dir / FIRST_LAYER_FILE).is_file())
+
+
 def first_layer_path(tflite: Path) -> Path:
     """Where `pardus models fit-mdv6` writes the recovered layer: beside the model in the models dir."""
     return tflite.parent / FIRST_LAYER_FILE

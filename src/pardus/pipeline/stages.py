@@ -16,15 +16,21 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
 
     settings = settings or get_settings()
     stages: list[Stage] = [DayNightStage()]
-    # A field detector the user chose must be there (its absence is an error that says how to get it);
-    # the offline pair runs when its weight packages are installed.
-    detector = settings.detector != "offline" or (YOLOX_TINY.available() and COCO_SSD.available())
+    # "auto": MegaDetector v6 once `pardus models fit-mdv6` installed it in the data folder (it finds
+    # far more animals than the offline pair: docs/detection.md), else the offline pair. A field
+    # detector the user chose must be there (its absence is an error that says how to get it).
+    choice = settings.detector
+    if choice == "auto":
+        from pardus.models.mdv6 import ready
+
+        choice = "megadetector-v6-yolov10-c" if ready(settings.data_dir / "models") else "offline"
+    detector = choice != "offline" or (YOLOX_TINY.available() and COCO_SSD.available())
     if detector:
         from pardus.pipeline.detect import DetectionStage
 
-        stage = DetectionStage(tiles=settings.detect_tiles, detector=settings.detector,
+        stage = DetectionStage(tiles=settings.detect_tiles, detector=choice,
                                workers=settings.detect_workers, models_dir=settings.data_dir / "models")
-        if settings.detector != "offline":
+        if choice != "offline":
             stage._models()  # fail here, before any work, if the file is missing or not ONNX
         stages.append(stage)
     if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
