@@ -107,12 +107,13 @@ class DetectionStage:
     video_every_s: float = 1.0
     video_max_frames: int = 120
     # 0: one pass per photo. 2 or 3: also grid x grid overlapping tiles at full resolution, for small
-    # and distant animals (bench/detect_eval.py: non-blank recall 0.60 -> 0.66, the camtrap-dp ducks
-    # 4/10 -> 10/10, but 3 more of MegaDetector's empty LILA photos called non-blank; 5x the time).
+    # and distant animals; tiles only add boxes, at Thresholds.tile_only (bench/detect_tiles.py:
+    # non-blank recall 0.60 -> 0.66, the camtrap-dp ducks 4/10 -> 10/10, blanks kept; 5x the time).
     tiles: int = 0
-    # "offline": zamba's YOLOX-tiny + the COCO SSD (installed with Pardus). Or a field model from a
-    # file the user brings (see pardus.models.field): "megadetector-v5a" or
-    # "megadetector-v1000-redwood", which find animals, people and vehicles by themselves.
+    # "offline": zamba's YOLOX-tiny + the COCO SSD (installed with Pardus). "megadetector-v6-yolov10-c":
+    # MDv6 recovered from its Edge TPU file (pardus.models.mdv6). Or a field model from a file the user
+    # brings (pardus.models.field): "megadetector-v5a" or "megadetector-v1000-redwood". The MegaDetectors
+    # find animals, people and vehicles by themselves. ("auto" is resolved by default_stages.)
     detector: str = "offline"
     models_dir: Path | None = None  # where `pardus models download` put files (<data dir>/models)
     name: str = "detect"
@@ -132,13 +133,14 @@ class DetectionStage:
         from pardus.models.registry import COCO_SSD, YOLOX_TINY, get
 
         if self.detector != "offline":
-            return f"{get(self.detector).key}"
+            return get(self.detector).key
         # "-add": tiles only add boxes (tile-only threshold); the earlier merge let tiles boost scores.
         tiled = f"+tiles{self.tiles}-add" if self.tiles >= 2 else ""
         return f"{YOLOX_TINY.key}+{COCO_SSD.key}@{self.size}px{tiled}"
 
     def _models(self) -> tuple[Detector, CocoPersonVehicleDetector | None]:
         if self._animal is None:
+            low = min(self.thresholds.animal, self.thresholds.person, self.thresholds.vehicle)
             if self.detector == "offline":
                 self._animal = YoloxAnimalDetector(size=self.size, min_score=min(0.05, self.thresholds.animal))
                 self._coco = CocoPersonVehicleDetector(
@@ -146,7 +148,6 @@ class DetectionStage:
             elif self.detector == "megadetector-v6-yolov10-c":
                 from pardus.models.mdv6 import MegaDetectorV6
 
-                low = min(self.thresholds.animal, self.thresholds.person, self.thresholds.vehicle)
                 self._animal = MegaDetectorV6.installed(self.models_dir, min_score=low)
             else:
                 from pardus.models.field import OnnxMegaDetector
@@ -156,7 +157,6 @@ class DetectionStage:
                 path = info.weights_path(self.models_dir)
                 if path.suffix.lower() != ".onnx":
                     raise ModelUnavailableError(f"{path} is not an ONNX file. {info.note}")
-                low = min(self.thresholds.animal, self.thresholds.person, self.thresholds.vehicle)
                 self._animal = OnnxMegaDetector(path, info, min_score=low)
         return self._animal, self._coco
 
@@ -181,9 +181,10 @@ class DetectionStage:
                 yield ItemResult(mid, error=error)
                 continue
             boxes = self.boxes(rgb, animal, coco, self.thresholds_for(site.get(mid)))
-            yield ItemResult(mid, payload=[asdict(b) | {"frame_time_s": None} for b in boxes])
+            yield ItemResult(mid, payload={"boxes": [asdict(b) | {"frame_time_s": None} for b in boxes],
+                                           "site_animal_threshold": site.get(mid)})
         for mid in videos:
-            yield self._video(ws, mid, keys[mid][0], animal, coco, self.thresholds_for(site.get(mid)))
+            yield self._video(ws, mid, keys[mid][0], animal, coco, site.get(mid))
 
     def thresholds_for(self, site_animal: float | None) -> Thresholds:
         """The stage's thresholds, with the animal one of the photo's site where people tuned it."""
@@ -199,7 +200,7 @@ class DetectionStage:
                        thresholds or self.thresholds)
 
     def _video(self, ws: Workspace, mid: str, key: str | None, animal: Detector,
-               coco: CocoPersonVehicleDetector | None, thresholds: Thresholds) -> ItemResult:
+               coco: CocoPersonVehicleDetector | None, site_animal: float | None) -> ItemResult:
         """One clip, frame by frame (frames downscaled to the detector's size as they are decoded,
         so a long 4K clip costs memory like a few photos)."""
         from pardus.pipeline.video import sample_frames
@@ -213,15 +214,16 @@ class DetectionStage:
             return ItemResult(mid, error=str(exc))
         payload: list[dict[str, object]] = []
         for t, rgb in frames:
-            boxes = self.boxes(rgb, animal, coco, thresholds)
+            boxes = self.boxes(rgb, animal, coco, self.thresholds_for(site_animal))
             payload += [asdict(b) | {"frame_time_s": t} for b in boxes]
-        return ItemResult(mid, payload=payload)
+        return ItemResult(mid, payload={"boxes": payload, "site_animal_threshold": site_animal})
 
     def write(self, s: Session, result: ItemResult) -> None:
         media = s.get(Media, result.media_id)
         assert media is not None
-        times = [b.get("frame_time_s") for b in result.payload]
-        boxes = [Box(**{k: v for k, v in b.items() if k != "frame_time_s"}) for b in result.payload]
+        found = result.payload["boxes"]
+        times = [b.get("frame_time_s") for b in found]
+        boxes = [Box(**{k: v for k, v in b.items() if k != "frame_time_s"}) for b in found]
         # A rerun of this stage after a crash between write and state: replace, never duplicate.
         s.execute(delete(Detection).where(Detection.media_id == media.id, Detection.extra["stage"].as_string()
                                           == self.model_key))
@@ -242,7 +244,7 @@ class DetectionStage:
         for (cat, _), n in per_frame.items():
             counts[cat] = max(counts[cat], n)
         now = utcnow()
-        site = site_animal_thresholds(s, [media.id]).get(media.id)
+        site = result.payload["site_animal_threshold"]  # what process() applied, recorded with the call
         noted = {"site_animal_threshold": site} if site is not None else {}
         for cat, b in best.items() or [("blank", None)]:
             s.add(Observation(
