@@ -28,15 +28,19 @@ def thresholds(
     from sqlalchemy import select
 
     from pardus.config import get_settings
-    from pardus.pipeline.detect import Thresholds
+    from pardus.pipeline.detect import DetectionStage
     from pardus.pipeline.site_thresholds import KEY, save_site_thresholds, site_tunings
+    from pardus.pipeline.stages import detect_choice
     from pardus.store import open_workspace
     from pardus.store.models import Location
 
-    ws = open_workspace(get_settings())
+    settings = get_settings()
+    # The detector `pardus process` runs: its default threshold, and only its boxes as evidence.
+    stage = DetectionStage(detector=detect_choice(settings), tiles=settings.detect_tiles)
+    ws = open_workspace(settings)
     try:
-        default = Thresholds().animal
-        tunings = site_tunings(ws, default, margin=margin, min_reviewed=min_reviewed)
+        default = stage.thresholds.animal
+        tunings = site_tunings(ws, default, margin=margin, min_reviewed=min_reviewed, detect_key=stage.model_key)
         with ws.db.session() as s:
             current = {loc.id: (loc.extra or {}).get(KEY, {}).get("animal") for loc in s.scalars(select(Location))}
         table = Table(title=f"Animal thresholds per camera site (default {default})")

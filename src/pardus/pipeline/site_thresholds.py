@@ -98,11 +98,9 @@ def save_site_thresholds(ws: Workspace, tunings: list[SiteTuning], *, by: str = 
     with ws.db.session() as s:
         for t in tunings:
             loc = s.get(Location, t.location_id)
-            if loc is None:
+            if loc is None or t.threshold is None:
                 continue
             extra = dict(loc.extra or {})
-            if t.threshold is None:
-                continue
             extra[KEY] = {"animal": t.threshold, "reviewed": t.reviewed, "reviewed_non_blank": t.reviewed_non_blank,
                           "lowest_animal_score": t.lowest_animal_score, "false_alarms_removed": t.false_alarms_removed,
                           "by": by, "at": utcnow().isoformat()}

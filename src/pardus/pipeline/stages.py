@@ -9,6 +9,17 @@ from pardus.pipeline.core import Stage
 from pardus.pipeline.daynight import DayNightStage
 
 
+def detect_choice(settings: Settings) -> str:
+    """The detector the detect stage runs. "auto": MegaDetector v6 once `pardus models fit-mdv6`
+    installed it in the data folder (it finds far more animals than the offline pair:
+    docs/detection.md), else the offline pair; any other setting as it is."""
+    if settings.detector != "auto":
+        return settings.detector
+    from pardus.models.mdv6 import ready
+
+    return "megadetector-v6-yolov10-c" if ready(settings.data_dir / "models") else "offline"
+
+
 def default_stages(settings: Settings | None = None) -> list[Stage]:
     """Stages that run with what is installed on this machine, in pipeline order. ``settings`` names
     the data folder, where the heads a park trained live (the species and fire stages use them)."""
@@ -16,14 +27,8 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
 
     settings = settings or get_settings()
     stages: list[Stage] = [DayNightStage()]
-    # "auto": MegaDetector v6 once `pardus models fit-mdv6` installed it in the data folder (it finds
-    # far more animals than the offline pair: docs/detection.md), else the offline pair. A field
-    # detector the user chose must be there (its absence is an error that says how to get it).
-    choice = settings.detector
-    if choice == "auto":
-        from pardus.models.mdv6 import ready
-
-        choice = "megadetector-v6-yolov10-c" if ready(settings.data_dir / "models") else "offline"
+    # A field detector the user chose must be there (its absence is an error that says how to get it).
+    choice = detect_choice(settings)
     detector = choice != "offline" or (YOLOX_TINY.available() and COCO_SSD.available())
     if detector:
         from pardus.pipeline.detect import DetectionStage
