@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(default=320, description="Longest side of stored thumbnails, pixels.")
     detect_tiles: int = Field(
         default=0, description="Detection also on N x N full-resolution tiles (2 or 3; 0 = off): finds small "
-        "animals, costs 1 + N*N passes, more false alarms (see docs/detection.md).")
+        "animals the whole frame missed, costs 1 + N*N passes (see docs/detection.md).")
     detector: str = Field(
         default="auto", description="Detector of the detect stage. auto: MegaDetector v6-c once "
         "`pardus models fit-mdv6` installed it in the data folder, else offline. offline: zamba YOLOX-tiny + "

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pardus.models.detectors import Box, CocoPersonVehicleDetector
 from pardus.pipeline.core import ItemResult
-from pardus.pipeline.decode import decode_bytes
+from pardus.pipeline.decode import decode_file
 from pardus.pipeline.detect import Thresholds
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media
@@ -58,13 +58,9 @@ class TriageStage:
             rows = dict(s.execute(select(Media.id, Media.sha256).where(Media.id.in_(media_ids))).all())
         for mid in media_ids:
             key = rows.get(mid)
-            if not key or not ws.blobs.exists(key):
-                yield ItemResult(mid, error="the original file is missing from the blob store")
-                continue
-            try:
-                rgb = decode_bytes(ws.blobs.get_bytes(key), DECODE_LONGEST)
-            except Exception as exc:  # noqa: BLE001 - a decoder failure belongs to this file
-                yield ItemResult(mid, error=f"the photo could not be decoded ({type(exc).__name__}: {exc})")
+            rgb, error = decode_file(str(ws.blobs.path(key)) if key else None, DECODE_LONGEST)
+            if rgb is None:
+                yield ItemResult(mid, error=error)  # missing or undecodable: this file's failure, said why
                 continue
             boxes = [b for b in self._coco.detect(rgb) if self.thresholds.passes(b)]
             yield ItemResult(mid, payload=[asdict(b) for b in boxes])

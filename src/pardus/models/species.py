@@ -33,6 +33,10 @@ class SpeciesCall:
     best: str | None  # the best taxon regardless of the threshold, for review screens
 
 
+# People are taught like a species (pipeline.teach): the name a head gives a person.
+HUMAN = "Homo sapiens"
+
+
 @dataclass(frozen=True)
 class Taxon:
     scientific_name: str

@@ -22,15 +22,14 @@ import numpy as np
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from pardus.models.species import LAND_OF_THE_LEOPARD, SpeciesCall, SpeciesHead, TaxonMap, square_crop
+from pardus.models.species import HUMAN, LAND_OF_THE_LEOPARD, SpeciesCall, SpeciesHead, TaxonMap, square_crop
 from pardus.pipeline.core import ItemResult
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
 Box = tuple[float, float, float, float]
-# A head taught on reviewed people names them too: the detector often boxes a person at night as an
-# "animal", and a taught "Homo sapiens" turns that box into a person for the alerts.
-HUMAN = "Homo sapiens"
+# HUMAN: a head taught on reviewed people names them too. The detector often boxes a person at night
+# as an "animal", and a taught "Homo sapiens" turns that box into a person for the alerts.
 
 
 def load_rgb(ws: Workspace, media: Media, frame_time_s: float | None = None, longest: int = 1600) -> np.ndarray:

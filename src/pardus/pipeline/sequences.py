@@ -27,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from pardus.models.species import HUMAN
 from pardus.store import Workspace
 from pardus.store.models import Media, Observation, utcnow
 
@@ -98,14 +99,14 @@ def smooth_sequences(ws: Workspace, species_key: str) -> int:
                     prob = min(1.0, ev.votes[name] / len(ev.classified_frames))
                     counts += [n for (k, _), n in ev.per_frame.items() if k == "animal-species"]
                     extra["votes"] = {k or "unknown": round(v, 4) for k, v in ev.votes.items()}
-                    if name == "Homo sapiens":  # the taught head says these "animal" boxes are a person
+                    if name == HUMAN:  # the taught head says these "animal" boxes are a person
                         if "human" in non_blank:
                             continue  # the human event says it already
                         out_kind = "human"
                 s.add(Observation(
                     deployment_id=ev.deployment_id, media_id=None, event_id=event_id, event_start=start,
                     event_end=end, observation_level="event", observation_type=out_kind,
-                    scientific_name=name if kind == "animal" else ("Homo sapiens" if kind == "human" else None),
+                    scientific_name=name if kind == "animal" else (HUMAN if kind == "human" else None),
                     count=max(counts) if counts and kind != "blank" else None,
                     classification_method="machine", classified_by=event_key, classification_timestamp=now,
                     classification_probability=prob, extra=extra,
