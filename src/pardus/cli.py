@@ -10,23 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from pardus.alerts.commands import alerts_app
-from pardus.config import get_settings
-from pardus.console import console, err, fail
+from pardus.console import console, err, fail, make_progress, open_cli_workspace, workspace_cmd
 from pardus.interop.commands import export_app, import_app
 from pardus.live.commands import cameras_app, serve, users_app
 from pardus.models.commands import models_app
@@ -34,7 +21,6 @@ from pardus.pipeline.commands import detect_app
 from pardus.reid.commands import individuals_app, reid_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
-from pardus.store import Workspace, open_workspace
 
 app = typer.Typer(
     name="pardus",
@@ -62,40 +48,12 @@ app.add_typer(alerts_app, name="alerts")
 app.command("serve")(serve)
 
 
-class RateColumn(ProgressColumn):
-    """Files per second, the number a person uses to judge how long a card will take."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:5.1f} files/s" if speed else "  ... files/s", style="cyan")
-
-
-def make_progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def _workspace() -> Workspace:
-    return open_workspace(get_settings())
-
-
 @app.command()
 def init() -> None:
     """Create the data folder and the database (safe to run again: it changes nothing that exists)."""
-    ws = _workspace()
-    console.print(f"Pardus is ready. Data folder: [bold]{ws.settings.data_dir.resolve()}[/]")
-    console.print(f"Database: {ws.db.engine.url.render_as_string(hide_password=True)}")
-    ws.close()
+    with open_cli_workspace() as ws:
+        console.print(f"Pardus is ready. Data folder: [bold]{ws.settings.data_dir.resolve()}[/]")
+        console.print(f"Database: {ws.db.engine.url.render_as_string(hide_password=True)}")
 
 
 @app.command("import-card")
@@ -115,19 +73,13 @@ def import_card_cmd(
     """
     from pardus.ingest.card import CardError, import_card
 
-    ws = _workspace()
-    try:
-        with make_progress() as progress:
-            task = progress.add_task(f"Importing {path.name}", total=None)
+    with workspace_cmd(CardError) as ws, make_progress() as progress:
+        task = progress.add_task(f"Importing {path.name}", total=None)
 
-            def on_progress(done: int, total: int, _name: str) -> None:
-                progress.update(task, completed=done, total=total)
+        def on_progress(done: int, total: int, _name: str) -> None:
+            progress.update(task, completed=done, total=total)
 
-            rep = import_card(ws, path, deployment, progress=on_progress)
-    except CardError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        ws.close()
+        rep = import_card(ws, path, deployment, progress=on_progress)
     if rep.created_deployment:
         console.print(
             f"[yellow]Deployment {deployment} was new and has been created. "
@@ -178,24 +130,18 @@ def fix_time_cmd(
     """
     from pardus.ingest.timefix import TimeFixError, fix_time, parse_offset
 
-    ws = _workspace()
-    try:
-        with ws.db.session() as s:
-            seconds = parse_offset(offset) if offset is not None else None
-            res = fix_time(
-                s,
-                deployment,
-                offset_s=seconds,
-                reference=reference,
-                true_time=true_time,
-                by=by,
-                note=note,
-                gap_seconds=ws.settings.sequence_gap_seconds,
-            )
-    except TimeFixError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        ws.close()
+    with workspace_cmd(TimeFixError) as ws, ws.db.session() as s:
+        seconds = parse_offset(offset) if offset is not None else None
+        res = fix_time(
+            s,
+            deployment,
+            offset_s=seconds,
+            reference=reference,
+            true_time=true_time,
+            by=by,
+            note=note,
+            gap_seconds=ws.settings.sequence_gap_seconds,
+        )
     console.print(
         f"Deployment {res.deployment_id}: clock offset {res.previous_offset_s:+.0f} s -> {res.offset_s:+.0f} s; "
         f"{res.media_changed} photo times recomputed (originals kept)."
@@ -211,13 +157,9 @@ def status(
     """How far each deployment has come: files, time problems, and each processing stage."""
     from pardus.store.status import deployment_status, totals
 
-    ws = _workspace()
-    try:
-        with ws.db.session() as s:
-            rows = deployment_status(s, deployment)
-            tot = totals(s)
-    finally:
-        ws.close()
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        rows = deployment_status(s, deployment)
+        tot = totals(s)
     stages = sorted({st for r in rows for st in r.stages})
     table = Table(title=f"Pardus status ({tot['media']} files in {tot['deployments']} deployments)")
     for col in (
@@ -269,8 +211,7 @@ def process(
     from pardus.pipeline.core import run_stage
     from pardus.pipeline.stages import default_stages
 
-    ws = _workspace()
-    try:
+    with open_cli_workspace() as ws:
         try:
             every = default_stages()
         except ModelUnavailableError as exc:
@@ -291,8 +232,6 @@ def process(
             console.print(f"{st.name}: {run.done} done, {run.failed} failed in {run.seconds:.1f} s")
             for media_id, error in run.errors[:10]:
                 err.print(f"  [yellow]{media_id}[/]: {error}")
-    finally:
-        ws.close()
 
 
 @app.command()
@@ -308,6 +247,7 @@ def demo(
     your real data folder. Run it again and it reuses what is there.
     """
     from pardus.demo import demo_settings, run_demo, species_lines
+    from pardus.store import open_workspace
     from pardus.store.status import deployment_status, totals
 
     with make_progress() as progress:
@@ -339,13 +279,9 @@ def demo(
             console.print(f"  {content:8} {found:4d} / {n:<4d} {word}")
     for line in species_lines(result.species) if result.species else []:
         console.print(line)
-    ws = open_workspace(demo_settings(out))
-    try:
-        with ws.db.session() as s:
-            tot = totals(s)
-            rows = deployment_status(s)
-    finally:
-        ws.close()
+    with open_workspace(demo_settings(out)) as ws, ws.db.session() as s:
+        tot = totals(s)
+        rows = deployment_status(s)
     issues = sum(r.time_issues for r in rows)
     console.print(
         f"Store: {tot['media']} files in {tot['deployments']} deployments, {issues} with time problems flagged."
@@ -379,8 +315,7 @@ def deployments_add(
         upsert_deployment,
     )
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(DeploymentError) as ws:
         off = parse_utc_offset(utc_offset)
         spec = DeploymentSpec(
             id=deployment_id,
@@ -396,10 +331,6 @@ def deployments_add(
         )
         with ws.db.session() as s:
             upsert_deployment(s, spec)
-    except DeploymentError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print(f"Deployment {deployment_id} recorded.")
 
 
@@ -412,14 +343,8 @@ def deployments_import(
     """Record many deployments from a field sheet (CSV)."""
     from pardus.ingest.deployments import DeploymentError, load_deployments_csv
 
-    ws = _workspace()
-    try:
-        with ws.db.session() as s:
-            ids = load_deployments_csv(s, sheet)
-    except (DeploymentError, OSError) as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        ws.close()
+    with workspace_cmd(DeploymentError, OSError) as ws, ws.db.session() as s:
+        ids = load_deployments_csv(s, sheet)
     console.print(f"{len(ids)} deployments recorded from {sheet}.")
 
 
@@ -430,36 +355,32 @@ def deployments_list() -> None:
 
     from pardus.store.models import Deployment
 
-    ws = _workspace()
-    try:
-        with ws.db.session() as s:
-            deps = list(s.scalars(select(Deployment).order_by(Deployment.id)))
-            table = Table(title="Deployments")
-            for col in (
-                "deployment",
-                "location",
-                "plot",
-                "lat",
-                "lon",
-                "camera",
-                "start",
-                "end",
-                "clock offset",
-            ):
-                table.add_column(col)
-            for d in deps:
-                loc = d.location
-                table.add_row(
-                    d.id,
-                    d.location_id or "-",
-                    (loc.plot if loc else None) or "-",
-                    f"{loc.latitude:.4f}" if loc and loc.latitude is not None else "-",
-                    f"{loc.longitude:.4f}" if loc and loc.longitude is not None else "-",
-                    d.camera_id or "-",
-                    str(d.start)[:16] if d.start else "-",
-                    str(d.end)[:16] if d.end else "-",
-                    f"{d.clock_offset_s:+.0f} s",
-                )
-    finally:
-        ws.close()
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        deps = list(s.scalars(select(Deployment).order_by(Deployment.id)))
+        table = Table(title="Deployments")
+        for col in (
+            "deployment",
+            "location",
+            "plot",
+            "lat",
+            "lon",
+            "camera",
+            "start",
+            "end",
+            "clock offset",
+        ):
+            table.add_column(col)
+        for d in deps:
+            loc = d.location
+            table.add_row(
+                d.id,
+                d.location_id or "-",
+                (loc.plot if loc else None) or "-",
+                f"{loc.latitude:.4f}" if loc and loc.latitude is not None else "-",
+                f"{loc.longitude:.4f}" if loc and loc.longitude is not None else "-",
+                d.camera_id or "-",
+                str(d.start)[:16] if d.start else "-",
+                str(d.end)[:16] if d.end else "-",
+                f"{d.clock_offset_s:+.0f} s",
+            )
     console.print(table)

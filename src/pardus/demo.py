@@ -87,8 +87,7 @@ def run_demo(
         simulate_season(season, cameras=cameras, days=days, seed=seed, progress=on_frame)
         generated = True
     settings = demo_settings(out)
-    ws: Workspace = open_workspace(settings)
-    try:
+    with open_workspace(settings) as ws:
         result = DemoResult(season=season, data_dir=settings.data_dir, generated=generated)
         # One bar over all cards: files done so far on earlier cards plus this card's count.
         total_files = sum(1 for card, _ in season_cards(season) for p in card.rglob("*") if p.is_file())
@@ -116,8 +115,6 @@ def run_demo(
         if teach:
             result.species = teach_and_compare(ws, season, result, progress)
         return result
-    finally:
-        ws.close()
 
 
 def detection_vs_truth(ws: Workspace, season: Path) -> dict[str, tuple[int, int]]:

@@ -14,18 +14,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pardus.console import console, err
+from pardus.console import console, err, open_cli_workspace, workspace_cmd
 from pardus.console import fail as _fail
 
 export_app = typer.Typer(help="Write data for GBIF, Timelapse, AddaxAI and other tools.", no_args_is_help=True)
 import_app = typer.Typer(help="Read packages and results made by other tools.", no_args_is_help=True)
-
-
-def _workspace():  # noqa: ANN202 - a Workspace; imported lazily to keep `pardus --help` fast
-    from pardus.config import get_settings
-    from pardus.store import open_workspace
-
-    return open_workspace(get_settings())
 
 
 Deployments = Annotated[
@@ -42,7 +35,7 @@ def export_camtrap_dp_cmd(
         float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
     ] = 0.1,
     exact_coordinates: Annotated[
-        bool, typer.Option(help="Write sensitive places exactly (ecologists and admins only; needs --user).")
+        bool, typer.Option(help="Write sensitive places exactly (reviewers and admins only; needs --user).")
     ] = False,
     user: Annotated[str | None, typer.Option(help="Your user name, checked when exact places are asked for.")] = None,
     copy_media: Annotated[bool, typer.Option(help="Copy the stored photos into the package folder.")] = False,
@@ -57,8 +50,7 @@ def export_camtrap_dp_cmd(
     """
     from pardus.interop.camtrap_dp import CamtrapDPError, export_camtrap_dp, user_may_see_exact_coordinates
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(CamtrapDPError) as ws:
         allow = False
         if exact_coordinates:
             if not user:
@@ -76,10 +68,6 @@ def export_camtrap_dp_cmd(
             copy_media=copy_media,
             name=name,
         )
-    except CamtrapDPError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print("[bold green]Written:[/] " + ", ".join(f"{v} {k}" for k, v in rep.counts.items()) + f" in {out}")
     if rep.obscured_locations:
         console.print(
@@ -105,15 +93,10 @@ def export_megadetector_cmd(
     """Write detections as a MegaDetector results file (opens in Timelapse and AddaxAI)."""
     from pardus.interop.megadetector_json import MegaDetectorError, export_megadetector
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(MegaDetectorError) as ws:
         counts = export_megadetector(
             ws, out, model_name=model, deployment_ids=deployment, format_version=format_version
         )
-    except MegaDetectorError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print(f"[bold green]Written:[/] {counts['images']} files, {counts['detections']} boxes to {out}")
 
 
@@ -126,13 +109,8 @@ def export_coco_cmd(
     """Write media and labels as COCO Camera Traps JSON (for training and LILA-style sharing)."""
     from pardus.interop.coco_ct import CocoError, export_coco
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(CocoError) as ws:
         counts = export_coco(ws, out, project_id=project, deployment_ids=deployment)
-    except CocoError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print(f"[bold green]Written:[/] {counts['images']} images, {counts['annotations']} annotations to {out}")
 
 
@@ -144,11 +122,8 @@ def export_timelapse_cmd(
     """Write the review table as a CSV that Timelapse imports (one row per photo)."""
     from pardus.interop.timelapse import export_timelapse
 
-    ws = _workspace()
-    try:
+    with open_cli_workspace() as ws:
         n = export_timelapse(ws, out, deployment_ids=deployment)
-    finally:
-        ws.close()
     console.print(f"[bold green]Written:[/] {n} rows to {out}")
 
 
@@ -164,13 +139,8 @@ def import_camtrap_dp_cmd(
     """
     from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(CamtrapDPError) as ws:
         rep = import_camtrap_dp(ws, path, prefix=prefix)
-    except CamtrapDPError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     table = Table(title=f"Imported Camtrap DP {rep.version} as project {rep.project_id}")
     table.add_column("what")
     table.add_column("how many", justify="right")
@@ -192,13 +162,8 @@ def import_megadetector_cmd(
     """Read MegaDetector results as detections on the photos Pardus holds."""
     from pardus.interop.megadetector_json import MegaDetectorError, import_megadetector
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(MegaDetectorError) as ws:
         rep = import_megadetector(ws, path, image_root=image_root, deployment_id=deployment)
-    except MegaDetectorError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print(
         f"[bold green]Done:[/] {rep.images} files, {rep.detections} boxes from {rep.model_name} ({rep.model_version})"
     )
@@ -220,13 +185,8 @@ def import_coco_cmd(
     from pardus.ingest.deployments import DeploymentError, parse_utc_offset
     from pardus.interop.coco_ct import CocoError, import_coco
 
-    ws = _workspace()
-    try:
+    with workspace_cmd(CocoError, DeploymentError) as ws:
         rep = import_coco(ws, path, project_id=project, utc_offset_minutes=parse_utc_offset(utc_offset), prefix=prefix)
-    except (CocoError, DeploymentError) as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        ws.close()
     console.print(
         f"[bold green]Done:[/] {rep.images} images, {rep.annotations} annotations, {rep.locations} locations "
         f"(project {rep.project_id})."

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import DownloadColumn, Progress
 from rich.table import Table
 
+from pardus.console import console, make_progress, open_cli_workspace
+
 models_app = typer.Typer(help="The AI models: which are installed, what they find, their licences.",
                          no_args_is_help=True)
-console = Console()
 
 
 @models_app.command("list")
@@ -80,23 +80,21 @@ def models_train_species(
 
     The next `pardus process` names animals with this head; results of older heads are kept.
     """
-    from pardus.cli import _workspace, make_progress
     from pardus.pipeline.teach import train_head
 
     if task not in ("species", "fire"):
         console.print(f"[red]--task must be species or fire, not {task!r}[/]")
         raise typer.Exit(code=2)
-    ws = _workspace()
-    try:
-        with make_progress() as progress:
-            bar = progress.add_task("embedding the labelled examples", total=None)
-            head, problems = train_head(ws, task, threshold=threshold, min_examples=min_examples, folder=from_folder,
-                                        progress=lambda d, t: progress.update(bar, completed=d, total=t))
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(code=1) from exc
-    finally:
-        ws.close()
+    with open_cli_workspace() as ws:
+        try:
+            with make_progress() as progress:
+                bar = progress.add_task("embedding the labelled examples", total=None)
+                head, problems = train_head(ws, task, threshold=threshold, min_examples=min_examples,
+                                            folder=from_folder,
+                                            progress=lambda d, t: progress.update(bar, completed=d, total=t))
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(code=1) from exc
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/]")
     table = Table(title=f"{task} head {head.version}")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pardus.console import console, fail
+from pardus.console import console, fail, open_cli_workspace
 
 detect_app = typer.Typer(help="Detection settings: animal thresholds per camera site, tuned from reviews.",
                          no_args_is_help=True)
@@ -37,8 +37,7 @@ def thresholds(
     settings = get_settings()
     # The detector `pardus process` runs: its default threshold, and only its boxes as evidence.
     stage = DetectionStage(detector=detect_choice(settings), tiles=settings.detect_tiles)
-    ws = open_workspace(settings)
-    try:
+    with open_workspace(settings) as ws:
         default = stage.thresholds.animal
         tunings = site_tunings(ws, default, margin=margin, min_reviewed=min_reviewed, detect_key=stage.model_key)
         with ws.db.session() as s:
@@ -60,8 +59,6 @@ def thresholds(
             n = save_site_thresholds(ws, tunings, by="pardus detect thresholds --apply")
             console.print(f"Saved thresholds for {n} site(s); the detect stage uses them for photos it processes "
                           "from now on.")
-    finally:
-        ws.close()
 
 
 @detect_app.command("set-threshold")
@@ -71,9 +68,7 @@ def set_threshold(
     by: Annotated[str, typer.Option("--by", envvar="PARDUS_USER", help="Who sets it (recorded).")] = "unknown",
 ) -> None:
     """Set a site's animal threshold by hand (or back to the default)."""
-    from pardus.config import get_settings
     from pardus.pipeline.site_thresholds import set_site_threshold
-    from pardus.store import open_workspace
 
     value: float | None = None
     if animal != "default":
@@ -81,11 +76,9 @@ def set_threshold(
             value = float(animal)
         except ValueError:
             raise fail(f"{animal!r} is not a number: give a score such as 0.3, or 'default'") from None
-    ws = open_workspace(get_settings())
-    try:
-        set_site_threshold(ws, site, value, by=by)
-    except (KeyError, ValueError) as exc:
-        raise fail(str(exc).strip("'\"")) from None
-    finally:
-        ws.close()
+    with open_cli_workspace() as ws:
+        try:
+            set_site_threshold(ws, site, value, by=by)
+        except (KeyError, ValueError) as exc:
+            raise fail(str(exc).strip("'\"")) from None
     console.print(f"{site}: animal threshold {'back to the default' if value is None else value}")

@@ -10,28 +10,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from pardus.console import console, fail, make_progress, open_cli_workspace
+
+if TYPE_CHECKING:
+    from pardus.reid.catalogue import Catalogue
 
 reid_app = typer.Typer(help="Recognise individual leopards and tigers by their coat.", no_args_is_help=True)
 individuals_app = typer.Typer(help="The catalogue of known individuals and its history.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 By = Annotated[str, typer.Option("--by", envvar="PARDUS_USER",
                                  help="Who decides (kept in the history); or set PARDUS_USER.")]
 Flank = Annotated[str | None, typer.Option(help="Side of the animal facing the camera: left or right.")]
 
 
-def _catalogue():  # noqa: ANN202 - the import is deferred so `pardus --help` stays fast
-    from pardus.cli import _workspace
-    from pardus.reid.catalogue import Catalogue
+@contextmanager
+def _catalogue() -> Iterator[Catalogue]:
+    """The data folder's catalogue for one command; its workspace is closed at the end."""
+    from pardus.reid.catalogue import Catalogue  # deferred so `pardus --help` stays fast
 
-    return Catalogue(_workspace())
+    with open_cli_workspace() as ws:
+        yield Catalogue(ws)
 
 
 def _run(action):  # noqa: ANN001, ANN202 - small wrapper turning catalogue errors into clear exits
@@ -40,8 +46,7 @@ def _run(action):  # noqa: ANN001, ANN202 - small wrapper turning catalogue erro
     try:
         return action()
     except (CatalogueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]Error:[/] {exc}")
-        raise typer.Exit(code=1) from exc
+        raise fail(str(exc)) from exc
 
 
 @reid_app.command("run")
@@ -57,15 +62,13 @@ def reid_run(
     """
     from sqlalchemy import delete, select
 
-    from pardus.cli import make_progress
     from pardus.pipeline.core import run_stage
     from pardus.reid.stage import ReidStage
     from pardus.store.models import Observation, StageState
 
     stage = ReidStage()
-    cat = _catalogue()
-    ws = cat.ws
-    try:
+    with _catalogue() as cat:
+        ws = cat.ws
         if rematch:
             with ws.db.session() as s:
                 undecided = [o.media_id for o in s.scalars(select(Observation).where(
@@ -80,8 +83,6 @@ def reid_run(
         with ws.db.session() as s:
             props = list(s.scalars(select(Observation).where(Observation.classified_by == stage.model_key)))
         new = sum(1 for p in props if p.extra.get("reid", {}).get("is_new"))
-    finally:
-        ws.close()
     console.print(f"[bold green]Done:[/] {run.done} photos matched, {run.failed} failed, "
                   f"catalogue of {len(cat.index)} photos. {len(props)} proposals so far, {new} probably new animals.")
     for mid, why in run.errors[:10]:
@@ -103,9 +104,8 @@ def reid_review(
     from pardus.reid.review import review_proposal
     from pardus.store.models import Media, Observation
 
-    cat = _catalogue()
-    ws = cat.ws
-    try:
+    with _catalogue() as cat:
+        ws = cat.ws
         with ws.db.session() as s:
             q = (select(Observation, Media).join(Media, Media.id == Observation.media_id)
                  .where(Observation.classification_method == "machine", Observation.classified_by.like("pardus-reid%"))
@@ -132,8 +132,6 @@ def reid_review(
         console.print(table)
         console.print("Decide with: pardus reid confirm ID CODE --flank left|right, pardus reid reject ID CODE, "
                       "or pardus reid new ID --name ...")
-    finally:
-        ws.close()
 
 
 @reid_app.command("confirm")
@@ -144,11 +142,8 @@ def reid_confirm(
     flank: Flank = None,
 ) -> None:
     """Confirm that the proposal's photo shows this individual. The photo joins the catalogue at once."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         obs = _run(lambda: cat.confirm(proposal, code, by=by, flank=flank))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]Confirmed:[/] photo {obs.media_id} is {code}"
                   f"{f' ({flank} flank)' if flank else ''}; recorded for {by}.")
 
@@ -161,11 +156,8 @@ def reid_reject(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Say the proposal's photo does not show this candidate."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         _run(lambda: cat.reject(proposal, code, by=by, reason=reason))
-    finally:
-        cat.ws.close()
     console.print(f"Rejected {code} for proposal {proposal}; recorded for {by}.")
 
 
@@ -180,12 +172,9 @@ def reid_new(
     flank: Flank = None,
 ) -> None:
     """The proposal shows an animal the catalogue does not have: add it, with this photo."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         ind = _run(lambda: cat.confirm_new(proposal, by=by, code=code, name=name, sex=sex, species=species,
                                            flank=flank))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]New individual {ind.code}[/]{f' ({ind.name})' if ind.name else ''} added "
                   f"with this photo; recorded for {by}.")
 
@@ -199,14 +188,11 @@ def reid_calibrate() -> None:
     """
     from pardus.reid.stage import calibrate_from_catalogue, calibration_path
 
-    cat = _catalogue()
-    try:
-        cal, rep, n = _run(lambda: calibrate_from_catalogue(cat))
-    except ValueError as exc:
-        err.print(f"[bold red]Error:[/] {exc}")
-        raise typer.Exit(code=1) from exc
-    finally:
-        cat.ws.close()
+    with _catalogue() as cat:
+        try:
+            cal, rep, n = _run(lambda: calibrate_from_catalogue(cat))
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
     console.print(f"Calibrated on {n} test matches from {cal.source}: 'probably new' below {cal.new_threshold:.0%} "
                   f"sure. On these photos, 'new' was right {rep.precision:.0%} of the times it was said "
                   f"(precision) and found {rep.recall:.0%} of the new ones (recall). "
@@ -216,11 +202,8 @@ def reid_calibrate() -> None:
 @reid_app.command("reindex")
 def reid_reindex() -> None:
     """Rebuild the matching index from the confirmed photos (after an upgrade or a lost folder)."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         counts = cat.reindex()
-    finally:
-        cat.ws.close()
     console.print(f"Index rebuilt from {counts['added']} confirmed photos.")
 
 
@@ -229,11 +212,8 @@ def individuals_list(
     merged: Annotated[bool, typer.Option(help="Also list records merged into others.")] = False,
 ) -> None:
     """Every known individual: code, name, species, sex, photos per flank, first and last seen."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         rows = cat.summaries(include_merged=merged)
-    finally:
-        cat.ws.close()
     table = Table(title=f"{len(rows)} individuals")
     for col in ("code", "name", "species", "sex", "photos (left/right/unknown)", "first seen", "last seen", "note"):
         table.add_column(col)
@@ -250,15 +230,12 @@ def individuals_list(
 @individuals_app.command("show")
 def individuals_show(code: Annotated[str, typer.Argument(help="The individual's code, e.g. LEO_004.")]) -> None:
     """One individual: its facts, its best photos per flank and its full history (merges included)."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         with cat.ws.db.session() as s:
             ind = _run(lambda: cat.find(s, code))
             ind_code = ind.code
         summary = cat.summaries([ind_code])[0]
         events = cat.history(ind_code)
-    finally:
-        cat.ws.close()
     if ind_code != code:
         console.print(f"[yellow]{code} was merged into {ind_code}; showing {ind_code}.[/]")
     console.print(f"[bold]{summary.code}[/] {summary.name or ''}  {summary.species or 'species not set'}  "
@@ -287,11 +264,8 @@ def individuals_create(
     notes: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add an individual by hand (e.g. from the park's earlier ID sheets)."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         ind = _run(lambda: cat.create(by=by, code=code, name=name, species=species, sex=sex, notes=notes))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]Created {ind.code}[/]; recorded for {by}.")
 
 
@@ -303,11 +277,8 @@ def individuals_merge(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Two codes are one animal: move every photo of GONE to KEEP. Undo with `individuals unmerge`."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         ind = _run(lambda: cat.merge(keep, gone, by=by, reason=reason))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]Merged[/] {gone} into {ind.code}; {gone} now leads to {ind.code}.")
 
 
@@ -317,11 +288,8 @@ def individuals_unmerge(
     by: By,
 ) -> None:
     """Undo a merge: the photos it moved go back and the merged record is restored."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         ind = _run(lambda: cat.undo_merge(event, by=by))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]Restored[/] {ind.code}.")
 
 
@@ -335,9 +303,6 @@ def individuals_split(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Some photos of CODE show another animal: move them to a new individual."""
-    cat = _catalogue()
-    try:
+    with _catalogue() as cat:
         ind = _run(lambda: cat.split(code, observations, by=by, new_code=new_code, name=name, reason=reason))
-    finally:
-        cat.ws.close()
     console.print(f"[bold green]Split:[/] {len(observations)} photos moved from {code} to new individual {ind.code}.")

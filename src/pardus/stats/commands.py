@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err = Console(stderr=True)
+from pardus.console import console, fail, workspace_cmd
 
 
 def report(
@@ -43,18 +41,12 @@ def report(
 
     Example: pardus report --plot "Plot 3" --year 2024
     """
-    from pardus.config import get_settings
     from pardus.stats.report import ReportError, ReportOptions, build_report
-    from pardus.store import open_workspace
 
     if detectfn not in ("HN", "HHN", "EX", "HEX"):
-        err.print(f"[bold red]Error:[/] unknown detection function {detectfn!r}; use HN, HHN, EX or HEX.")
-        raise typer.Exit(code=1)
+        raise fail(f"unknown detection function {detectfn!r}; use HN, HHN, EX or HEX.")
     if occasion_days <= 0 or threshold < 0 or bootstrap < 40:
-        err.print("[bold red]Error:[/] occasion days must be positive, threshold not negative, bootstrap at least 40.")
-        raise typer.Exit(code=1)
-    ws = open_workspace(get_settings())
-    target = out or ws.settings.data_dir / "reports" / f"{_safe(plot)}-{year}"
+        raise fail("occasion days must be positive, threshold not negative, bootstrap at least 40.")
     opts = ReportOptions(
         species=species,
         threshold_minutes=threshold,
@@ -64,14 +56,10 @@ def report(
         mask_spacing_m=mask_spacing,
         n_boot=bootstrap,
     )
-    try:
+    with workspace_cmd(ReportError) as ws:
+        target = out or ws.settings.data_dir / "reports" / f"{_safe(plot)}-{year}"
         with console.status(f"Analysing plot {plot}, {year} ..."):
             rep, paths = build_report(ws, plot, year, target, opts)
-    except ReportError as exc:
-        err.print(f"[bold red]Error:[/] {exc}")
-        raise typer.Exit(code=1) from exc
-    finally:
-        ws.close()
     console.print(f"[bold]{rep.headline}[/]")
     for m in rep.messages + rep.data.notes:
         console.print(f"[yellow]Note:[/] {m}")

@@ -24,6 +24,12 @@ class Workspace:
     def close(self) -> None:
         self.db.dispose()
 
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def open_workspace(settings: Settings | None = None, *, migrate: bool = True) -> Workspace:
     settings = settings or get_settings()
