@@ -15,12 +15,14 @@ from rich.table import Table
 from pardus.alerts.commands import alerts_app
 from pardus.console import console, err, fail, make_progress, open_cli_workspace, workspace_cmd
 from pardus.interop.commands import export_app, import_app
-from pardus.live.commands import cameras_app, serve, users_app
+from pardus.live.commands import cameras_app
 from pardus.models.commands import models_app
+from pardus.people.commands import users_app
 from pardus.pipeline.commands import detect_app
 from pardus.reid.commands import individuals_app, reid_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
+from pardus.web.commands import serve
 
 app = typer.Typer(
     name="pardus",

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         "COCO SSD (installed with Pardus). megadetector-v6-yolov10-c, or megadetector-v5a / "
         "megadetector-v1000-redwood from an ONNX file named by PARDUS_MEGADETECTOR_V5A / _V1000 "
         "(see docs/detection.md).")
+    map_tiles: str | None = Field(
+        default=None, description="Tile URL template for the web app's maps ({z}/{x}/{y}), e.g. a local tile "
+        "server; unset: a plain background with plot outlines and a scale bar, and no request leaves the machine.")
     detect_workers: int = Field(
         default=2, description="Worker processes that decode photos while the detector runs (0 = decode in "
         "the main process).")

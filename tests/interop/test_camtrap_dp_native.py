@@ -85,10 +85,10 @@ def test_sensitive_place_never_leaves_exactly(workspace, tmp_path: Path) -> None
 
 def test_exact_coordinates_need_the_right_role(workspace, tmp_path: Path) -> None:
     _park(workspace)
-    with pytest.raises(CamtrapDPError, match="ecologist or an admin"):
+    with pytest.raises(CamtrapDPError, match="reviewer or an admin"):
         export_camtrap_dp(workspace, tmp_path / "a", exact_coordinates=True, allow_exact=False)
     with workspace.db.session() as s:
-        s.add_all([User(name="olga", role="ecologist"), User(name="ivan", role="ranger")])
+        s.add_all([User(name="olga", role="reviewer"), User(name="ivan", role="ranger")])
     with workspace.db.session() as s:
         assert user_may_see_exact_coordinates(s, "olga") and not user_may_see_exact_coordinates(s, "ivan")
         with pytest.raises(CamtrapDPError, match="no user"):

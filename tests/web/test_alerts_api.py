@@ -17,7 +17,7 @@ from pardus.live.queue import LiveWorker, enqueue
 from pardus.store import Workspace
 from pardus.store.models import Alert, Detection, User
 from pardus.web.app import LiveConfig, create_app
-from pardus.web.users import UserError, add_user
+from pardus.people.accounts import UserError, add_user
 
 
 def _person_alert(ws: Workspace, seq: int = 1) -> None:
@@ -44,12 +44,15 @@ def test_user_tokens_roles_and_the_alert_lifecycle_over_rest(workspace: Workspac
         assert ranger.rsplit(".", 1)[1] not in (s.scalars(select(User.token_hash)).first() or "")
     _person_alert(workspace)
     assert client.get("/api/v1/alerts").status_code == 401
-    assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {viewer}"}).status_code == 403
+    # A viewer reads the inbox (issue 19: "the viewer role can read nothing") but may not act on it.
+    assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {viewer}"}).status_code == 200
     assert client.get("/api/v1/alerts", headers={"Authorization": "Bearer pdu.ivanov.wrong"}).status_code == 401
     h = {"Authorization": f"Bearer {ranger}"}
     alerts = client.get("/api/v1/alerts?status=open", headers=h).json()["alerts"]
     assert len(alerts) == 1 and alerts[0]["kind"] == "person" and alerts[0]["status"] == "new"
     aid = alerts[0]["id"]
+    assert client.post(f"/api/v1/alerts/{aid}/ack", headers={"Authorization": f"Bearer {viewer}"},
+                       json={}).status_code == 403
     assert client.post(f"/api/v1/alerts/{aid}/ack", headers=h, json={"note": "on my way"}).json()["status"] == \
         "acknowledged"
     r = client.post(f"/api/v1/alerts/{aid}/resolve", headers=h, json={})

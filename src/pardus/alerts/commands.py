@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pardus.live.commands import _fail, workspace_cmd
+from pardus.console import fail as _fail
+from pardus.console import workspace_cmd
 
 alerts_app = typer.Typer(help="Alerts for rangers: list, acknowledge, resolve; check a rules file.",
                          no_args_is_help=True)
@@ -42,21 +43,22 @@ def alerts_list(
 @alerts_app.command("show")
 def alerts_show(alert_id: Annotated[str, typer.Argument(help="Alert id (the first 8 characters are enough).")]) -> None:
     """One alert with its whole audit trail: sightings, deliveries, acknowledgement, outcome."""
-    from pardus.alerts.lifecycle import AlertError, _get, history
+    from pardus.alerts.lifecycle import AlertError, get_alert, history
 
     with workspace_cmd(AlertError) as ws, ws.db.session() as s:
-        a = _get(s, alert_id)
+        a = get_alert(s, alert_id)
         console.print(f"[bold]{a.kind}[/] at camera {a.camera_id}, {a.status}; created {a.created:%Y-%m-%d %H:%M:%S}")
         for ev in history(s, a.id):
             console.print(f"  {ev.at:%Y-%m-%d %H:%M:%S}  {ev.action:<13} {ev.by or '':<12} {ev.details}")
 
 
-def _act(alert_id: str, by: str | None, outcome: str | None) -> None:
+def _act(alert_id: str, by: str | None, outcome: str | None, note: str | None) -> None:
     from pardus.alerts import lifecycle
 
     who = by or getpass.getuser()
     with workspace_cmd(lifecycle.AlertError) as ws, ws.db.session() as s:
-        a = lifecycle.resolve(s, alert_id, who, outcome) if outcome else lifecycle.acknowledge(s, alert_id, who)
+        a = (lifecycle.resolve(s, alert_id, who, outcome, note) if outcome is not None
+             else lifecycle.acknowledge(s, alert_id, who, note))
         console.print(f"Alert {a.id[:8]} ({a.kind}, camera {a.camera_id}) is now {a.status} by {who}.")
 
 
@@ -64,9 +66,10 @@ def _act(alert_id: str, by: str | None, outcome: str | None) -> None:
 def alerts_ack(
     alert_id: Annotated[str, typer.Argument(help="Alert id (a prefix is enough).")],
     by: Annotated[str | None, typer.Option(help="Who acknowledges (default: your login).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note for the alert's history.")] = None,
 ) -> None:
     """Acknowledge an alert: you have seen it and are on it."""
-    _act(alert_id, by, None)
+    _act(alert_id, by, None, note)
 
 
 @alerts_app.command("resolve")
@@ -74,9 +77,10 @@ def alerts_resolve(
     alert_id: Annotated[str, typer.Argument(help="Alert id (a prefix is enough).")],
     outcome: Annotated[str, typer.Option(help="What happened, e.g. 'false alarm: our patrol'.")],
     by: Annotated[str | None, typer.Option(help="Who resolves (default: your login).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note for the alert's history.")] = None,
 ) -> None:
     """Resolve an alert with its outcome."""
-    _act(alert_id, by, outcome)
+    _act(alert_id, by, outcome, note)
 
 
 @alerts_app.command("check")

@@ -83,10 +83,18 @@ def raise_alert(
     return Raised(alert, True)
 
 
-def _get(s: Session, alert_id: str) -> Alert:
+MAX_NOTE = 4000
+OUTCOMES = ("poachers detained", "people: authorised (patrol, researchers, staff)", "vehicle: authorised",
+            "fire confirmed, reported", "false alarm", "camera checked", "other")
+
+
+def get_alert(s: Session, alert_id: str) -> Alert:
+    """An alert by its id or a unique prefix of it (what `pardus alerts list` prints)."""
+    if not alert_id or len(alert_id) > 64 or not alert_id.isalnum():
+        raise AlertError(f"{alert_id[:70]!r} is not an alert id; `pardus alerts list` shows the ids")
     alert = s.get(Alert, alert_id)
     if alert is None:
-        matches = list(s.scalars(select(Alert).where(Alert.id.startswith(alert_id)).limit(2)))
+        matches = list(s.scalars(select(Alert).where(Alert.id.startswith(alert_id, autoescape=True)).limit(2)))
         if len(matches) == 1:
             return matches[0]
         raise AlertError(f"no alert {alert_id!r}" + (" (the prefix is ambiguous)" if matches else "")
@@ -94,9 +102,17 @@ def _get(s: Session, alert_id: str) -> Alert:
     return alert
 
 
+def _note(note: str | None) -> str | None:
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise AlertError(f"the note is {len(note)} characters long; keep it under {MAX_NOTE}")
+    return note or None
+
+
 def acknowledge(s: Session, alert_id: str, by: str, note: str | None = None) -> Alert:
     """A ranger has seen it and is on it; acknowledging twice keeps the first who and when."""
-    alert = _get(s, alert_id)
+    note = _note(note)
+    alert = get_alert(s, alert_id)
     if alert.status == "resolved":
         raise AlertError(f"alert {alert.id[:8]} is already resolved ({alert.outcome}); nothing to acknowledge")
     now = utcnow()
@@ -107,30 +123,49 @@ def acknowledge(s: Session, alert_id: str, by: str, note: str | None = None) -> 
     return alert
 
 
-def resolve(s: Session, alert_id: str, by: str, outcome: str) -> Alert:
-    """Close it with what happened (e.g. 'poacher detained', 'false alarm: ranger patrol')."""
-    if not outcome.strip():
+def resolve(s: Session, alert_id: str, by: str, outcome: str, note: str | None = None) -> Alert:
+    """Close it with what happened (e.g. 'poacher detained', 'false alarm: ranger patrol') and, if the
+    ranger has more to say, a note; both stay in the alert's history."""
+    outcome = outcome.strip()
+    if not outcome:
         raise AlertError("say what happened: give an outcome, e.g. --outcome 'false alarm: our patrol'")
-    alert = _get(s, alert_id)
+    if len(outcome) > 500:
+        raise AlertError(f"the outcome is {len(outcome)} characters long; keep it under 500 and put the rest "
+                         "in the note")
+    note = _note(note)
+    alert = get_alert(s, alert_id)
     if alert.status == "resolved":
         raise AlertError(f"alert {alert.id[:8]} was already resolved by {alert.resolved_by}: {alert.outcome}")
     now = utcnow()
     if alert.acknowledged is None:
         alert.acknowledged, alert.acknowledged_by = now, by
     alert.status, alert.resolved, alert.resolved_by, alert.outcome, alert.updated = "resolved", now, by, outcome, now
-    s.add(AlertEvent(alert_id=alert.id, action="resolved", at=now, by=by, details={"outcome": outcome}))
+    s.add(AlertEvent(alert_id=alert.id, action="resolved", at=now, by=by,
+                     details={"outcome": outcome, **({"note": note} if note else {})}))
     return alert
 
 
-def list_alerts(s: Session, status: str | None = None, limit: int = 100) -> list[Alert]:
+def list_alerts(s: Session, status: str | None = None, limit: int = 100, *, kind: str | None = None,
+                camera_id: str | None = None, offset: int = 0) -> list[Alert]:
+    """Alerts newest first; ``status`` is new, acknowledged, resolved or open (not resolved)."""
     if status is not None and status not in STATUSES and status != "open":
         raise AlertError(f"status must be one of {', '.join(STATUSES)} or open, not {status!r}")
-    q = select(Alert).order_by(Alert.created.desc()).limit(limit)
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise AlertError(f"limit must be 1-1000 and offset not negative (got limit {limit}, offset {offset})")
+    q = select(Alert).order_by(Alert.created.desc(), Alert.id).limit(limit).offset(offset)
     if status == "open":
         q = q.where(Alert.status != "resolved")
     elif status:
         q = q.where(Alert.status == status)
+    if kind:
+        q = q.where(Alert.kind == kind)
+    if camera_id:
+        q = q.where(Alert.camera_id == camera_id)
     return list(s.scalars(q))
+
+
+def alert_kinds(s: Session) -> list[str]:
+    return sorted(k for (k,) in s.execute(select(Alert.kind).distinct()))
 
 
 def history(s: Session, alert_id: str) -> list[AlertEvent]:

@@ -74,7 +74,7 @@ PERSON_SCORE = 0.2  # MegaDetector v5's typical threshold: privacy errs on the s
 BATCH = 2000
 METERS_PER_DEGREE = 111_320.0
 IMPORT_SOURCE = "camtrap-dp"
-ROLES_WITH_EXACT_COORDINATES = frozenset({"ecologist", "admin"})
+ROLES_WITH_EXACT_COORDINATES = frozenset({"reviewer", "admin"})  # pardus.people.accounts roles
 
 
 class CamtrapDPError(ValueError):
@@ -931,7 +931,7 @@ def user_may_see_exact_coordinates(s: Session, user_name: str) -> bool:
     user = s.scalars(select(User).where(User.name == user_name)).first()
     if user is None:
         raise CamtrapDPError(f"there is no user {user_name!r} in this store; ask an admin to add you")
-    return user.role in ROLES_WITH_EXACT_COORDINATES
+    return user.revoked is None and user.role in ROLES_WITH_EXACT_COORDINATES
 
 
 def export_camtrap_dp(
@@ -958,7 +958,7 @@ def export_camtrap_dp(
     """
     if exact_coordinates and not allow_exact:
         raise CamtrapDPError(
-            "exact coordinates of sensitive places can only be exported by an ecologist or an admin; "
+            "exact coordinates of sensitive places can only be exported by a reviewer or an admin; "
             "export without --exact-coordinates (they are then rounded) or ask one of them"
         )
     if not coordinate_precision > 0:

@@ -349,10 +349,11 @@ class Alert(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
-    camera_id: Mapped[str | None] = mapped_column(String(64))
+    camera_id: Mapped[str | None] = mapped_column(String(64), index=True)
     deployment_id: Mapped[str | None] = mapped_column(String(64))
     media_id: Mapped[str | None] = mapped_column(String(64))
-    created: Mapped[datetime] = mapped_column(default=utcnow)
+    # The inbox lists newest first: an index keeps that one step at thousands of alerts.
+    created: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
     acknowledged: Mapped[datetime | None] = mapped_column()
@@ -405,7 +406,10 @@ class SensorReading(Base):
 
 
 class User(Base):
-    """A person and their role (viewer, ranger, ecologist, admin); decides what they may see."""
+    """A person and their role (viewer, reviewer, ranger, admin); decides what they may see and do.
+
+    ``password_hash`` (argon2) signs them in to the web app, ``token_hash`` lets their scripts use
+    the REST API; ``revoked`` ends both at once, the row stays for the audit trail."""
 
     __tablename__ = "user"
 
@@ -414,4 +418,19 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="viewer")
     token_hash: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    revoked: Mapped[datetime | None] = mapped_column()
     created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random secret; only its SHA-256 is kept, so a copy
+    of the database signs nobody in. Sign-out deletes the row; ``expires`` slides with use."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's secret
+    user_id: Mapped[str] = mapped_column(ForeignKey("user.id"), index=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    expires: Mapped[datetime] = mapped_column()
+    last_used: Mapped[datetime] = mapped_column(default=utcnow)

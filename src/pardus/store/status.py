@@ -78,3 +78,68 @@ def totals(s: Session) -> dict[str, int]:
         "detections": s.scalar(select(func.count(Detection.id))) or 0,
         "observations": s.scalar(select(func.count(Observation.id))) or 0,
     }
+
+
+@dataclass
+class OverviewRow:
+    """One deployment's line of the season overview."""
+
+    deployment_id: str
+    plot: str | None
+    location: str | None
+    photos: int
+    time_issues: int
+    damaged: int
+    first: str | None
+    last: str | None
+    stages: dict[str, dict[str, int]]  # stage -> status -> photos
+    kinds: dict[str, int]  # observation type (blank, animal, human, vehicle, ...) -> photos
+    reviewed: int  # photos a person has labelled
+
+
+@dataclass
+class Overview:
+    rows: list[OverviewRow]
+    stage_names: list[str]
+    plots: dict[str, dict[str, int]]  # plot -> summed counts (photos, reviewed, each kind, time_issues)
+    years: dict[str, list[int]]  # plot -> years with photos (for the plot-year report links)
+
+
+def season_overview(s: Session) -> Overview:
+    """Per plot and deployment: imported, processed per stage, blanks/animals/people/vehicles, time
+    problems, reviewed. Four grouped queries whatever the season's size."""
+    from pardus.store.models import Location
+
+    base = {d.deployment_id: d for d in deployment_status(s)}
+    places = {dep: (plot, loc) for dep, plot, loc in s.execute(
+        select(Deployment.id, Location.plot, Location.id).outerjoin(Location, Location.id == Deployment.location_id))}
+    kinds: dict[str, dict[str, int]] = {}
+    for dep, kind, n in s.execute(
+            select(Observation.deployment_id, Observation.observation_type,
+                   func.count(func.distinct(Observation.media_id)))
+            .where(Observation.media_id.is_not(None))
+            .group_by(Observation.deployment_id, Observation.observation_type)):
+        kinds.setdefault(dep, {})[kind] = n
+    reviewed = dict(s.execute(
+        select(Observation.deployment_id, func.count(func.distinct(Observation.media_id)))
+        .where(Observation.classification_method == "human", Observation.media_id.is_not(None))
+        .group_by(Observation.deployment_id)).all())
+    years: dict[str, set[int]] = {}
+    rows: list[OverviewRow] = []
+    stage_names: set[str] = set()
+    for dep_id, st in base.items():
+        plot, loc = places.get(dep_id, (None, None))
+        stage_names.update(st.stages)
+        rows.append(OverviewRow(dep_id, plot, loc, st.media, st.time_issues, st.damaged, st.first, st.last,
+                                st.stages, kinds.get(dep_id, {}), int(reviewed.get(dep_id, 0))))
+        for t in (st.first, st.last):
+            if plot and t and t[:4].isdigit() and st.media:
+                years.setdefault(plot, set()).add(int(t[:4]))
+    rows.sort(key=lambda r: (r.plot or "~", r.deployment_id))
+    plots: dict[str, dict[str, int]] = {}
+    for r in rows:
+        p = plots.setdefault(r.plot or "(no plot)", {})
+        for key, value in (("photos", r.photos), ("reviewed", r.reviewed), ("time_issues", r.time_issues),
+                           *r.kinds.items()):
+            p[key] = p.get(key, 0) + value
+    return Overview(rows, sorted(stage_names), plots, {p: sorted(v) for p, v in years.items()})

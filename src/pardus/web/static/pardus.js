@@ -1,0 +1,91 @@
+// Pardus pages: the live alert inbox (Server-Sent Events), htmx error messages, the Leaflet maps.
+// Plain script, no build step; every file it needs is served by Pardus itself.
+(function () {
+  "use strict";
+
+  function flash(text) {
+    var el = document.getElementById("flash");
+    if (el) { el.textContent = text; setTimeout(function () { if (el.textContent === text) el.textContent = ""; }, 8000); }
+  }
+
+  // htmx swaps nothing on an error answer by default: show the server's message instead.
+  document.addEventListener("htmx:responseError", function (e) {
+    var xhr = e.detail.xhr, text = "";
+    try { text = JSON.parse(xhr.responseText).error; } catch (_) {
+      var d = document.createElement("div"); d.innerHTML = xhr.responseText; text = d.textContent.trim();
+    }
+    flash(text || ("The server answered " + xhr.status));
+  });
+  document.addEventListener("htmx:sendError", function () { flash("No connection to the Pardus server; try again."); });
+
+  // The inbox listens to the alert stream; any event refreshes the list with the filters as set.
+  function listen() {
+    var rows = document.getElementById("alert-rows");
+    if (!rows || !window.EventSource) return;
+    var badge = document.getElementById("live-state");
+    var es = new EventSource("/api/v1/alerts/stream");
+    var pending = null;
+    es.onopen = function () { if (badge) { badge.textContent = "live"; badge.classList.remove("off"); } };
+    es.onerror = function () { if (badge) { badge.textContent = "reconnecting"; badge.classList.add("off"); } };
+    es.onmessage = refresh;
+    ["created", "sighting", "acknowledged", "resolved", "delivery"].forEach(function (k) { es.addEventListener(k, refresh); });
+    function refresh() {
+      if (pending) return;  // a burst of events is one refresh
+      pending = setTimeout(function () { pending = null; htmx.trigger(document.body, "pardus:alerts"); }, 150);
+    }
+  }
+
+  var COLOURS = {offline: "#c0392b", tampered: "#e67e22", warning: "#f1c40f", ok: "#27ae60", card: "#2980b9", ended: "#95a5a6"};
+
+  function baseMap(el, tiles) {
+    var map = L.map(el, {attributionControl: !!tiles});
+    if (tiles) L.tileLayer(tiles, {maxZoom: 18}).addTo(map);  // only when the park configured a tile server
+    L.control.scale({imperial: false}).addTo(map);
+    return map;
+  }
+
+  function cameraMap() {
+    var el = document.getElementById("map");
+    if (!el || !window.L) return;
+    var map = baseMap(el, el.dataset.tiles);
+    fetch("/api/v1/map/stations", {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) throw new Error("the server answered " + r.status);
+      return r.json();
+    }).then(function (data) {
+      var bounds = [];
+      Object.keys(data.plots).forEach(function (plot) {
+        var pts = data.plots[plot];
+        if (pts.length >= 3) L.polygon(pts, {color: "#20362a", weight: 1.5, fillOpacity: 0.05}).addTo(map);
+        if (pts.length) L.tooltip({permanent: true, direction: "center", className: "plot-label"})
+          .setLatLng(pts[0]).setContent(plot).addTo(map);
+      });
+      data.stations.forEach(function (s) {
+        var m = L.circleMarker([s.latitude, s.longitude], {radius: 8, color: "#222", weight: 1,
+          fillColor: COLOURS[s.state] || "#999", fillOpacity: 0.9});
+        m.options.stationId = s.id;
+        m.bindTooltip(s.id + " · " + s.state);
+        m.on("click", function () { htmx.ajax("GET", "/map/stations/" + encodeURIComponent(s.id), "#station"); });
+        m.addTo(map);
+        m.getElement && m.getElement() && m.getElement().setAttribute("data-station", s.id);
+        m.getElement && m.getElement() && m.getElement().setAttribute("data-state", s.state);
+        bounds.push([s.latitude, s.longitude]);
+      });
+      if (bounds.length) map.fitBounds(bounds, {padding: [30, 30], maxZoom: 14}); else map.setView([43.1, 131.3], 9);
+      var count = document.getElementById("map-count");
+      if (count) count.textContent = data.stations.length + " camera stations on the map" +
+        (el.dataset.tiles ? "." : " (no tile server configured: plain background; PARDUS_MAP_TILES sets one).");
+      el.setAttribute("data-loaded", String(data.stations.length));
+    }).catch(function (e) { flash("The camera map could not load: " + e.message); });
+  }
+
+  function miniMap() {
+    var el = document.getElementById("minimap");
+    if (!el || !window.L) return;
+    var ll = [parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)];
+    var map = baseMap(el, el.dataset.tiles);
+    map.setView(ll, 12);
+    L.circleMarker(ll, {radius: 8, color: "#222", weight: 1, fillColor: "#c0392b", fillOpacity: 0.9}).addTo(map);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { listen(); cameraMap(); miniMap(); });
+})();
