@@ -71,16 +71,22 @@ def models_download(
 @models_app.command("train-species")
 def models_train_species(
     task: Annotated[str, typer.Option(help="species (animal names) or fire (fire / smoke / none).")] = "species",
-    threshold: Annotated[float, typer.Option(help="Below this probability the answer is 'unknown'.")] = 0.5,
-    min_examples: Annotated[int, typer.Option(help="Labels with fewer examples are left out.")] = 3,
+    threshold: Annotated[float, typer.Option(help="Below this calibrated probability: 'unknown'.")] = 0.5,
+    min_examples: Annotated[int, typer.Option(help="Labels with fewer examples are left out (and named).")] = 3,
     from_folder: Annotated[Path | None, typer.Option(
-        help="Learn from a folder with one sub-folder per label instead of the reviewed photos.")] = None,
+        help="Learn from a folder with one sub-folder per label instead of the reviewed photos "
+             "(each photo is cropped by the detector, as `pardus process` crops them).")] = None,
+    make_current: Annotated[bool, typer.Option(
+        "--make-current", help="Use the new head even if it is less accurate than the current one.")] = False,
 ) -> None:
     """Teach Pardus the park's own species (or fire and smoke) from photos people have labelled.
 
-    The next `pardus process` names animals with this head; results of older heads are kept.
+    Prints a teaching report (per label: examples, cross-validated recall, what it was mistaken for;
+    labels left out and why), saved as JSON beside the head. The next `pardus process` names animals
+    with the new head only if it is at least as accurate as the current one (or with --make-current);
+    results of older heads are kept.
     """
-    from pardus.pipeline.teach import train_head
+    from pardus.pipeline.teach import teach_head
 
     if task not in ("species", "fire"):
         console.print(f"[red]--task must be species or fire, not {task!r}[/]")
@@ -89,22 +95,34 @@ def models_train_species(
         try:
             with make_progress() as progress:
                 bar = progress.add_task("embedding the labelled examples", total=None)
-                head, problems = train_head(ws, task, threshold=threshold, min_examples=min_examples,
-                                            folder=from_folder,
-                                            progress=lambda d, t: progress.update(bar, completed=d, total=t))
+                taught = teach_head(ws, task, threshold=threshold, min_examples=min_examples, folder=from_folder,
+                                    make_current=make_current,
+                                    progress=lambda d, t: progress.update(bar, completed=d, total=t))
         except ValueError as exc:
             console.print(f"[red]{exc}[/]")
             raise typer.Exit(code=1) from exc
-    for p in problems[:20]:
+        heads = ws.settings.data_dir / "models"
+    head, report = taught.head, taught.report
+    for p in taught.problems[:20]:
         console.print(f"[yellow]{p}[/]")
-    table = Table(title=f"{task} head {head.version}")
-    table.add_column("label")
-    table.add_column("examples", justify="right")
-    for label, n in head.examples.items():
-        table.add_row(label, str(n))
+    if len(taught.problems) > 20:
+        console.print(f"[yellow]... and {len(taught.problems) - 20} more problems[/]")
+    table = Table(title=f"{task} head {head.version}: teaching report (5-fold cross-validation)")
+    for col in ("label", "examples", "recall", "unknown", "mistaken for"):
+        table.add_column(col, justify="left" if col in ("label", "mistaken for") else "right")
+    for label, c in report.classes.items():
+        table.add_row(label, str(c.examples), f"{c.recall:.0%}", f"{c.unknown:.0%}",
+                      ", ".join(f"{k} x{n}" for k, n in list(c.mistaken_for.items())[:3]))
+    for label, why in report.left_out.items():
+        table.add_row(f"[yellow]{label}[/]", "-", "-", "-", f"[yellow]left out: {why}[/]")
     console.print(table)
-    console.print(f"Saved as {head.key}; below {head.threshold:.2f} the answer is 'unknown'. "
-                  "Run `pardus process` to use it.")
+    for line in report.lines():
+        console.print(line)
+    colour = "green" if report.made_current else "yellow"
+    console.print(f"[{colour}]{head.key}: {report.decision}[/]")
+    console.print(f"Report: {heads / f'{task}-head-{head.version}.report.json'}")
+    if report.made_current:
+        console.print("Run `pardus process` to use it.")
 
 
 @models_app.command("fit-mdv6")
