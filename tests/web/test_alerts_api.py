@@ -14,10 +14,10 @@ from pardus.alerts.rules import parse_rules
 from pardus.ingest.one import ingest_file
 from pardus.live.cameras import add_camera
 from pardus.live.queue import LiveWorker, enqueue
+from pardus.people.accounts import UserError, add_user
 from pardus.store import Workspace
 from pardus.store.models import Alert, Detection, User
 from pardus.web.app import LiveConfig, create_app
-from pardus.people.accounts import UserError, add_user
 
 
 def _person_alert(ws: Workspace, seq: int = 1) -> None:
