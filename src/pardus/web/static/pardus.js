@@ -52,25 +52,24 @@
       if (!r.ok) throw new Error("the server answered " + r.status);
       return r.json();
     }).then(function (data) {
-      var bounds = [];
+      // The view first: Leaflet draws a layer (and makes its element) only on a map that has one.
+      var bounds = data.stations.map(function (s) { return [s.latitude, s.longitude]; });
+      if (bounds.length) map.fitBounds(bounds, {padding: [30, 30], maxZoom: 14}); else map.setView([43.1, 131.3], 9);
       Object.keys(data.plots).forEach(function (plot) {
         var pts = data.plots[plot];
-        if (pts.length >= 3) L.polygon(pts, {color: "#20362a", weight: 1.5, fillOpacity: 0.05}).addTo(map);
+        if (pts.length >= 3) L.polygon(pts, {color: "#20362a", weight: 1.5, fillOpacity: 0.05, interactive: false}).addTo(map);
         if (pts.length) L.tooltip({permanent: true, direction: "center", className: "plot-label"})
           .setLatLng(pts[0]).setContent(plot).addTo(map);
       });
       data.stations.forEach(function (s) {
         var m = L.circleMarker([s.latitude, s.longitude], {radius: 8, color: "#222", weight: 1,
           fillColor: COLOURS[s.state] || "#999", fillOpacity: 0.9});
-        m.options.stationId = s.id;
         m.bindTooltip(s.id + " · " + s.state);
         m.on("click", function () { htmx.ajax("GET", "/map/stations/" + encodeURIComponent(s.id), "#station"); });
         m.addTo(map);
-        m.getElement && m.getElement() && m.getElement().setAttribute("data-station", s.id);
-        m.getElement && m.getElement() && m.getElement().setAttribute("data-state", s.state);
-        bounds.push([s.latitude, s.longitude]);
+        var el = m.getElement();
+        if (el) { el.setAttribute("data-station", s.id); el.setAttribute("data-state", s.state); }
       });
-      if (bounds.length) map.fitBounds(bounds, {padding: [30, 30], maxZoom: 14}); else map.setView([43.1, 131.3], 9);
       var count = document.getElementById("map-count");
       if (count) count.textContent = data.stations.length + " camera stations on the map" +
         (el.dataset.tiles ? "." : " (no tile server configured: plain background; PARDUS_MAP_TILES sets one).");
