@@ -293,6 +293,12 @@ def demo(
     console.print(f"  import reports (CSV per card):               {(result.data_dir / 'reports').resolve()}")
     console.print(f"  the season's true content (to compare):      {(result.season / 'truth').resolve()}")
     console.print(f"Look around with: PARDUS_DATA_DIR={result.data_dir} pardus status")
+    if result.sign_in:
+        user, password = result.sign_in
+        console.print("[bold green]See it in a browser:[/] serve the demo's data with")
+        console.print(f"  PARDUS_DATA_DIR={result.data_dir} .venv/bin/pardus serve --no-pipeline", soft_wrap=True)
+        console.print(f"  then open http://127.0.0.1:8000/ and sign in as [bold]{user}[/] with the password "
+                      f"[bold]{password}[/] (new each run; `pardus users add` makes real accounts)")
 
 
 @deployments_app.command("add")

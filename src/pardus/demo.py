@@ -40,6 +40,7 @@ class DemoResult:
     # content -> (photos, found): how many photos of each true content the detectors called non-blank
     detection_vs_truth: dict[str, tuple[int, int]] = field(default_factory=dict)
     species: SpeciesSummary | None = None
+    sign_in: tuple[str, str] | None = None  # (user, password) of the demo's ranger for `pardus serve`
 
 
 @dataclass
@@ -114,7 +115,23 @@ def run_demo(
         result.detection_vs_truth = detection_vs_truth(ws, season)
         if teach:
             result.species = teach_and_compare(ws, season, result, progress)
+        result.sign_in = demo_sign_in(ws)
         return result
+
+
+DEMO_USER = "demo-ranger"
+
+
+def demo_sign_in(ws: Workspace) -> tuple[str, str]:
+    """A ranger to sign in to the demo's web app with. A new random password each run (printed once,
+    never stored in clear), so a demo left running on a field laptop has no well-known password."""
+    import secrets
+
+    from pardus.people.accounts import add_user
+
+    password = "-".join(secrets.token_hex(3) for _ in range(3))
+    add_user(ws, DEMO_USER, "ranger", password=password, token=False)
+    return DEMO_USER, password
 
 
 def detection_vs_truth(ws: Workspace, season: Path) -> dict[str, tuple[int, int]]:
