@@ -227,7 +227,7 @@ _report_lock = asyncio.Lock()
 
 
 @router.get("/reports/{plot}/{year}")
-async def report_page(plot: str, year: int, who: Person = Depends(page_person()),
+async def report_page(plot: str, year: int, fresh: bool = False, who: Person = Depends(page_person()),
                       ws: Workspace = Depends(workspace)) -> Response:
     """The plot-year report, built on first request (and again with ?fresh=1 after new reviews)."""
     from pardus.stats.report import ReportError, build_report
@@ -240,7 +240,7 @@ async def report_page(plot: str, year: int, who: Person = Depends(page_person())
     target = ws.settings.data_dir / "reports" / "web" / f"{safe}-{year}"
     page = target / "report.html"
     async with _report_lock:  # one report at a time: each is CPU-heavy on a field laptop
-        if not page.exists():
+        if fresh or not page.exists():
             try:
                 await run_in_threadpool(build_report, ws, plot, year, target)
             except ReportError as exc:
