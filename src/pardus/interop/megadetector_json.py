@@ -181,7 +181,8 @@ def _store_image(
     )
     state = s.scalars(
         select(StageState).where(StageState.media_id == media_id, StageState.stage == STAGE, StageState.model == name)
-    ).first() or StageState(media_id=media_id, stage=STAGE, model=name)
+    ).first() or StageState(media_id=media_id, stage=STAGE, model=name,
+                            deployment_id=s.scalar(select(Media.deployment_id).where(Media.id == media_id)))
     s.add(state)
     failure = img.get("failure")
     state.status = "failed" if failure else "done"

@@ -48,7 +48,8 @@ BURST_GAP_S = 30.0
 
 def enqueue(s: Session, media: Media) -> None:
     """Queue a just-stored photo, inside the transaction that stores it (``ingest_file(on_created=...)``)."""
-    s.add(StageState(media_id=media.id, stage=QUEUE_STAGE, model=QUEUE_MODEL, status="pending"))
+    s.add(StageState(media_id=media.id, stage=QUEUE_STAGE, model=QUEUE_MODEL, status="pending",
+                     deployment_id=media.deployment_id))
 
 
 def queue_counts(ws: Workspace) -> dict[str, int]:

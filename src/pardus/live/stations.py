@@ -86,8 +86,9 @@ def _camera_state(cam: Camera, open_kinds: set[str], now: datetime) -> tuple[str
 def stations(s: Session, *, exact_places: bool, now: datetime | None = None) -> list[Station]:
     """Every deployment that has a place, with its camera's health; newest deployment per place last."""
     now = now or utcnow()
+    # count(*), not count(id): SQLite then answers from the (deployment_id, timestamp) index alone.
     media = {dep: (n, last) for dep, n, last in s.execute(
-        select(Media.deployment_id, func.count(Media.id), func.max(Media.timestamp)).group_by(Media.deployment_id))}
+        select(Media.deployment_id, func.count(), func.max(Media.timestamp)).group_by(Media.deployment_id))}
     cams = {c.id: c for c in s.scalars(select(Camera))}
     open_kinds: dict[str, set[str]] = {}
     for cam_id, kind in s.execute(select(Alert.camera_id, Alert.kind).where(

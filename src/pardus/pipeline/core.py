@@ -94,7 +94,8 @@ def record_state(s: Session, media_id: str, stage: Stage, status: str, error: st
         )
     ).first()
     if state is None:
-        state = StageState(media_id=media_id, stage=stage.name, model=stage.model_key)
+        state = StageState(media_id=media_id, stage=stage.name, model=stage.model_key,
+                           deployment_id=s.scalar(select(Media.deployment_id).where(Media.id == media_id)))
         s.add(state)
     state.status = status
     state.error = error

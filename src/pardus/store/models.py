@@ -245,10 +245,16 @@ class StageState(Base):
     """Where each media item stands in each pipeline stage, so any run can resume."""
 
     __tablename__ = "stage_state"
-    __table_args__ = (UniqueConstraint("media_id", "stage", "model", name="uq_stage_media_model"),)
+    __table_args__ = (
+        UniqueConstraint("media_id", "stage", "model", name="uq_stage_media_model"),
+        # The season overview counts states per deployment without joining every state to its photo.
+        Index("ix_stage_state_deployment", "deployment_id", "stage", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     media_id: Mapped[str] = mapped_column(ForeignKey("media.id"), index=True)
+    # The photo's deployment, copied when the state is created (a photo never changes deployment).
+    deployment_id: Mapped[str | None] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(128), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -312,6 +318,11 @@ class Observation(Base):
     """A Camtrap DP observation: media-level (one photo) or event-level (a burst or event)."""
 
     __tablename__ = "observation"
+    __table_args__ = (
+        # The season overview: photos per deployment and type, and photos a person reviewed.
+        Index("ix_observation_deployment_type", "deployment_id", "observation_type", "media_id"),
+        Index("ix_observation_deployment_method", "deployment_id", "classification_method", "media_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id"), index=True)

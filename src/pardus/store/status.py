@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -60,15 +61,16 @@ def deployment_status(s: Session, deployment_id: str | None = None) -> list[Depl
             first=str(first)[:19] if first else None,
             last=str(last)[:19] if last else None,
         )
-    sq = (
-        select(Media.deployment_id, StageState.stage, StageState.status, func.count())
-        .join(Media, Media.id == StageState.media_id)
-        .group_by(Media.deployment_id, StageState.stage, StageState.status)
-    )
-    for dep, stage, status, n in s.execute(sq):
+    for dep, stage, status, n in _stage_counts(s):
         if dep in out:
             out[dep].stages.setdefault(stage, {})[status] = n
     return list(out.values())
+
+
+def _stage_counts(s: Session) -> Any:
+    """(deployment, stage, status, photos): from the states alone, by their own deployment index."""
+    return s.execute(select(StageState.deployment_id, StageState.stage, StageState.status, func.count())
+                     .group_by(StageState.deployment_id, StageState.stage, StageState.status))
 
 
 def totals(s: Session) -> dict[str, int]:
@@ -107,10 +109,25 @@ class Overview:
 
 def season_overview(s: Session) -> Overview:
     """Per plot and deployment: imported, processed per stage, blanks/animals/people/vehicles, time
-    problems, reviewed. Four grouped queries whatever the season's size."""
+    problems, reviewed. A few grouped queries, each answered from an index, whatever the season's size."""
     from pardus.store.models import Location
 
-    base = {d.deployment_id: d for d in deployment_status(s)}
+    # Lean counts of the photos: count(*)/min/max come from the (deployment, time) index alone and
+    # the two flags from one plain pass each; `pardus status` keeps the fuller deployment_status.
+    base = {dep: DeploymentStatus(dep, None) for (dep,) in s.execute(select(Deployment.id))}
+    for dep, n, first, last in s.execute(select(Media.deployment_id, func.count(), func.min(Media.timestamp),
+                                                func.max(Media.timestamp)).group_by(Media.deployment_id)):
+        if dep in base:
+            b = base[dep]
+            b.media, b.first, b.last = n, str(first)[:19] if first else None, str(last)[:19] if last else None
+    for column, attr in ((Media.timestamp_issues, "time_issues"), (Media.file_issues, "damaged")):
+        for dep, n in s.execute(select(Media.deployment_id, func.count()).where(column.is_not(None))
+                                .group_by(Media.deployment_id)):
+            if dep in base:
+                setattr(base[dep], attr, n)
+    for dep, stage, status, n in _stage_counts(s):
+        if dep in base:
+            base[dep].stages.setdefault(stage, {})[status] = n
     places = {dep: (plot, loc) for dep, plot, loc in s.execute(
         select(Deployment.id, Location.plot, Location.id).outerjoin(Location, Location.id == Deployment.location_id))}
     kinds: dict[str, dict[str, int]] = {}

@@ -159,7 +159,8 @@ def fill_season(conn: Connection, size: SeasonSize = SeasonSize(), now: datetime
         for i in range(size.photos):
             for stage in STAGES:
                 failed = stage == "species" and i % 211 == 0
-                yield {"media_id": f"m{i:08d}", "stage": stage, "model": "", "status": "failed" if failed else "done",
+                yield {"media_id": f"m{i:08d}", "deployment_id": f"D{media_dep[i]:03d}", "stage": stage, "model": "",
+                       "status": "failed" if failed else "done",
                        "error": "model error" if failed else None, "updated": media_time[i] + timedelta(days=1)}
 
     counts["stage_state"] = _write(conn, StageState, stage_rows())

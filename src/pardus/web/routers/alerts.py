@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from pardus.alerts import lifecycle
 from pardus.people.accounts import ACT_ON_ALERTS, Person
 from pardus.store import Workspace
-from pardus.store.models import AlertEvent
+from pardus.store.models import Alert, AlertEvent
 from pardus.web.deps import person, workspace
 from pardus.web.problems import HTTPProblem
 from pardus.web.schemas import AckIn, AlertDetail, AlertList, AlertOut, AlertStatus, ResolveIn
@@ -35,13 +35,12 @@ def _events_since(ws: Workspace, after_id: int, exact: bool) -> list[dict[str, A
     with ws.db.session() as s:
         rows = s.execute(select(AlertEvent).where(AlertEvent.id > after_id).order_by(AlertEvent.id)
                          .limit(200)).scalars().all()
-        out = []
-        for ev in rows:
-            alert = s.get(lifecycle.Alert, ev.alert_id)
-            out.append({"event_id": ev.id, "action": ev.action, "at": ev.at.isoformat(), "by": ev.by,
-                        "details": ev.details,
-                        "alert": lifecycle.alert_payload(s, alert, exact_location=exact) if alert else None})
-        return out
+        if not rows:
+            return []
+        alerts = list(s.scalars(select(Alert).where(Alert.id.in_({ev.alert_id for ev in rows}))))
+        payloads = {p["id"]: p for p in lifecycle.alert_payloads(s, alerts, exact_location=exact)}
+        return [{"event_id": ev.id, "action": ev.action, "at": ev.at.isoformat(), "by": ev.by, "details": ev.details,
+                 "alert": payloads.get(ev.alert_id)} for ev in rows]
 
 
 def _last_event_id(ws: Workspace) -> int:
@@ -55,8 +54,8 @@ async def list_alerts(status: AlertStatus | None = None, kind: str | None = Quer
                       who: Person = Depends(person()), ws: Workspace = Depends(workspace)) -> AlertList:
     def q() -> list[dict[str, Any]]:
         with ws.db.session() as s:
-            return [lifecycle.alert_payload(s, a, exact_location=who.exact_places)
-                    for a in lifecycle.list_alerts(s, status, limit, kind=kind, camera_id=camera)]
+            return lifecycle.alert_payloads(s, lifecycle.list_alerts(s, status, limit, kind=kind, camera_id=camera),
+                                            exact_location=who.exact_places)
 
     try:
         return AlertList(alerts=[AlertOut(**a) for a in await run_in_threadpool(q)])

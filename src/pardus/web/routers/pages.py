@@ -47,9 +47,9 @@ def _inbox(ws: Workspace, who: Person, state: str, kind: str | None, camera: str
     if state not in STATES:
         raise HTTPProblem(400, f"state must be one of {', '.join(STATES)}, not {state[:40]!r}")
     with ws.db.session() as s:
-        alerts = [lifecycle.alert_payload(s, a, exact_location=who.exact_places)
-                  for a in lifecycle.list_alerts(s, None if state == "all" else state, limit, kind=kind or None,
-                                                 camera_id=camera or None)]
+        alerts = lifecycle.alert_payloads(
+            s, lifecycle.list_alerts(s, None if state == "all" else state, limit, kind=kind or None,
+                                     camera_id=camera or None), exact_location=who.exact_places)
         kinds = lifecycle.alert_kinds(s)
         cameras = sorted(c for (c,) in s.execute(select(Alert.camera_id).distinct()) if c)
     return {"alerts": alerts, "kinds": kinds, "cameras": cameras,
