@@ -190,3 +190,27 @@ def test_the_server_fsyncs_every_commit_on_sqlite(sqlite_settings) -> None:
     with ws.db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     ws.close()
+
+
+def test_hostile_upload_and_heartbeat_bodies_get_a_400_not_a_500(workspace: Workspace, client: TestClient) -> None:
+    """Issue 19, item 5 (server side): a 5,000-character file name, a non-UTF-8 or deeply nested
+    heartbeat are answered with what is wrong; nothing is stored."""
+    token = add_camera(workspace, "C1")
+    r = _post(client, "C1", jpeg(), token, name="A" * 5000 + ".JPG")
+    assert r.status_code == 400 and "malformed" in r.json()["error"], r.text
+    before = _media_count(workspace)
+    for body, words in ((b"\xff\xfe\x00garbage", "UTF-8 JSON"), (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+                        (b'"just a string"', "JSON object")):
+        r = client.post("/api/v1/cameras/C1/heartbeat", content=body, headers=_auth(token))
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+    r = client.post("/api/v1/cameras/C1/heartbeat", content=b"[" * 100_000, headers=_auth(token))
+    assert r.status_code == 413 and "64 KB" in r.json()["error"], r.text
+    boundary = "x" * 80
+    raw = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{'B' * 70_000}\"\r\n"
+           "Content-Type: image/jpeg\r\n\r\n").encode() + jpeg() + f"\r\n--{boundary}--\r\n".encode()
+    r = client.post("/api/v1/cameras/C1/media", content=raw, headers={
+        **_auth(token), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code in (400, 413) and "error" in r.json(), r.text
+    assert _media_count(workspace) == before
+    with workspace.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SensorReading)) == 0

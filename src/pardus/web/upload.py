@@ -16,17 +16,21 @@ from pardus.web.problems import HTTPProblem
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+def _size(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} KB"
+
+
 async def read_limited(request: Request, limit: int, overhead: int = MULTIPART_OVERHEAD) -> AsyncIterator[bytes]:
     """The body in chunks; past ``limit`` (+ room for multipart headers) it stops reading and refuses (413)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + overhead:
-        raise HTTPProblem(413, f"the file is too large ({int(declared) / (1 << 20):.1f} MB); the limit is "
-                               f"{limit / (1 << 20):.0f} MB (pardus serve --max-upload-mb)")
+        raise HTTPProblem(413, f"the body is too large ({_size(int(declared))}); the limit is {_size(limit)}"
+                               + (" (pardus serve --max-upload-mb)" if overhead else ""))
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > limit + overhead:
-            raise HTTPProblem(413, f"the upload passed the limit of {limit / (1 << 20):.0f} MB; it was cut off "
+            raise HTTPProblem(413, f"the upload passed the limit of {_size(limit)}; it was cut off "
                                    "and nothing was stored")
         yield chunk
 
