@@ -240,8 +240,9 @@ def main() -> int:
     old_own = old_head(emb, labels, emb)
     train_acc = float(np.mean([o == t for o, t in zip(own, labels, strict=True)]))
     worst = min(classes, key=lambda c: recall(labels, own, c))
-    print(f"\nnew head taught on all {len(kept)}: temperature {head.temperature:.2f}, similarity floor "
-          f"{head.min_similarity:.2f}")
+    floors = head.min_similarity or [0.0]
+    print(f"\nnew head taught on all {len(kept)}: temperature {head.temperature:.2f}, similarity floors "
+          f"{min(floors):.2f}-{max(floors):.2f}")
     old_acc = float(np.mean([o == t for o, t in zip(old_own, labels, strict=True)]))
     print(f"training accuracy: new {train_acc:.0%} (balanced {balanced_accuracy(labels, own):.0%}; weakest "
           f"{worst} {recall(labels, own, worst):.0%}), old {old_acc:.0%} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,29 @@ def test_train_from_a_sorted_folder_saves_a_versioned_head(env: Path, shared_dat
     assert "Viverra tangalunga" in out and "species-head@" in out
     heads = env / "data" / "models"
     assert (heads / "species-head.json").is_file() and len(list(heads.glob("species-head-*.npz"))) == 1
+    assert "teaching report" in out and "recall" in out and "first head for this task: made current" in out
+    assert "cropped to the best animal box of" in out, "folder photos are cropped as the stage crops them"
+    report = json.loads(next(heads.glob("species-head-*.report.json")).read_text())
+    assert set(report["classes"]) == {"Prionailurus bengalensis", "Tragulus", "Viverra tangalunga"}
+    assert report["left_out"] == {"Lynx lynx": "only 1 example(s), at least 3 needed (--min-examples)"}
+    assert all(c["examples"] >= 3 and 0 <= c["recall"] <= 1 for c in report["classes"].values())
+    first = json.loads((heads / "species-head.json").read_text())["version"]
+
+    # The same photos with their labels dealt out wrongly teach a worse head: saved, not made current.
+    mixed = env / "mixed"
+    photos = sorted(p for p in sorted_dir.rglob("*.JPG") if p.parent.name != "Lynx lynx")
+    for i, p in enumerate(photos):
+        target = mixed / ("Tragulus", "Viverra tangalunga", "Prionailurus bengalensis")[i % 3]
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, target / p.name)
+    res = runner.invoke(app, ["models", "train-species", "--from-folder", str(mixed)])
+    assert res.exit_code == 0, res.output
+    assert "NOT made current" in " ".join(res.output.split())
+    assert json.loads((heads / "species-head.json").read_text())["version"] == first
+    assert len(list(heads.glob("species-head-*.npz"))) == 2, "the worse head is kept beside the current one"
+    res = runner.invoke(app, ["models", "train-species", "--from-folder", str(mixed), "--make-current"])
+    assert res.exit_code == 0 and "because you asked" in " ".join(res.output.split()), res.output
+    assert json.loads((heads / "species-head.json").read_text())["version"] != first
 
 
 def test_too_few_labels_exit_with_what_to_do(env: Path) -> None:

@@ -34,6 +34,7 @@ class ClassReport:
     top1_recall: float  # cross-validated: best class right, "unknown" or not
     unknown: float  # share of its held-out crops called "unknown"
     mistaken_for: dict[str, int] = field(default_factory=dict)  # other names it was given, and how often
+    similarity_floor: float | None = None  # a crop less alike to its nearest example is "unknown"
 
 
 @dataclass
@@ -47,7 +48,6 @@ class TeachingReport:
     majority: str
     majority_share: float  # other classes' held-out crops named as the majority class
     temperature: float
-    min_similarity: float | None
     threshold: float
     left_out: dict[str, str] = field(default_factory=dict)  # label -> why
     notes: list[str] = field(default_factory=list)
@@ -73,13 +73,14 @@ class TeachingReport:
 
     def lines(self) -> list[str]:
         """The report as plain sentences, for the console and logs."""
+        floors = [c.similarity_floor for c in self.classes.values() if c.similarity_floor is not None]
         out = [f"cross-validated balanced accuracy {self.balanced_accuracy:.2f} (best class right, ignoring "
                f"'unknown': {self.top1_balanced_accuracy:.2f}); on its own teaching photos "
                f"{self.training_accuracy:.2f}",
                f"other classes' crops called {self.majority} (the largest class): {self.majority_share:.0%}",
                f"'unknown' below probability {self.threshold:.2f} (temperature {self.temperature:.2f})"
-               + (f" or similarity {self.min_similarity:.2f} to the nearest teaching example"
-                  if self.min_similarity is not None else "")]
+               + (f" or similarity to the nearest teaching example below {min(floors):.2f}-{max(floors):.2f} "
+                  "(per class)" if floors else "")]
         for label, why in self.left_out.items():
             out.append(f"left out: {label}: {why}")
         out += self.notes
@@ -96,7 +97,8 @@ def _names(head: SpeciesHead, y: np.ndarray) -> tuple[list[str | None], list[str
     return [c.scientific_name for c in calls], [c.best or "" for c in calls]
 
 
-def per_class(truth: list[str], named: list[str | None], best: list[str]) -> dict[str, ClassReport]:
+def per_class(truth: list[str], named: list[str | None], best: list[str],
+              floors: dict[str, float] | None = None) -> dict[str, ClassReport]:
     out = {}
     for label in sorted(set(truth)):
         rows = [i for i, t in enumerate(truth) if t == label]
@@ -105,7 +107,8 @@ def per_class(truth: list[str], named: list[str | None], best: list[str]) -> dic
             examples=len(rows), recall=sum(named[i] == label for i in rows) / len(rows),
             top1_recall=sum(best[i] == label for i in rows) / len(rows),
             unknown=sum(named[i] is None for i in rows) / len(rows),
-            mistaken_for={k: v for k, v in wrong.most_common() if k != UNKNOWN})
+            mistaken_for={k: v for k, v in wrong.most_common() if k != UNKNOWN},
+            similarity_floor=(floors or {}).get(label))
     return out
 
 
@@ -131,12 +134,14 @@ def teaching_report(head: SpeciesHead, embeddings: np.ndarray, labels: list[str]
     own = [c.scientific_name for c in head.classify_embeddings(embeddings)]
     majority, share = majority_share(labels, named)
     return TeachingReport(
-        task=head.task, version=head.version, classes=per_class(labels, named, best),
+        task=head.task, version=head.version,
+        classes=per_class(labels, named, best, dict(zip(head.classes, head.min_similarity, strict=True))
+                          if head.min_similarity is not None else None),
         balanced_accuracy=balanced_accuracy(labels, named),
         top1_balanced_accuracy=balanced_accuracy(labels, list(best)),
         training_accuracy=float(np.mean([o == t for o, t in zip(own, labels, strict=True)])),
         majority=majority, majority_share=share, temperature=head.temperature,
-        min_similarity=head.min_similarity, threshold=head.threshold,
+        threshold=head.threshold,
         left_out=dict(left_out or {}), notes=list(notes or []))
 
 

@@ -285,20 +285,47 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, weights: np.ndarray) -> f
     return float(grid[int(np.argmin(losses))])
 
 
-def similarity_floor(nearest_own: np.ndarray, y: np.ndarray, quantile: float = SIMILARITY_QUANTILE,
-                     min_examples: int = FOLDS) -> float:
-    """The class-balanced ``quantile`` of held-out crops' similarity to their own class's nearest teaching
-    example. Only classes with ``min_examples`` or more count (with two photos of a species the held-out
-    one has a single, often night-for-day, neighbour; it says nothing about the class's spread), unless
-    no class has that many."""
-    counts = np.bincount(y)
-    use = counts[y] >= min_examples
-    if not use.any():
-        use = np.ones(len(y), bool)
-    v, w = nearest_own[use], 1.0 / counts[y[use]]
+def _weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
     order = np.argsort(v)
     cum = np.cumsum(w[order]) / w.sum()
-    return float(v[order][min(int(np.searchsorted(cum, quantile)), len(v) - 1)])
+    return float(v[order][min(int(np.searchsorted(cum, q)), len(v) - 1)])
+
+
+def similarity_floors(nearest: np.ndarray, y: np.ndarray, known: np.ndarray,
+                      quantile: float = SIMILARITY_QUANTILE, min_examples: int = FOLDS) -> list[float]:
+    """Per class, the similarity to its nearest teaching example below which a crop is "unknown",
+    from the held-out crops of the cross-validation (``nearest`` (n, K), ``known``: rows whose own
+    class was in their fold's training part).
+
+    - ``overall``: the class-balanced ``quantile`` of held-out crops' similarity to their own class,
+      over classes with ``min_examples`` or more (with two photos of a species the held-out one has a
+      single, often night-for-day, neighbour; it says nothing about the spread), unless none has.
+    - A small class gets a lower floor when its own held-out crops were less alike (the nearest of 3
+      examples is farther than the nearest of 100): ``min(overall, its own quantile)``, so a class of 3
+      can be named beside one of 100,
+    - but not below ``stranger`` (unless ``overall`` is), the class-balanced median similarity of
+      held-out crops to the nearest example of a *wrong* class: a crop no closer than a typical
+      stranger is not recognised.
+    A class with no held-out crop of its own (a single example) gets ``overall``."""
+    n_classes = nearest.shape[1]
+    counts = np.bincount(y, minlength=n_classes)
+    rows = np.arange(len(y))
+    own = nearest[rows, y]
+    use = known & (counts[y] >= min_examples)
+    if not use.any():
+        use = known
+    if not use.any():
+        return [-1.0] * n_classes
+    overall = _weighted_quantile(own[use], 1.0 / counts[y[use]], quantile)
+    others = nearest.copy()
+    others[rows, y] = -np.inf
+    wrong = others.max(axis=1)
+    stranger = _weighted_quantile(wrong, 1.0 / counts[y], 0.5)
+    floors = []
+    for k in range(n_classes):
+        mine = own[known & (y == k)]
+        floors.append(overall if len(mine) == 0 else min(overall, max(stranger, float(np.quantile(mine, quantile)))))
+    return floors
 
 
 @dataclass
@@ -310,10 +337,10 @@ class SpeciesHead:
     the examples, so each retrain is a new model key and the older head's results stay.
 
     A call is a name only when (1) the calibrated probability reaches ``threshold`` and (2) the crop
-    is at least ``min_similarity`` alike (cosine, centred features) to one of the called class's
+    is at least its ``min_similarity`` alike (cosine, centred features) to one of the called class's
     teaching examples: a species nobody taught lands far from every example and is "unknown" instead
     of being forced into the nearest class. Both numbers come from cross-validation on the teaching
-    examples (:func:`fit_temperature`, :func:`similarity_floor`). Heads saved before this had neither
+    examples (:func:`fit_temperature`, :func:`similarity_floors`). Heads saved before this had neither
     (``temperature`` 1, no examples kept) and apply as they did.
     """
 
@@ -327,7 +354,7 @@ class SpeciesHead:
     version: str = ""
     centre: np.ndarray | None = None  # subtracted before the unit norm (None: raw embeddings)
     temperature: float = 1.0
-    min_similarity: float | None = None
+    min_similarity: list[float] | None = None  # per class (see similarity_floors)
     bank: np.ndarray | None = None  # (n, 384) centred unit teaching examples, for the nearest-example rule
     bank_labels: np.ndarray | None = None  # (n,) class index of each bank row
     fitting: dict[str, object] = field(default_factory=dict)
@@ -340,11 +367,10 @@ class SpeciesHead:
     @classmethod
     def train(cls, embeddings: np.ndarray, labels: Sequence[str], *, threshold: float = 0.5, task: str = "species",
               embedder: str = "", c: float = HEAD_C, balanced: bool = True, calibrate: bool = True,
-              centred: bool = True, calibration: tuple[float, float | None] | None = None) -> SpeciesHead:
+              centred: bool = True) -> SpeciesHead:
         """Fit on labelled embeddings. ``balanced``: class weights (see :func:`_fit_linear`);
         ``calibrate``: cross-validate to fit the temperature and the similarity floor (kept in ``cv``
-        for the teaching report); ``calibration``: use this (temperature, floor) instead (the bench's
-        leave-one-class-out heads). ``balanced=False, calibrate=False, centred=False, c=10`` is the
+        for the teaching report). ``balanced=False, calibrate=False, centred=False, c=10`` is the
         fitting before issue 16, kept for the bench's comparison."""
         labels = list(labels)
         x = np.asarray(embeddings, np.float64)
@@ -361,21 +387,19 @@ class SpeciesHead:
         f = _unit(x - centre) if centre is not None else x
         coef, icpt = _fit_linear(f, y, len(classes), c, balanced)
         cv, temperature, floor = None, 1.0, None
-        if calibration is not None:
-            temperature, floor = calibration
-        elif calibrate:
+        if calibrate:
             cv = cross_validate(x, y, len(classes), c=c, balanced=balanced, centred=centred)
             known = cv.known(y)
             if known.any():
                 temperature = fit_temperature(cv.logits[known], y[known], class_weights(y)[known])
-                floor = similarity_floor(cv.nearest[known, y[known]], y[known])
-        keep_bank = calibrate or calibration is not None
+                floor = similarity_floors(cv.nearest, y, known)
+        keep_bank = calibrate
         coef32, icpt32 = np.asarray(coef, np.float32), np.asarray(icpt, np.float32)
         digest = hashlib.sha256(coef32.tobytes() + icpt32.tobytes() + "\0".join(classes).encode()
                                 + f"{temperature}|{floor}".encode()).hexdigest()[:12]
         counts = {k: labels.count(k) for k in classes}
         fitting = {"c": c, "class_weight": "balanced" if balanced else None, "centred": centred,
-                   "calibrated": bool(calibrate or calibration), "folds": FOLDS if cv is not None else None,
+                   "calibrated": calibrate, "folds": FOLDS if cv is not None else None,
                    "similarity_quantile": SIMILARITY_QUANTILE if floor is not None else None}
         return cls(classes, coef32, icpt32, threshold, task, embedder, counts, digest,
                    None if centre is None else centre.astype(np.float32), temperature, floor,
@@ -403,7 +427,7 @@ class SpeciesHead:
             k = int(np.argmax(row))
             sim = None if nearest is None else float(nearest[i, k])
             if call.scientific_name is not None and sim is not None and self.min_similarity is not None \
-                    and sim < self.min_similarity:
+                    and sim < self.min_similarity[k]:
                 call = SpeciesCall(None, call.probability, call.best, sim)
             out.append(SpeciesCall(call.scientific_name, call.probability, call.best, sim))
         return out
