@@ -209,3 +209,30 @@ def test_head_names_held_out_photos_of_species_it_was_taught(sqlite_settings, sh
         assert len(right) >= 5 and len(wrong) <= 1, (right, wrong, _calls(ws, stage.model_key))
     finally:
         ws.close()
+
+
+def test_a_box_the_detector_is_unsure_of_is_unknown(workspace: Workspace, shared_data: Path, tmp_path: Path) -> None:
+    """Issue 16: a rock MegaDetector v6 boxed at a low score was named a snow leopard. Two boxes on a
+    real ENA24 bear photo, one sure (0.9) and one unsure (0.25 < 0.35 for MDv6): only the sure one
+    gets a name; the unsure one keeps its best guess in ``extra`` for the reviewer."""
+    from pardus.store.models import Detection
+
+    card = tmp_path / "card"
+    card.mkdir()
+    shutil.copy(shared_data / "zamba-test-assets" / "ena24_small" / "9455.jpg", card / "9455.jpg")
+    import_card(workspace, card, "ENA24")
+    with workspace.db.session() as s:
+        media = s.scalars(select(Media)).one()
+        for score in (0.9, 0.25):
+            s.add(Detection(media_id=media.id, category="animal", score=score, x=0.0, y=0.0, w=1.0, h=1.0,
+                            model_name="megadetector-v6-yolov10-c", model_version="6.0-c-int8-edgetpu"))
+    stage = SpeciesStage(imagenet_threshold=0.0)  # the ImageNet map names anything above 0: only the box decides
+    assert run_stage(workspace, stage).failed == 0
+    with workspace.db.session() as s:
+        calls = {o.extra["detection_id"]: o for o in s.scalars(
+            select(Observation).where(Observation.classified_by == stage.model_key,
+                                      Observation.observation_level == "media"))}
+        sure, unsure = (calls[d.id] for d in s.scalars(select(Detection).order_by(Detection.score.desc())))
+    assert sure.scientific_name is not None and "unsure_box" not in sure.extra
+    assert unsure.scientific_name is None and unsure.extra["unsure_box"] is True and unsure.extra["best"]
+    assert unsure.observation_type == "animal", "still an animal for the counts, just not named"

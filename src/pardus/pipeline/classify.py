@@ -28,6 +28,14 @@ from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
 Box = tuple[float, float, float, float]
+# A box its detector is unsure of is "unknown" whatever the classifier says (issue 16: a rock
+# MegaDetector v6 boxed was named a snow leopard at 0.5-0.9); its best name stays in ``extra.best``.
+# Per detector (Detection.model_name), the score below which a box counts as unsure:
+# - MDv6: 0.35. docs/detection.md's threshold table: from 0.20 to 0.35 MegaDetector v5a's empty LILA
+#   photos that MDv6 calls non-blank fall from 5 to 1 while non-blank recall only goes 0.94 -> 0.92.
+# - the offline YOLOX-tiny: 0.2. The stage keeps its boxes from 0.15 to find small, distant animals
+#   (bench/detect_eval.py); those between 0.15 and 0.2 are the ones it is least sure of.
+UNSURE_BOX = {"megadetector-v6-yolov10-c": 0.35, "zamba-yolox-tiny": 0.2}
 # HUMAN: a head taught on reviewed people names them too. The detector often boxes a person at night
 # as an "animal", and a taught "Homo sapiens" turns that box into a person for the alerts.
 
@@ -123,6 +131,7 @@ class SpeciesStage:
     imagenet_threshold: float = 0.35
     whole_frame: bool = False
     speciesnet: Path | None = None  # SpeciesNet's ONNX (labels.txt beside it): this stage runs SpeciesNet
+    unsure_box: dict[str, float] = field(default_factory=lambda: dict(UNSURE_BOX))
     name: str = "species"
     _classifier: SpeciesClassifier | None = field(default=None, init=False, repr=False)
 
@@ -145,12 +154,14 @@ class SpeciesStage:
         boxed = select(Detection.media_id).where(Detection.category == "animal", Detection.repeat.is_(False))
         return select(Media.id).where(media, Media.id.in_(boxed))
 
-    def _boxes(self, s: Session, media_id: str) -> list[tuple[int | None, Box | None, float | None]]:
+    def _boxes(self, s: Session, media_id: str) -> list[tuple[int | None, Box | None, float | None, bool]]:
+        """(detection id, box, frame time, unsure) of each animal box; the whole frame when none."""
         dets = s.scalars(select(Detection).where(Detection.media_id == media_id, Detection.category == "animal",
                                                  Detection.repeat.is_(False)).order_by(Detection.id)).all()
         if not dets:
-            return [(None, None, None)]
-        return [(d.id, (d.x, d.y, d.w, d.h), d.frame_time_s) for d in dets]
+            return [(None, None, None, False)]
+        return [(d.id, (d.x, d.y, d.w, d.h), d.frame_time_s, d.score < self.unsure_box.get(d.model_name, 0.0))
+                for d in dets]
 
     def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
         clf = self.classifier
@@ -163,14 +174,15 @@ class SpeciesStage:
             if media is None:
                 continue
             try:
-                crops = media_crops(ws, media, [(b, t) for _, b, t in boxes])
+                crops = media_crops(ws, media, [(b, t) for _, b, t, _ in boxes])
             except Exception as exc:  # noqa: BLE001 - this file's problem, recorded with the reason
                 yield ItemResult(media.id, error=f"could not be read for classification ({type(exc).__name__}: {exc})")
                 continue
             calls = clf.classify(crops)
             yield ItemResult(media.id, payload=[
-                {"detection_id": d, "box": b, "frame_time_s": t, "name": c.scientific_name, "p": c.probability,
-                 "best": c.best} for (d, b, t), c in zip(boxes, calls, strict=True)])
+                {"detection_id": d, "box": b, "frame_time_s": t, "name": None if unsure else c.scientific_name,
+                 "p": c.probability, "best": c.best, "unsure_box": unsure}
+                for (d, b, t, unsure), c in zip(boxes, calls, strict=True)])
 
     def write(self, s: Session, result: ItemResult) -> None:
         media = s.get(Media, result.media_id)
@@ -189,7 +201,7 @@ class SpeciesStage:
                 classification_method="machine", classified_by=key, classification_timestamp=now,
                 classification_probability=r["p"],
                 extra={"stage": self.name, "detection_id": r["detection_id"], "best": r["best"],
-                       "frame_time_s": r["frame_time_s"]},
+                       "frame_time_s": r["frame_time_s"]} | ({"unsure_box": True} if r.get("unsure_box") else {}),
             ))
 
     def finish(self, ws: Workspace) -> int:
