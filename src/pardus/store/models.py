@@ -173,6 +173,8 @@ class Media(Base):
     __table_args__ = (
         UniqueConstraint("sha256", name="uq_media_sha256"),
         Index("ix_media_deployment_time", "deployment_id", "timestamp"),
+        # The season overview counts flagged photos per deployment from this index alone.
+        Index("ix_media_deployment_flags", "deployment_id", "timestamp_issues", "file_issues"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -348,8 +350,68 @@ class Observation(Base):
     classification_timestamp: Mapped[datetime | None] = mapped_column()
     classification_probability: Mapped[float | None] = mapped_column(Float)
     comments: Mapped[str | None] = mapped_column(Text)
+    # A person's decision made at the review desk (pardus.review); None for every other row.
+    review_decision_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A human observation replaced by a later decision on the same photo (its id), or "undone": kept
+    # for the record, left out of every count, export and teaching set.
+    superseded_by: Mapped[str | None] = mapped_column(String(64), index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     text_hints: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReviewItem(Base):
+    """One sequence (a burst: a camera's photos seconds apart) in the review queue, with the
+    machine's call and the latest person's decision, so the queue is one indexed query at a million
+    photos. Rebuilt from the photos and observations by ``pardus.review.queue.refresh``; the human
+    side is updated by each decision."""
+
+    __tablename__ = "review_item"
+    __table_args__ = (
+        Index("ix_review_item_camera_day", "deployment_id", "start", "sequence_id"),
+        Index("ix_review_item_confidence", "confidence", "sequence_id"),
+        Index("ix_review_item_reviewed", "reviewed_at", "sequence_id"),
+    )
+
+    sequence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(64))
+    plot: Mapped[str | None] = mapped_column(String(128), index=True)
+    camera_day: Mapped[str | None] = mapped_column(String(10))  # the local date of its first photo
+    start: Mapped[datetime | None] = mapped_column()
+    end: Mapped[datetime | None] = mapped_column()
+    media_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_media_id: Mapped[str] = mapped_column(String(64))
+    time_issues: Mapped[bool] = mapped_column(Boolean, default=False)
+    machine_type: Mapped[str | None] = mapped_column(String(16), index=True)
+    machine_species: Mapped[str | None] = mapped_column(String(255))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    human_type: Mapped[str | None] = mapped_column(String(16))
+    human_species: Mapped[str | None] = mapped_column(String(255))
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    disagree: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReviewDecision(Base):
+    """What a person decided about a sequence at the review desk, beside what the machine had said.
+    Its observations carry ``review_decision_id``; undoing it marks them "undone" and brings back
+    what they had replaced. A bulk action is many decisions sharing one ``batch_id``."""
+
+    __tablename__ = "review_decision"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    sequence_id: Mapped[str] = mapped_column(String(64), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))  # accept, blank, animal, human, vehicle
+    observation_type: Mapped[str] = mapped_column(String(16))
+    scientific_name: Mapped[str | None] = mapped_column(String(255))
+    count: Mapped[int | None] = mapped_column(Integer)
+    machine_type: Mapped[str | None] = mapped_column(String(16))
+    machine_species: Mapped[str | None] = mapped_column(String(255))
+    machine_confidence: Mapped[float | None] = mapped_column(Float)
+    undone_at: Mapped[datetime | None] = mapped_column()
+    undone_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class Alert(Base):

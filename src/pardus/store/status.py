@@ -112,19 +112,18 @@ def season_overview(s: Session) -> Overview:
     problems, reviewed. A few grouped queries, each answered from an index, whatever the season's size."""
     from pardus.store.models import Location
 
-    # Lean counts of the photos: count(*)/min/max come from the (deployment, time) index alone and
-    # the two flags from one plain pass each; `pardus status` keeps the fuller deployment_status.
+    # Lean counts of the photos, each from an index alone: count(*)/min/max from (deployment, time),
+    # the two flags from (deployment, flags); `pardus status` keeps the fuller deployment_status.
     base = {dep: DeploymentStatus(dep, None) for (dep,) in s.execute(select(Deployment.id))}
     for dep, n, first, last in s.execute(select(Media.deployment_id, func.count(), func.min(Media.timestamp),
                                                 func.max(Media.timestamp)).group_by(Media.deployment_id)):
         if dep in base:
             b = base[dep]
             b.media, b.first, b.last = n, str(first)[:19] if first else None, str(last)[:19] if last else None
-    for column, attr in ((Media.timestamp_issues, "time_issues"), (Media.file_issues, "damaged")):
-        for dep, n in s.execute(select(Media.deployment_id, func.count()).where(column.is_not(None))
-                                .group_by(Media.deployment_id)):
-            if dep in base:
-                setattr(base[dep], attr, n)
+    for dep, times, files in s.execute(select(Media.deployment_id, func.count(Media.timestamp_issues),
+                                              func.count(Media.file_issues)).group_by(Media.deployment_id)):
+        if dep in base:
+            base[dep].time_issues, base[dep].damaged = times, files
     for dep, stage, status, n in _stage_counts(s):
         if dep in base:
             base[dep].stages.setdefault(stage, {})[status] = n

@@ -24,6 +24,9 @@ def upgrade() -> None:
                "(SELECT media.deployment_id FROM media WHERE media.id = stage_state.media_id)")
     with op.batch_alter_table("stage_state", schema=None) as batch_op:
         batch_op.create_index("ix_stage_state_deployment", ["deployment_id", "stage", "status"], unique=False)
+    with op.batch_alter_table("media", schema=None) as batch_op:
+        batch_op.create_index("ix_media_deployment_flags", ["deployment_id", "timestamp_issues", "file_issues"],
+                              unique=False)
     with op.batch_alter_table("observation", schema=None) as batch_op:
         batch_op.create_index("ix_observation_deployment_type", ["deployment_id", "observation_type", "media_id"],
                               unique=False)
@@ -32,6 +35,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("media", schema=None) as batch_op:
+        batch_op.drop_index("ix_media_deployment_flags")
     with op.batch_alter_table("observation", schema=None) as batch_op:
         batch_op.drop_index("ix_observation_deployment_method")
         batch_op.drop_index("ix_observation_deployment_type")
