@@ -1249,6 +1249,7 @@ def _export_observations(
     q = (
         select(*cols)
         .outerjoin(Media, Media.id == Observation.media_id)
+        .where(Observation.superseded_by.is_(None))  # a decision a reviewer replaced or undid is kept, not published
         .order_by(
             Observation.deployment_id,
             Observation.event_start,

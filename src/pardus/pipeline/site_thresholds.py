@@ -55,6 +55,7 @@ def site_tunings(ws: Workspace, default: float, *, margin: float = 0.9, min_revi
         truth: dict[str, bool] = {}
         for mid, kind in s.execute(select(Observation.media_id, Observation.observation_type)
                                    .where(Observation.classification_method == "human",
+                                          Observation.superseded_by.is_(None),
                                           Observation.media_id.is_not(None))):
             if mid in site_of:
                 truth[mid] = truth.get(mid, False) or kind != "blank"

@@ -60,7 +60,8 @@ def species_examples(ws: Workspace, until: datetime | None = None) -> list[Examp
     with ws.db.session() as s:
         rows = s.execute(_reviewed(
             select(Observation, Media.sha256).join(Media, Media.id == Observation.media_id)
-            .where(Observation.classification_method == "human", Observation.scientific_name.is_not(None),
+            .where(Observation.classification_method == "human", Observation.superseded_by.is_(None),
+                   Observation.scientific_name.is_not(None),
                    Observation.observation_type.in_(("animal", "human")), Media.available.is_(True)), until)
         ).all()
         for o, sha in rows:
@@ -86,7 +87,8 @@ def hazard_examples(ws: Workspace, until: datetime | None = None) -> list[Exampl
         rows = s.execute(_reviewed(
             select(Observation.media_id, Observation.comments, Observation.extra, Media.sha256)
             .join(Media, Media.id == Observation.media_id)
-            .where(Observation.classification_method == "human", Media.available.is_(True),
+            .where(Observation.classification_method == "human", Observation.superseded_by.is_(None),
+                   Media.available.is_(True),
                    Media.file_mediatype.like("image/%")), until)
         ).all()
     for mid, comments, extra, sha in rows:

@@ -252,7 +252,7 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
         select(Observation, Media.timestamp, Media.timestamp_issues)
         .outerjoin(Media, Observation.media_id == Media.id)
         .where(Observation.deployment_id.in_(list(dep_station)))
-        .where(Observation.observation_type == "animal")
+        .where(Observation.observation_type == "animal", Observation.superseded_by.is_(None))
     ).all()
     records: list[Record] = []
     focus_all: list[tuple[str, int]] = []

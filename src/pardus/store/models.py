@@ -352,7 +352,8 @@ class Observation(Base):
     comments: Mapped[str | None] = mapped_column(Text)
     # A person's decision made at the review desk (pardus.review); None for every other row.
     review_decision_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    # A human observation replaced by a later decision on the same photo (its id), or "undone": kept
+    # A human observation replaced by a later review decision on the same photo (that decision's id), or
+    # "undone" (its own decision was undone): kept
     # for the record, left out of every count, export and teaching set.
     superseded_by: Mapped[str | None] = mapped_column(String(64), index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
