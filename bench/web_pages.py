@@ -70,18 +70,15 @@ ORDER BY d.start, d.id"""
 OVERVIEW_SQL = """
 SELECT m.deployment_id, 'photos', count(*) FROM media m GROUP BY m.deployment_id
 UNION ALL
-SELECT m.deployment_id, 'time_issues', count(*) FROM media m WHERE m.timestamp_issues IS NOT NULL
-GROUP BY m.deployment_id
+SELECT m.deployment_id, 'flags', count(m.timestamp_issues) + count(m.file_issues) FROM media m GROUP BY m.deployment_id
 UNION ALL
-SELECT m.deployment_id, 'damaged', count(*) FROM media m WHERE m.file_issues IS NOT NULL GROUP BY m.deployment_id
+SELECT s.deployment_id, s.stage || ':' || s.status, count(*) FROM stage_state s
+GROUP BY s.deployment_id, s.stage, s.status
 UNION ALL
-SELECT m.deployment_id, s.stage || ':' || s.status, count(*) FROM stage_state s JOIN media m ON m.id = s.media_id
-GROUP BY m.deployment_id, s.stage, s.status
+SELECT o.deployment_id, 'kind:' || o.observation_type, count(DISTINCT o.media_id) FROM observation o
+WHERE o.media_id IS NOT NULL GROUP BY o.deployment_id, o.observation_type
 UNION ALL
-SELECT o.deployment_id, 'kind:' || o.observation_type, count(*) FROM observation o WHERE o.media_id IS NOT NULL
-GROUP BY o.deployment_id, o.observation_type
-UNION ALL
-SELECT o.deployment_id, 'reviewed', count(*) FROM observation o
+SELECT o.deployment_id, 'reviewed', count(DISTINCT o.media_id) FROM observation o
 WHERE o.classification_method = 'human' AND o.media_id IS NOT NULL GROUP BY o.deployment_id"""
 
 
