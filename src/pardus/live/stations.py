@@ -61,6 +61,13 @@ def _round(v: float) -> float:
     return round(round(v / SENSITIVE_PRECISION_DEG) * SENSITIVE_PRECISION_DEG, 1)
 
 
+def shown_place(latitude: float, longitude: float, *, sensitive: bool, exact_places: bool) -> tuple[float, float, bool]:
+    """A place as this person may see it: (lat, lon, rounded). Every page that puts a sighting on a
+    map goes through here, so a sensitive place is rounded the same way everywhere."""
+    hide = sensitive and not exact_places
+    return (_round(latitude), _round(longitude), True) if hide else (latitude, longitude, False)
+
+
 def _camera_state(cam: Camera, open_kinds: set[str], now: datetime) -> tuple[str, list[str]]:
     reasons: list[str] = []
     h = cam.health or {}

@@ -413,6 +413,21 @@ class Catalogue:
         self.sync_index()
         return new
 
+    def undo_split(self, event_id: int, *, by: str) -> Individual:
+        """Put a split back: the record the ``split`` event made is merged into the one it came from
+        (a merge, so the history keeps both steps and the merge itself can be undone)."""
+        with self.ws.db.session() as s:
+            ev = s.get(IndividualEvent, event_id)
+            if ev is None or ev.action != "split":
+                raise CatalogueError(f"event {event_id} is not a split; `pardus individuals show CODE` lists events")
+            src, new = s.get(Individual, ev.individual_id), s.get(Individual, ev.details.get("new") or "")
+            if src is None or new is None:
+                raise CatalogueError(f"the records of split {event_id} are no longer in the catalogue")
+            if new.merged_into:
+                raise CatalogueError(f"{new.code} was already merged into another individual")
+            keep, gone = src.code, new.code
+        return self.merge(keep, gone, by=by, reason=f"undoes split {event_id}")
+
     def _refresh_seen(self, s: Session, ind: Individual) -> None:
         s.flush()
         first, last = s.execute(

@@ -86,5 +86,24 @@
     L.circleMarker(ll, {radius: 8, color: "#222", weight: 1, fillColor: "#c0392b", fillOpacity: 0.9}).addTo(map);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { listen(); cameraMap(); miniMap(); });
+  // An individual's sightings: each a point (rounded places as the server sent them), the plots'
+  // outlines from the camera stations, a scale bar; no tiles unless the park configured a server.
+  function sightingsMap() {
+    var el = document.getElementById("sightings-map"), src = document.getElementById("sightings-data");
+    if (!el || !src || !window.L) return;
+    var data = JSON.parse(src.textContent), map = baseMap(el, el.dataset.tiles);
+    var pts = data.points.map(function (p) { return [p.lat, p.lon]; });
+    if (pts.length) map.fitBounds(pts, {padding: [30, 30], maxZoom: 13}); else map.setView([43.1, 131.3], 9);
+    Object.keys(data.plots).forEach(function (plot) {
+      var o = data.plots[plot];
+      if (o.length >= 3) L.polygon(o, {color: "#20362a", weight: 1.5, fillOpacity: 0.05, interactive: false}).addTo(map);
+    });
+    data.points.forEach(function (p) {
+      L.circleMarker([p.lat, p.lon], {radius: 7, color: "#222", weight: 1, fillColor: "#e8c547", fillOpacity: 0.9})
+        .bindTooltip(p.place + (p.when ? " · " + p.when.slice(0, 16).replace("T", " ") : "")).addTo(map);
+    });
+    el.setAttribute("data-loaded", String(data.points.length));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { listen(); cameraMap(); miniMap(); sightingsMap(); });
 })();
