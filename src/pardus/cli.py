@@ -20,6 +20,7 @@ from pardus.models.commands import models_app
 from pardus.people.commands import users_app
 from pardus.pipeline.commands import detect_app
 from pardus.reid.commands import individuals_app, reid_app
+from pardus.review.commands import review_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
 from pardus.web.commands import serve
@@ -44,6 +45,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(detect_app, name="detect")
 app.add_typer(reid_app, name="reid")
 app.add_typer(individuals_app, name="individuals")
+app.add_typer(review_app, name="review")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
@@ -234,6 +236,10 @@ def process(
             console.print(f"{st.name}: {run.done} done, {run.failed} failed in {run.seconds:.1f} s")
             for media_id, error in run.errors[:10]:
                 err.print(f"  [yellow]{media_id}[/]: {error}")
+        from pardus.review.queue import refresh
+
+        with ws.db.session() as s:
+            console.print(f"Review queue: {refresh(s)} sequences (the review desk: /review in `pardus serve`).")
 
 
 @app.command()

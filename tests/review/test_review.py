@@ -103,7 +103,7 @@ def test_bulk_blanks_of_a_camera_day_and_one_undo(season: Workspace) -> None:
         assert n == len(items) >= 1
         s.flush()
         assert all(s.get(ReviewItem, i.sequence_id).human_type == "blank" for i in items)
-        assert rd.undo(s, batch, "ivan") == n
+        assert len(rd.undo(s, batch, "ivan")) == n
         s.flush()
         assert _active(s) == before
         assert all(s.get(ReviewItem, i.sequence_id).reviewed_at is None for i in items)

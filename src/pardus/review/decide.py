@@ -119,9 +119,9 @@ def _restore_item(s: Session, sequence_id: str) -> None:
     item.disagree = disagrees(item)
 
 
-def undo(s: Session, decision_or_batch: str, by: str) -> int:
+def undo(s: Session, decision_or_batch: str, by: str) -> list[str]:
     """Undo a decision (or every decision of a bulk action): its observations are marked undone and
-    kept; what they had replaced counts again. Returns how many decisions were undone."""
+    kept; what they had replaced counts again. Returns the sequences undone, in decision order."""
     if not decision_or_batch or len(decision_or_batch) > 64:
         raise QueueError("nothing to undo: give a decision id")
     rows = list(s.scalars(select(ReviewDecision).where(
@@ -143,7 +143,7 @@ def undo(s: Session, decision_or_batch: str, by: str) -> int:
             o.superseded_by = None
         s.flush()
         _restore_item(s, d.sequence_id)
-    return len(rows)
+    return [d.sequence_id for d in sorted(rows, key=lambda d: (d.at, d.id))]
 
 
 def last_undoable(s: Session, by: str) -> str | None:

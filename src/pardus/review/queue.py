@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.store.models import Deployment, Location, Media, Observation, ReviewItem
@@ -240,3 +240,34 @@ def camera_day_items(s: Session, deployment_id: str, camera_day: str, *, machine
 
 def is_empty(s: Session) -> bool:
     return s.scalar(select(ReviewItem.sequence_id).limit(1)) is None
+
+
+# The Land of the Leopard's fauna a reviewer chooses from (scientific, common), before the names the
+# store has seen; the species most often decided or called come first, so they get the number keys.
+PARK_SPECIES: tuple[tuple[str, str], ...] = (
+    ("Panthera pardus orientalis", "Amur leopard"), ("Panthera tigris altaica", "Amur tiger"),
+    ("Cervus nippon", "sika deer"), ("Capreolus pygargus", "Siberian roe deer"), ("Cervus elaphus", "red deer"),
+    ("Sus scrofa", "wild boar"), ("Meles leucurus", "Asian badger"), ("Nyctereutes procyonoides", "raccoon dog"),
+    ("Lynx lynx", "Eurasian lynx"), ("Prionailurus bengalensis euptilurus", "Amur leopard cat"),
+    ("Ursus arctos", "brown bear"), ("Ursus thibetanus", "Asiatic black bear"), ("Vulpes vulpes", "red fox"),
+    ("Canis lupus", "wolf"), ("Canis familiaris", "domestic dog"), ("Martes zibellina", "sable"),
+    ("Martes flavigula", "yellow-throated marten"), ("Mustela sibirica", "Siberian weasel"),
+    ("Lepus mandshuricus", "Manchurian hare"), ("Sciurus vulgaris", "red squirrel"),
+    ("Moschus moschiferus", "Siberian musk deer"), ("Aves", "bird"),
+)
+
+
+def species_choices(s: Session, limit: int = 200) -> list[tuple[str, str]]:
+    """(scientific name, common name) for the reviewer's list: the park's fauna and every name in the
+    store's queue, most used first."""
+    used: Counter[str] = Counter()
+    for name, n in s.execute(select(ReviewItem.human_species, func.count()).where(
+            ReviewItem.human_species.is_not(None)).group_by(ReviewItem.human_species)):
+        used[name] += 3 * n
+    for name, n in s.execute(select(ReviewItem.machine_species, func.count()).where(
+            ReviewItem.machine_species.is_not(None)).group_by(ReviewItem.machine_species)):
+        used[name] += n
+    common = dict(PARK_SPECIES)
+    names = list(dict.fromkeys([n for n, _ in used.most_common()] + [n for n, _ in PARK_SPECIES]))
+    names.sort(key=lambda n: -used.get(n, 0))  # stable: the park's order among the unused
+    return [(n, common.get(n, "")) for n in names[:limit] if n != "Homo sapiens"]
