@@ -47,6 +47,7 @@ class Candidate:
     inliers: int
     photo_media_ids: list[str]  # its catalogue photos the machine matched, best first
     rejected: bool = False
+    species: str | None = None
 
 
 @dataclass
@@ -70,6 +71,12 @@ class Proposal:
     @property
     def open_candidates(self) -> list[Candidate]:
         return [c for c in self.candidates if not c.rejected]
+
+    @property
+    def likely_species(self) -> str | None:
+        """The species a new record from this photo gets by default: the photo's own (a classifier's
+        or a person's), else its candidates' (the matcher searched only catalogue animals of it)."""
+        return self.species or next((c.species for c in self.candidates if c.species), None)
 
 
 @dataclass
@@ -247,7 +254,8 @@ def _proposal(s: Session, obs: Observation, media: Media, *, top: int = 5) -> Pr
             probability=c.get("probability"), score=c.get("score"), flank=c.get("flank"),
             inliers=int(c.get("inliers") or 0),
             photo_media_ids=[m for p in (c.get("photos") or [])[:3] if (m := media_of.get(p))],
-            rejected=c.get("individual_id") in rejected or (ind is not None and ind.id in rejected)))
+            rejected=c.get("individual_id") in rejected or (ind is not None and ind.id in rejected),
+            species=ind.scientific_name if ind else None))
     box = None
     if None not in (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height):
         box = (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height)

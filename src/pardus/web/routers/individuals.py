@@ -104,7 +104,7 @@ def _queue_page(ws: Workspace, who: Person, proposal_id: str | None, last: str |
         queue = desk.pending_proposals(s, QUEUE_SHOWN, after=p.id) if p else []
         encounter = desk.encounter_pending(s, p.id) if p and not p.decision else []
         last_p = desk.proposal(s, last) if last and last.isalnum() and len(last) <= MAX_ID else None
-        next_code = Catalogue(ws).next_code(s, p.species) if p else None
+        next_code = Catalogue(ws).next_code(s, p.likely_species) if p else None
         waiting = desk.pending_count(s)
     return {"p": p, "prev_id": prev_id, "next_id": next_id, "queue": queue, "encounter": encounter,
             "last": last_p, "next_code": next_code, "waiting": waiting, "can_decide": who.may(REVIEW),
@@ -227,11 +227,11 @@ async def new_individual(proposal_id: str, code: str = Form("", max_length=32), 
         raise HTTPProblem(400, f"species must be one of {', '.join(MARKED_SPECIES)}")
 
     def run() -> str | None:
-        _, ids = _pending(ws, pid, encounter)
+        p, ids = _pending(ws, pid, encounter)
 
         def make(cat: Catalogue) -> None:
             ind = cat.confirm_new(ids[0], by=who.name, code=new_code, name=new_name, sex=new_sex,
-                                  species=species or None, flank=side)
+                                  species=species or p.likely_species, flank=side)
             for other in ids[1:]:
                 cat.confirm(other, ind.id, by=who.name, flank=side)
 
