@@ -41,7 +41,11 @@ Card = tuple[Path, dict[str, tuple[float, float, float, float]]]
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory: pytest.TempPathFactory) -> Card:
-    root = tmp_path_factory.mktemp("card")
+    return make_card(tmp_path_factory.mktemp("card"))
+
+
+def make_card(root: Path) -> Card:
+    """A memory card of the rendered leopards of PLAN, with each photo's true box."""
     folder = root / "DCIM" / "100RECNX"
     folder.mkdir(parents=True)
     boxes = {}
