@@ -276,13 +276,15 @@ def proposal(s: Session, proposal_id: str) -> Proposal | None:
 
 def review_sheet(cat: Catalogue, proposal_id: str, *, top: int = 3) -> bytes:
     """The picture `pardus reid review` draws for this proposal (JPEG), made once and kept in the
-    derived store. Its key names the catalogue's last event, so a decision anywhere draws it anew
-    (the candidates may have changed) while paging back and forth reuses it."""
+    derived store. Its key names the catalogue's last change of records (create, merge, split,
+    undo), which renames or regroups candidates and so draws it anew; confirmations and rejections
+    do not, so the next photo's sheet, prefetched while the person decides this one, stays good."""
     from pardus.reid.review import review_proposal
 
     ws = cat.ws
     with ws.db.session() as s:
-        last = s.scalar(select(func.max(IndividualEvent.id))) or 0
+        last = s.scalar(select(func.max(IndividualEvent.id))
+                        .where(IndividualEvent.action.not_in(("confirm", "reject")))) or 0
     key = hashlib.sha256(f"reid-sheet|{proposal_id}|{cat.params.key}|{top}|{last}".encode()).hexdigest()
     if ws.derived.exists(key):
         return ws.derived.get_bytes(key)
