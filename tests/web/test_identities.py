@@ -23,6 +23,7 @@ from tests.web.test_pages import PASSWORD, sign_in
 from pardus.ingest.card import import_card
 from pardus.people.accounts import add_user
 from pardus.pipeline.core import run_stage
+from pardus.reid import desk as desk_reads
 from pardus.reid.catalogue import Catalogue
 from pardus.reid.match import Calibration
 from pardus.reid.simulated import render_animal
@@ -111,7 +112,7 @@ def _snapshot(ws: Workspace) -> tuple:
 
 
 def test_reviewer_confirms_a_proposal_and_the_individual_page_shows_the_sighting(
-        workspace: Workspace, desk: dict[str, str], client: TestClient) -> None:
+        workspace: Workspace, desk: dict[str, str], client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     csrf = sign_in(client, "olga")
     page = client.get("/identities")
     assert page.status_code == 200
@@ -147,6 +148,14 @@ def test_reviewer_confirms_a_proposal_and_the_individual_page_shows_the_sighting
     assert "confirm" in ind_page.text and "olga" in ind_page.text  # the history
     cat = client.get("/individuals")
     assert re.search(r"LEO_001</a></td><td>Berry</td><td>female</td>.*?<td>2</td>", cat.text, re.S)
+    # The queue's keyset walk skips decided proposals across batch boundaries.
+    monkeypatch.setattr(desk_reads, "BATCH", 1)
+    with workspace.db.session() as s:
+        assert [p.id for p in desk_reads.pending_proposals(s, 5)] == [desk["P4"], desk["P5"]]
+        assert [p.id for p in desk_reads.pending_proposals(s, 5, after=desk["P4"])] == [desk["P5"]]
+        assert desk_reads.neighbours(s, p3) == (None, desk["P4"])
+        assert desk_reads.neighbours(s, desk["P5"]) == (desk["P4"], None)
+        assert desk_reads.pending_count(s) == 2
     # Deciding the same photo again is refused, not done twice.
     r = client.post(f"/identities/{p3}/confirm", data={"rank": "1", "csrf_token": csrf})
     assert r.status_code == 409 and "already confirmed" in r.text

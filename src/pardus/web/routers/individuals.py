@@ -138,8 +138,8 @@ async def matches_sheet(proposal_id: str, _: Person = Depends(page_person()),
                 raise HTTPProblem(404, "no such re-identification proposal")
         try:
             return _decide(ws, lambda cat: desk.review_sheet(cat, pid))
-        except FileNotFoundError as exc:
-            raise HTTPProblem(404, str(exc)) from exc
+        except (FileNotFoundError, ValueError) as exc:  # the photo is gone or cannot be decoded
+            raise HTTPProblem(404, f"the match picture cannot be drawn: {exc}") from exc
 
     data = await run_in_threadpool(draw)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60",
