@@ -89,13 +89,21 @@
     document.querySelectorAll("#species-keys li[data-name]").forEach(function (li) {
       li.addEventListener("click", function () { decide("animal", li.dataset.name); });
     });
-    var typeahead = document.getElementById("typeahead");
-    if (typeahead) typeahead.addEventListener("submit", function (e) {
+    // Enter in the species box decides; Enter in the count box goes back to the keys. (A form with two
+    // fields and no button does not submit on Enter, so the keys are handled here.)
+    var speciesInput = document.getElementById("species-input");
+    if (speciesInput) speciesInput.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") return;
       e.preventDefault();
-      var input = document.getElementById("species-input");
-      var name = input.value.trim();
-      if (name) { decide("animal", name); input.value = ""; input.blur(); }
+      var name = speciesInput.value.trim();
+      if (name) { decide("animal", name); speciesInput.value = ""; speciesInput.blur(); }
     });
+    var countInput = document.getElementById("count-input");
+    if (countInput) countInput.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); countInput.blur(); }
+    });
+    var typeahead = document.getElementById("typeahead");
+    if (typeahead) typeahead.addEventListener("submit", function (e) { e.preventDefault(); });
     document.addEventListener("keydown", function (e) {
       var t = e.target;
       var typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
