@@ -136,3 +136,23 @@ def test_progress_counts_sequences_per_reviewer_and_day(season: Workspace) -> No
         rd.undo(s, d.decision_id, "ivan")
         rows = {(r.by, r.sequences) for r in rd.progress(s)}
     assert rows == {("olga", 3), ("ivan", 1)}
+
+
+def test_decisions_reach_the_camtrap_dp_export_and_the_teaching_set(season: Workspace, tmp_path) -> None:
+    import csv
+
+    from pardus.interop.camtrap_dp import export_camtrap_dp
+    from pardus.pipeline.teach import species_examples
+
+    with season.db.session() as s:
+        item = s.scalars(select(ReviewItem).where(ReviewItem.machine_type == "animal")).first()
+        rd.decide(s, item.sequence_id, "olga", "animal", species="Cervus elaphus")
+        rd.decide(s, item.sequence_id, "olga", "animal", species="Moschus moschiferus")  # supersedes the first
+        media = {m.id for m in rq.sequence_media(s, item.sequence_id)}
+    export_camtrap_dp(season, tmp_path / "pkg", validate=False)
+    rows = [r for r in csv.DictReader((tmp_path / "pkg" / "observations.csv").open(encoding="utf-8"))
+            if r["mediaID"] in media and r["classificationMethod"] == "human"]
+    assert {(r["scientificName"], r["classifiedBy"]) for r in rows} == {("Moschus moschiferus", "olga")}
+    assert len(rows) == len(media)
+    taught = {e.label for e in species_examples(season) if e.media_id in media}
+    assert taught == {"Moschus moschiferus"}
