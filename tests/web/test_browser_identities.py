@@ -1,8 +1,8 @@
 """The identity desk in Debian's Chromium (Playwright) against a real `pardus serve` on loopback, on
 SQLite and on PostgreSQL: a reviewer confirms a re-identification proposal with the keyboard only
-(? shows the keys, 1 confirms the best candidate) and the individual's page then shows that photo
-and sighting, on the map and in the list; a viewer sees the same proposal without buttons and its
-keys decide nothing; the queue fits a phone's width.
+(? shows the keys, 1 confirms the best candidate, n + Enter makes a new individual) and the
+individual's page then shows that photo and sighting, on the map and in the list; a viewer sees
+the same proposal without buttons and its keys decide nothing; the queue fits a phone's width.
 
 The proposals are the real reid stage's on rendered leopards (`tests.web.test_identities.build_desk`).
 `PARDUS_DOCS_SCREENSHOTS=docs pytest tests/web/test_browser_identities.py -k sqlite` refreshes
@@ -23,7 +23,7 @@ from tests.web.test_identities import Card, build_desk, make_card
 from pardus.config import Settings
 from pardus.people.accounts import add_user
 from pardus.store import open_workspace
-from pardus.store.models import IndividualEvent, Observation
+from pardus.store.models import Individual, IndividualEvent, Observation
 from pardus.web.process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -104,8 +104,17 @@ def test_reviewer_confirms_by_keyboard_and_the_individual_page_shows_the_sightin
     assert "IMG_0003.JPG is LEO_001" in page.inner_text("#last-decision")
     assert page.get_attribute("#proposal", "data-proposal") == ids["P4"]  # on to the next photo
 
-    page.click("#last-decision a")
-    page.wait_for_url(base + "/individuals/LEO_001")
+    # n opens the new-individual form; Enter in it creates the record (it does not confirm #1).
+    page.keyboard.press("n")
+    page.wait_for_selector("#new-dialog[open]")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Shadow")
+    page.keyboard.press("Enter")
+    page.wait_for_function("(document.querySelector('#last-decision') || {}).textContent"
+                           " && document.querySelector('#last-decision').textContent.includes('IMG_0004.JPG')")
+    assert "IMG_0004.JPG is LEO_003" in page.inner_text("#last-decision")
+
+    page.goto(base + "/individuals/LEO_001")
     page.wait_for_selector("#sightings-map[data-loaded='2']")
     assert page.locator(f"#sightings tr[data-media='{ids['IMG_0003.JPG']}']").count() == 1
     assert page.locator(f".flanks img[src='/media/{ids['IMG_0003.JPG']}/thumb']").count() == 1
@@ -118,4 +127,6 @@ def test_reviewer_confirms_by_keyboard_and_the_individual_page_shows_the_sightin
                                                   Observation.classification_method == "human")).one()
         assert obs.classified_by == "olga"
         assert s.scalars(select(IndividualEvent.by).where(IndividualEvent.action == "confirm",
-                                                          IndividualEvent.by != "setup")).all() == ["olga"]
+                                                          IndividualEvent.by != "setup")).all() == ["olga", "olga"]
+        new = s.scalars(select(Individual).where(Individual.code == "LEO_003")).one()
+        assert new.name == "Shadow"

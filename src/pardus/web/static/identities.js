@@ -28,7 +28,9 @@
       document.getElementById("new-submit").click();
       return;
     }
-    if (e.target.closest && e.target.closest("input,textarea,select,[contenteditable],dialog")) return;
+    // Typing in a field is typing; an open dialog takes its own keys. (Focus may stay on a button of
+    // a dialog just closed, so "inside a dialog" alone must not swallow the keys.)
+    if (e.target.closest && e.target.closest("input,textarea,select,[contenteditable]")) return;
     if (document.querySelector("dialog[open]")) return;
     var key = e.key;
     var el = null;
