@@ -30,6 +30,7 @@ from pardus.store.models import (
     Media,
     Observation,
     Project,
+    ReviewItem,
     SensorReading,
     StageState,
 )
@@ -236,3 +237,121 @@ def fill_season(conn: Connection, size: SeasonSize = SeasonSize(), now: datetime
 
     counts["sensor_reading"] = _write(conn, SensorReading, reading_rows())
     return counts
+
+
+def fill_review_queue(conn: Connection, photos: int = 1_000_000, *, stations: int = 40, plots: int = 4,
+                      reviewed_share: float = 0.1, seed: int = 1, chunk: int = 50_000,
+                      progress: Any = None) -> dict[str, int]:
+    """Write a big season's photos and its review queue into an empty, migrated store, for the
+    review desk's speed bench: ``photos`` Media rows in bursts of 3 (a burst is a sequence), one
+    ReviewItem per burst with the machine's call (blank, animal with a species, human, vehicle in
+    field-like shares, a confidence for the non-blank ones), a share already reviewed by a person, and
+    one machine box per photo of the non-blank bursts (what the panel draws). No Observation rows: the
+    queue and its panel read ``review_item``, ``media`` and ``detection`` only. Same parameters and
+    seed, same rows. ``progress(table, rows_done)`` is called after each chunk."""
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    conn.execute(insert(Project), [{"id": "lotl", "title": "Land of the Leopard camera traps", "extra": {}}])
+    per_plot = max(1, stations // plots)
+    plot_of = [f"plot-{chr(65 + min(d // per_plot, plots - 1))}" for d in range(stations)]
+    conn.execute(insert(Location), [{
+        "id": f"L{d:03d}", "name": f"station {d}", "plot": plot_of[d], "latitude": 43.1 + d * 0.01,
+        "longitude": 131.3 + d * 0.01, "coordinate_uncertainty": 10, "sensitive": False, "extra": {}}
+        for d in range(stations)])
+    conn.execute(insert(Camera), [{"id": f"C{d:03d}", "make": "Reconyx", "model": "HF2X", "serial": f"SN{d:06d}",
+                                   "health": {}, "extra": {}} for d in range(stations)])
+    conn.execute(insert(Deployment), [{
+        "id": f"D{d:03d}", "project_id": "lotl", "location_id": f"L{d:03d}", "camera_id": f"C{d:03d}",
+        "start": SEASON_START, "end": None, "utc_offset_minutes": 600, "clock_offset_s": 0.0,
+        "timestamp_issues": False, "extra": {}, "text_hints": {}} for d in range(stations)])
+    counts.update(project=1, location=stations, camera=stations, deployment=stations)
+
+    bursts = (photos + 2) // 3
+    span = SEASON_DAYS * 86400
+    weights = [1.0 + (d % 5) for d in range(stations)]
+    dep = rng.choices(range(stations), weights, k=bursts)
+    start = [SEASON_START + timedelta(seconds=rng.randrange(span)) for _ in range(bursts)]
+    kinds = [_pick(rng, KIND_SHARES) for _ in range(bursts)]
+    conf = [None if k == "blank" else round(0.3 + 0.7 * rng.random(), 4) for k in kinds]
+    reviewed = [rng.random() < reviewed_share for _ in range(bursts)]
+    media_t, item_t, det_t = Media.__table__, ReviewItem.__table__, Detection.__table__
+    category = {"animal": "animal", "human": "person", "vehicle": "vehicle"}
+
+    def media_rows() -> Iterator[dict[str, Any]]:
+        for i in range(photos):
+            b = i // 3
+            t = start[b] + timedelta(seconds=i % 3)
+            yield {"id": f"m{i:08d}", "deployment_id": f"D{dep[b]:03d}", "sha256": f"{i:064x}",
+                   "file_path": f"D{dep[b]:03d}/IMG_{i:08d}.JPG", "file_name": f"IMG_{i:08d}.JPG",
+                   "file_mediatype": "image/jpeg", "file_size": 1_200_000, "file_public": True, "available": True,
+                   "width": 2048, "height": 1536, "timestamp_source": "exif", "timestamp": t,
+                   "timestamp_issues": None, "capture_method": "activityDetection", "sequence_id": f"s{b:08d}",
+                   "sequence_index": i % 3, "favorite": False, "imported": t + timedelta(days=1), "extra": {},
+                   "text_hints": {}}
+
+    def item_rows() -> Iterator[dict[str, Any]]:
+        for b in range(bursts):
+            k = kinds[b]
+            n = min(3, photos - 3 * b)
+            t = start[b]
+            sp = SPECIES[b % len(SPECIES)] if k == "animal" else None
+            yield {"sequence_id": f"s{b:08d}", "deployment_id": f"D{dep[b]:03d}", "plot": plot_of[dep[b]],
+                   "camera_day": (t + timedelta(minutes=600)).date().isoformat(), "start": t,
+                   "end": t + timedelta(seconds=n - 1), "media_count": n, "first_media_id": f"m{3 * b:08d}",
+                   "time_issues": False, "machine_type": k, "machine_species": sp, "confidence": conf[b],
+                   "human_type": k if reviewed[b] else None, "human_species": sp if reviewed[b] else None,
+                   "reviewed_by": "ranger" if reviewed[b] else None,
+                   "reviewed_at": t + timedelta(days=3) if reviewed[b] else None, "disagree": False}
+
+    def detection_rows() -> Iterator[dict[str, Any]]:
+        for i in range(photos):
+            b = i // 3
+            if kinds[b] == "blank":
+                continue
+            yield {"media_id": f"m{i:08d}", "category": category[kinds[b]], "score": conf[b], "x": 0.3, "y": 0.3,
+                   "w": 0.2, "h": 0.25, "model_name": "MDV6-yolov10-e", "model_version": "6.0", "repeat": False,
+                   "created": start[b] + timedelta(days=1), "extra": {}}
+
+    for name, table, rows in (("media", media_t, media_rows()), ("review_item", item_t, item_rows()),
+                              ("detection", det_t, detection_rows())):
+        n = 0
+        for batch in _chunks(rows, chunk):
+            conn.execute(insert(table), batch)
+            n += len(batch)
+            if progress:
+                progress(name, n)
+        counts[name] = n
+    return counts
+
+
+def machine_calls_from_truth(s: Any, season: Any, *, wrong_every: int = 7) -> int:
+    """Machine observations and boxes on a simulated season's imported photos as a detector and
+    species head would write them, read from the season's truth instead of running the models (every
+    ``wrong_every``-th animal named wrongly; fire and smoke frames called blank); ``s`` is a Session.
+    Returns the photos given a call. Run ``pardus.review.queue.refresh`` after it to fill the queue."""
+    from sqlalchemy import select
+
+    from pardus.simulate.load import truth_media
+    from pardus.store.models import utcnow
+
+    kinds = {"animal": "animal", "human": "human", "vehicle": "vehicle"}
+    by_hash = {sha: mid for mid, sha in s.execute(select(Media.id, Media.sha256))}
+    n = 0
+    for k, (row, media_id) in enumerate(truth_media(season, by_hash)):
+        if media_id is None:
+            continue
+        m = s.get(Media, media_id)
+        kind = kinds.get(row["content"], "blank")
+        name = row["scientific_name"] or None
+        if kind == "animal" and k % wrong_every == 0:
+            name = "Sus scrofa" if name != "Sus scrofa" else "Cervus nippon"
+        s.add(Observation(deployment_id=m.deployment_id, media_id=m.id, observation_level="media",
+                          observation_type=kind, scientific_name=name if kind != "blank" else None,
+                          classification_method="machine", classified_by="truth-fixture",
+                          classification_timestamp=utcnow(), classification_probability=0.35 + (k % 13) / 20))
+        if row["bbox_width"] not in ("", None) and kind != "blank":
+            s.add(Detection(media_id=m.id, category={"human": "person"}.get(kind, kind), score=0.8,
+                            x=float(row["bbox_x"]), y=float(row["bbox_y"]), w=float(row["bbox_width"]),
+                            h=float(row["bbox_height"]), model_name="truth-fixture", model_version="1"))
+        n += 1
+    return n
