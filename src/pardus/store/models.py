@@ -370,7 +370,10 @@ class ReviewItem(Base):
     __table_args__ = (
         Index("ix_review_item_camera_day", "deployment_id", "start", "sequence_id"),
         Index("ix_review_item_confidence", "confidence", "sequence_id"),
-        Index("ix_review_item_reviewed", "reviewed_at", "sequence_id"),
+        # "Not yet reviewed" is reviewed_at IS NULL: these lead with it, so the next unreviewed
+        # sequence is a seek, not a scan past the reviewed ones.
+        Index("ix_review_item_unreviewed_camera_day", "reviewed_at", "deployment_id", "start", "sequence_id"),
+        Index("ix_review_item_unreviewed_confidence", "reviewed_at", "confidence", "sequence_id"),
     )
 
     sequence_id: Mapped[str] = mapped_column(String(64), primary_key=True)

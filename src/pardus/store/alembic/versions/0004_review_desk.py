@@ -46,7 +46,10 @@ def upgrade() -> None:
     with op.batch_alter_table("review_item", schema=None) as batch_op:
         batch_op.create_index("ix_review_item_camera_day", ["deployment_id", "start", "sequence_id"], unique=False)
         batch_op.create_index("ix_review_item_confidence", ["confidence", "sequence_id"], unique=False)
-        batch_op.create_index("ix_review_item_reviewed", ["reviewed_at", "sequence_id"], unique=False)
+        batch_op.create_index("ix_review_item_unreviewed_camera_day",
+                              ["reviewed_at", "deployment_id", "start", "sequence_id"], unique=False)
+        batch_op.create_index("ix_review_item_unreviewed_confidence", ["reviewed_at", "confidence", "sequence_id"],
+                              unique=False)
         batch_op.create_index(batch_op.f("ix_review_item_plot"), ["plot"], unique=False)
         batch_op.create_index(batch_op.f("ix_review_item_machine_type"), ["machine_type"], unique=False)
     op.create_table(
