@@ -12,7 +12,6 @@ so plainly; the map shows every camera of the season and a silent camera as offl
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import _drop_schema, _postgres_schema_url
 from tests.live.test_queue_health import NIGHT, PERSON_SEED
+from tests.web.helpers import backend_settings, shot, sign_in
 
 from pardus.config import Settings
 from pardus.live.cameras import add_camera
@@ -40,7 +39,6 @@ pytestmark = [
 ]
 PASSWORD = "kedr-2024-patrol"
 PHONE = {"width": 390, "height": 844}
-SHOTS = os.environ.get("PARDUS_DOCS_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +51,8 @@ def season(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served(request: pytest.FixtureRequest, season: Path,
            tmp_path: Path) -> Iterator[tuple[ServerProcess, Settings, str]]:
-    url, schema = (None, None) if request.param == "sqlite" else _postgres_schema_url()
-    settings = Settings(data_dir=tmp_path / "data", database_url=url)
-    try:
+    with backend_settings(request.param, tmp_path / "data") as settings:
+        url = settings.database_url
         with open_workspace(settings) as ws:
             import_season(ws, season)
             token = add_camera(ws, "LIVE1")
@@ -78,22 +75,10 @@ def served(request: pytest.FixtureRequest, season: Path,
             yield server, settings, token
         finally:
             server.stop()
-    finally:
-        if schema:
-            _drop_schema(schema)
-
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"web-{name}.png"), full_page=True)
 
 
 def _sign_in(page, base: str, name: str, password: str = PASSWORD) -> None:
-    page.goto(base + "/signin")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    sign_in(page, base, name, password)
 
 
 def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served) -> None:
@@ -104,7 +89,7 @@ def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served
     # A wrong password is refused and said so plainly.
     _sign_in(page, base, "ivanov", "not the password")
     assert "Wrong user name or password" in page.inner_text("#signin-error")
-    _shot(page, "signin")
+    shot(page, "signin")
     _sign_in(page, base, "ivanov")
     page.wait_for_url(base + "/alerts")
     assert page.locator("li.alert").count() == 0
@@ -123,7 +108,7 @@ def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served
     assert appeared < 15, f"the alert took {appeared:.1f} s to appear"
     card = page.locator("li.alert").first
     assert "person" in card.inner_text().lower() and "LIVE1" in card.inner_text()
-    _shot(page, "inbox-phone")
+    shot(page, "inbox-phone")
     alert_id = card.get_attribute("data-alert-id")
 
     # A POST without the CSRF token is refused, even from the ranger's own session.
@@ -139,15 +124,15 @@ def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served
     page.click("#resolve-button")
     page.wait_for_function("document.querySelector('#alert-status').textContent === 'resolved'")
     assert "patrol 3 on its way <b>now</b>" in page.inner_text("table.history")  # text, not markup
-    _shot(page, "alert-phone")
+    shot(page, "alert-phone")
     desk = browser.new_context(viewport={"width": 1280, "height": 900})
     dpage = desk.new_page()
     _sign_in(dpage, base, "ivanov")
     dpage.goto(f"{base}/alerts/{alert_id}")
     dpage.wait_for_selector("#minimap .leaflet-interactive")
-    _shot(dpage, "alert")
+    shot(dpage, "alert")
     dpage.goto(f"{base}/alerts?state=all")
-    _shot(dpage, "inbox")
+    shot(dpage, "inbox")
 
     with open_workspace(settings) as ws, ws.db.session() as s:
         a = s.get(Alert, alert_id)
@@ -191,14 +176,14 @@ def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served
     dpage.locator("path[data-station='D-SILENT']").click(force=True)
     dpage.wait_for_selector("#station h2")
     assert "offline" in dpage.inner_text("#station") and "silent" in dpage.inner_text("#station")
-    _shot(dpage, "map")
+    shot(dpage, "map")
 
     dpage.goto(f"{base}/overview")
     assert dpage.locator("table.overview").count() == 2
     rows = dpage.locator("table.overview").nth(1).locator("tbody tr").count()
     with open_workspace(settings) as ws, ws.db.session() as s:
         assert rows == s.scalar(select(func.count()).select_from(Deployment))
-    _shot(dpage, "overview")
+    shot(dpage, "overview")
     for ctx in (ranger, desk, viewer):
         ctx.close()
 

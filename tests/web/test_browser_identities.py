@@ -11,13 +11,12 @@ docs/web-identity-review.png and docs/web-individual.png.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.conftest import _drop_schema, _postgres_schema_url
+from tests.web.helpers import backend_settings, shot, sign_in
 from tests.web.test_identities import Card, build_desk, make_card
 
 from pardus.config import Settings
@@ -30,7 +29,6 @@ pytestmark = pytest.mark.slow
 PASSWORD = "kedr-2024-patrol"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-SHOTS = os.environ.get("PARDUS_DOCS_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +39,8 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Card:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served(request: pytest.FixtureRequest, card: Card,
            tmp_path: Path) -> Iterator[tuple[ServerProcess, Settings, dict[str, str]]]:
-    url, schema = (None, None) if request.param == "sqlite" else _postgres_schema_url()
-    settings = Settings(data_dir=tmp_path / "data", database_url=url)
-    try:
+    with backend_settings(request.param, tmp_path / "data") as settings:
+        url = settings.database_url
         with open_workspace(settings) as ws:
             ids = build_desk(ws, card)
             add_user(ws, "olga", "reviewer", password=PASSWORD, token=False)
@@ -53,23 +50,10 @@ def served(request: pytest.FixtureRequest, card: Card,
             yield server, settings, ids
         finally:
             server.stop()
-    finally:
-        if schema:
-            _drop_schema(schema)
-
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"web-{name}.png"), full_page=True)
 
 
 def _sign_in(page, base: str, name: str, then: str) -> None:
-    page.goto(f"{base}/signin?next={then}")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + then)
+    sign_in(page, base, name, PASSWORD, then)
 
 
 def test_reviewer_confirms_by_keyboard_and_the_individual_page_shows_the_sighting(browser, served) -> None:
@@ -98,7 +82,7 @@ def test_reviewer_confirms_by_keyboard_and_the_individual_page_shows_the_sightin
     assert "new individual" in page.inner_text("#help-dialog")
     page.keyboard.press("Escape")
     page.wait_for_selector("#help-dialog:not([open])", state="attached")
-    _shot(page, "identity-review")
+    shot(page, "identity-review")
     page.keyboard.press("1")
     page.wait_for_selector("#last-decision")
     assert "IMG_0003.JPG is LEO_001" in page.inner_text("#last-decision")
@@ -119,7 +103,7 @@ def test_reviewer_confirms_by_keyboard_and_the_individual_page_shows_the_sightin
     assert page.locator(f"#sightings tr[data-media='{ids['IMG_0003.JPG']}']").count() == 1
     assert page.locator(f".flanks img[src='/media/{ids['IMG_0003.JPG']}/thumb']").count() == 1
     assert page.locator("#sightings-map .leaflet-interactive").count() >= 2
-    _shot(page, "individual")
+    shot(page, "individual")
     ctx.close()
 
     with open_workspace(settings) as ws, ws.db.session() as s:

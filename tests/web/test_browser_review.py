@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import _drop_schema, _postgres_schema_url
+from tests.web.helpers import SHOTS, backend_settings, sign_in
 
 from pardus.config import Settings
 from pardus.models.registry import DINOV2_VITS14
@@ -37,7 +37,6 @@ from pardus.web.process import ServerProcess
 pytestmark = pytest.mark.slow
 PASSWORD = "sika-2024-review"
 ONLY_THE_REVIEWER = "Moschus moschiferus"  # the machine never says musk deer
-SHOTS = os.environ.get("PARDUS_DOCS_SCREENSHOTS")
 KINDS = {"animal": "animal", "human": "human", "vehicle": "vehicle"}
 
 
@@ -75,9 +74,8 @@ def _machine_calls_from_truth(ws, season: Path) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served(request: pytest.FixtureRequest, season: Path, tmp_path: Path) -> Iterator[tuple[ServerProcess, Settings]]:
-    url, schema = (None, None) if request.param == "sqlite" else _postgres_schema_url()
-    settings = Settings(data_dir=tmp_path / "data", database_url=url)
-    try:
+    with backend_settings(request.param, tmp_path / "data") as settings:
+        url = settings.database_url
         with open_workspace(settings) as ws:
             import_season(ws, season)
             _machine_calls_from_truth(ws, season)
@@ -88,16 +86,10 @@ def served(request: pytest.FixtureRequest, season: Path, tmp_path: Path) -> Iter
             yield server, settings
         finally:
             server.stop()
-    finally:
-        if schema:
-            _drop_schema(schema)
 
 
 def _sign_in(page, base: str, name: str) -> None:
-    page.goto(base + "/signin")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, base, name, PASSWORD)
     page.wait_for_url(lambda u: "/signin" not in u)
 
 
