@@ -205,8 +205,9 @@ def test_head_names_held_out_photos_of_species_it_was_taught(sqlite_settings, sh
         names = _machine_names(ws, stage.model_key)
         right = [n for n in held if names.get(n) == {truth[n]}]
         wrong = [n for n in held if names.get(n) not in ({truth[n]}, {None})]
-        # measured: 5 of the 6 held-out photos named right, one leopard cat called a mouse-deer
-        assert len(right) >= 5 and len(wrong) <= 1, (right, wrong, _calls(ws, stage.model_key))
+        # measured: 4 of the 6 held-out photos named right, 2 "unknown", none wrong (the head before
+        # issue 16: 5 right, one leopard cat called a mouse-deer)
+        assert len(right) >= 4 and not wrong, (right, wrong, _calls(ws, stage.model_key))
     finally:
         ws.close()
 

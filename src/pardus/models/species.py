@@ -179,7 +179,11 @@ def _call(names: Sequence[str], probs: np.ndarray, threshold: float) -> SpeciesC
 HEAD_C = 100.0
 FOLDS = 5
 # "Unknown" by distance: a crop whose nearest teaching example of the called class is less similar than
-# this share of held-out crops of taught classes were to their own class (class-balanced quantile).
+# this share of that class's held-out crops were (see similarity_floors), i.e. it gives up this share of
+# the taught species' crops to catch untaught ones. bench/species_eval.py, MDv6 / offline-pair crops:
+# 0.1: balanced accuracy 0.43 / 0.33, untaught species "unknown" 56 % / 70 % (the old head: 0.27 / 0.22
+# and 63 % / 50 %); 0.3: 0.29 / 0.26 and 69 % / 76 %, but 30 % of snow leopards go unnamed and
+# tests/pipeline/test_species.py's held-out camtrapR photos drop from 5 of 6 named to 3.
 SIMILARITY_QUANTILE = 0.1
 _ABSENT = -1.0e4  # logit of a class with no examples in a fold: never called
 
@@ -277,7 +281,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, n_classes: int, *, c: float, ba
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
     """Temperature scaling (Guo et al. 2017, "On calibration of modern neural networks"): the T that
-    minimises the class-weighted negative log-likelihood of held-out logits / T. One number, so the
+    minimises the (``weights``-weighted) negative log-likelihood of held-out logits / T. One number, so the
     ranking of classes never changes, only how sure the head says it is."""
     grid = np.geomspace(0.05, 50.0, 241)
     rows = np.arange(len(y))
@@ -297,16 +301,15 @@ def similarity_floors(nearest: np.ndarray, y: np.ndarray, known: np.ndarray,
     from the held-out crops of the cross-validation (``nearest`` (n, K), ``known``: rows whose own
     class was in their fold's training part).
 
-    - ``overall``: the class-balanced ``quantile`` of held-out crops' similarity to their own class,
-      over classes with ``min_examples`` or more (with two photos of a species the held-out one has a
-      single, often night-for-day, neighbour; it says nothing about the spread), unless none has.
-    - A small class gets a lower floor when its own held-out crops were less alike (the nearest of 3
-      examples is farther than the nearest of 100): ``min(overall, its own quantile)``, so a class of 3
-      can be named beside one of 100,
-    - but not below ``stranger`` (unless ``overall`` is), the class-balanced median similarity of
-      held-out crops to the nearest example of a *wrong* class: a crop no closer than a typical
-      stranger is not recognised.
-    A class with no held-out crop of its own (a single example) gets ``overall``."""
+    - A class with ``min_examples`` or more held-out crops: the ``quantile`` of their similarity to
+      their own class's nearest training example (a tight class, herons on one pond, gets a high
+      floor; a varied one, snow leopards day and night, a lower one).
+    - A smaller class: ``overall`` (the class-balanced ``quantile`` over those larger classes, or over
+      all classes if none is larger), lowered to the class's own quantile (the nearest of 3 examples
+      is farther than the nearest of 100, so a class of 3 can be named beside one of 100) but not
+      below ``stranger``, the class-balanced median similarity of held-out crops to the nearest example
+      of a *wrong* class: a crop no closer than a typical stranger is not recognised.
+    - A class with no held-out crop of its own (a single example): ``overall``."""
     n_classes = nearest.shape[1]
     counts = np.bincount(y, minlength=n_classes)
     rows = np.arange(len(y))
@@ -324,7 +327,12 @@ def similarity_floors(nearest: np.ndarray, y: np.ndarray, known: np.ndarray,
     floors = []
     for k in range(n_classes):
         mine = own[known & (y == k)]
-        floors.append(overall if len(mine) == 0 else min(overall, max(stranger, float(np.quantile(mine, quantile)))))
+        if len(mine) == 0:
+            floors.append(overall)
+        elif len(mine) >= min_examples:
+            floors.append(float(np.quantile(mine, quantile)))
+        else:
+            floors.append(min(overall, max(stranger, float(np.quantile(mine, quantile)))))
     return floors
 
 
@@ -391,7 +399,10 @@ class SpeciesHead:
             cv = cross_validate(x, y, len(classes), c=c, balanced=balanced, centred=centred)
             known = cv.known(y)
             if known.any():
-                temperature = fit_temperature(cv.logits[known], y[known], class_weights(y)[known])
+                # Unweighted, as Guo et al.: weighting classes equally let 2-photo classes (always wrong
+                # held out) flatten every probability; on offline-pair crops the head then named 15 % of
+                # its own teaching photos (bench/species_eval.py).
+                temperature = fit_temperature(cv.logits[known], y[known], np.ones(int(known.sum())))
                 floor = similarity_floors(cv.nearest, y, known)
         keep_bank = calibrate
         coef32, icpt32 = np.asarray(coef, np.float32), np.asarray(icpt, np.float32)
