@@ -42,7 +42,7 @@ reviewed_at, which both databases seek.)
 
 The season, its imported store and the generated SQLite store are cached under the temp folder,
 keyed by their parameters (``--fresh`` rebuilds them); PostgreSQL gets a fresh schema in
---postgres-url, filled, ANALYZEd (as autovacuum would have) and dropped at the end.
+--postgres-url, filled, VACUUM ANALYZEd (as autovacuum would have) and dropped at the end.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +62,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sqlalchemy import create_engine, func, select, text, tuple_  # noqa: E402
+from sqlalchemy import create_engine, func, select, tuple_  # noqa: E402
 
 from pardus.config import Settings  # noqa: E402
 from pardus.people.accounts import add_user  # noqa: E402
 from pardus.review import queue as rq  # noqa: E402
 from pardus.store import open_workspace  # noqa: E402
 from pardus.store.models import ReviewDecision, ReviewItem  # noqa: E402
+from pardus.testing.postgres import drop_schema, new_schema, vacuum_analyze  # noqa: E402
 from pardus.testing.rows import fill_review_queue, machine_calls_from_truth  # noqa: E402
 from pardus.web.process import ServerProcess  # noqa: E402
 
@@ -297,18 +297,16 @@ def _fill(settings: Settings, a: argparse.Namespace, sqlite: bool) -> float:
             shown[0] = n
             print(f"  {table}: {n:,} rows, {time.perf_counter() - t:.0f} s", flush=True)
 
-    with open_workspace(settings) as ws:
-        with ws.db.engine.connect() as conn:
-            if sqlite:  # bulk-load settings for this connection only; the store keeps WAL
-                conn.exec_driver_sql("PRAGMA synchronous=OFF")
-                conn.exec_driver_sql("PRAGMA cache_size=-500000")
-                conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
-                conn.commit()
-            fill_review_queue(conn, a.photos, seed=a.seed, progress=progress)
+    with open_workspace(settings) as ws, ws.db.engine.connect() as conn:
+        if sqlite:  # bulk-load settings for this connection only; the store keeps WAL
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+            conn.exec_driver_sql("PRAGMA cache_size=-500000")
+            conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
             conn.commit()
-        if not sqlite:
-            with ws.db.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        fill_review_queue(conn, a.photos, seed=a.seed, progress=progress)
+        conn.commit()
+    if not sqlite:
+        vacuum_analyze(settings.resolved_database_url)
     return time.perf_counter() - t
 
 
@@ -324,28 +322,16 @@ def queue_store(a: argparse.Namespace, backend: str, tmp: Path) -> tuple[Setting
         else:
             print(f"sqlite: using the cached store {root}", flush=True)
         return settings, None
-    schema = f"pardus_bench_review_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(a.postgres_url)
-    with eng.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng.dispose()
-    sep = "&" if "?" in a.postgres_url else "?"
-    settings = Settings(data_dir=tmp / "pg-data", database_url=f"{a.postgres_url}{sep}options=-csearch_path%3D{schema}")
+    schema, url = new_schema(a.postgres_url, "pardus_bench_review")
+    settings = Settings(data_dir=tmp / "pg-data", database_url=url)
     try:
         dt = _fill(settings, a, False)
     except BaseException:
         drop_schema(a.postgres_url, schema)
         raise
     print(f"postgresql: generated {a.photos:,} photos and their queue in schema {schema} in {dt:.1f} s "
-          f"(then ANALYZE)", flush=True)
+          f"(then VACUUM ANALYZE)", flush=True)
     return settings, schema
-
-
-def drop_schema(url: str, schema: str) -> None:
-    eng = create_engine(url)
-    with eng.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    eng.dispose()
 
 
 ORDERS = {"camera-day": "", "confidence": "&order=confidence"}

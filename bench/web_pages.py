@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from pardus.config import Settings  # noqa: E402
 from pardus.people.accounts import add_user  # noqa: E402
 from pardus.store import open_workspace  # noqa: E402
+from pardus.testing.postgres import drop_schema, new_schema, vacuum_analyze  # noqa: E402
 from pardus.testing.rows import SeasonSize, fill_season, refresh_cameras  # noqa: E402
 from pardus.web.process import ServerProcess  # noqa: E402
 
@@ -150,29 +150,13 @@ def sqlite_store(a: argparse.Namespace) -> tuple[Settings, Path | None]:
 
 
 def postgres_store(a: argparse.Namespace, tmp: Path) -> tuple[Settings, str]:
-    from sqlalchemy import create_engine, text
 
-    schema = f"pardus_bench_web_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(a.postgres_url)
-    with eng.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng.dispose()
-    sep = "&" if "?" in a.postgres_url else "?"
-    settings = Settings(data_dir=tmp / "pg-data", database_url=f"{a.postgres_url}{sep}options=-csearch_path%3D{schema}")
+    schema, url = new_schema(a.postgres_url, "pardus_bench_web")
+    settings = Settings(data_dir=tmp / "pg-data", database_url=url)
     dt = _fill(settings, _size(a))
-    with open_workspace(settings) as ws, ws.db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    vacuum_analyze(url)
     print(f"postgresql: filled schema {schema} in {dt:.1f} s (then VACUUM ANALYZE, as autovacuum would)", flush=True)
     return settings, schema
-
-
-def drop_schema(url: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    eng = create_engine(url)
-    with eng.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    eng.dispose()
 
 
 def time_pages(settings: Settings, a: argparse.Namespace, log_dir: Path) -> dict[str, list[float]]:
