@@ -9,8 +9,12 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import func, select
 from tests.conftest import _service_missing
@@ -175,3 +179,84 @@ def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_
         client.disconnect()
         gw.stop()
         ws.close()
+
+
+def test_item1_mqtt_gateway_survives_hostile_messages_and_health_says_so(sqlite_settings) -> None:
+    """Issue 19, item 1: a deeply nested heartbeat or {"seq": "abc"} used to kill the paho loop; now
+    each is answered on .../ack and the next good message is still handled."""
+    import paho.mqtt.client as mqtt
+    from tests.live.helpers import jpeg
+
+    from pardus.live.mqtt import MqttGateway
+
+    try:
+        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
+    except OSError:
+        _service_missing("Mosquitto at 127.0.0.1:1883")
+    ws = open_workspace(sqlite_settings)
+    cam = f"MQH{time.time_ns() % 10**9}"
+    token = add_camera(ws, cam, expected_interval_s=600)
+    gw = MqttGateway(ws)
+    gw.start()
+    acks: list[dict] = []
+    got = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: (acks.append(json.loads(m.payload)), got.set())
+    client.connect("127.0.0.1", 1883)
+    client.subscribe(f"pardus/cameras/{cam}/ack", qos=1)
+    client.loop_start()
+    try:
+        assert gw.connected.wait(5)
+
+        def send(what: str, payload: bytes) -> dict:
+            got.clear()
+            n = len(acks)
+            client.publish(f"pardus/cameras/{cam}/{what}", payload, qos=1)
+            assert got.wait(10), f"no ack for {payload[:40]!r}: the gateway died"
+            return acks[n]
+
+        photo = base64.b64encode(jpeg(4)).decode()
+        nested = b'{"token": "' + token.encode() + b'", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+        for what, payload, words in (
+                ("heartbeat", nested, "nested"),
+                ("heartbeat", b"\xff\xfe not utf-8", "UTF-8"),
+                ("media", json.dumps({"token": token, "seq": "abc", "data": photo}).encode(), "seq"),
+                ("media", json.dumps({"token": token, "seq": True, "data": photo}).encode(), "seq"),
+                ("media", json.dumps({"token": token, "seq": 1, "filename": 7, "data": photo}).encode(), "filename")):
+            reply = send(what, payload)
+            assert reply["status"] == 400 and words in reply["error"], reply
+        assert send("heartbeat", json.dumps({"token": token, "battery_pct": 60}).encode())["ok"]
+        assert send("media", json.dumps({"token": token, "seq": 9, "data": photo}).encode())["status"] == 201
+        assert gw.status() == {"connected": True, "handled": 7, "failed": 0}
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        gw.stop()
+        ws.close()
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.one_of(st.binary(max_size=300), st.dictionaries(
+    st.sampled_from(["token", "seq", "filename", "data", "battery_pct", "x"]),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=40),
+              st.lists(st.integers(), max_size=3)), max_size=5).map(lambda d: json.dumps(d).encode())),
+       what=st.sampled_from(["heartbeat", "media"]))
+def test_mqtt_messages_of_any_shape_get_a_reply_never_an_exception(sqlite_settings, payload: bytes, what: str) -> None:
+    from pardus.live.mqtt import MqttGateway
+
+    ws = _hostile_ws(sqlite_settings)
+    reply = MqttGateway(ws).handle("C1", what, payload)
+    assert isinstance(reply, dict) and ("ok" in reply) and (reply["ok"] or reply["status"] in (400, 401, 403, 404, 413))
+
+
+_WS: dict[str, Any] = {}
+
+
+def _hostile_ws(s) -> Any:
+    """One store for all generated examples (a camera C1 with a token nobody sends)."""
+    key = str(s.data_dir)
+    if key not in _WS:
+        ws = open_workspace(s)
+        add_camera(ws, "C1")
+        _WS[key] = ws
+    return _WS[key]

@@ -84,6 +84,9 @@ def _sign_in(page, base: str, name: str, password: str = PASSWORD) -> None:
 def test_ranger_inbox_live_alert_ack_resolve_viewer_csrf_and_map(browser, served) -> None:
     server, settings, token = served
     base = server.url
+    health = server.health()  # every background loop of the server reports itself alive
+    assert health["ok"] and set(health["loops"]) == {"live-triage", "live-full", "alert-delivery"}
+    assert all(health["loops"].values())
     ranger = browser.new_context(viewport=PHONE)
     page = ranger.new_page()
     # A wrong password is refused and said so plainly.

@@ -255,6 +255,9 @@ class DeliveryWorker:
                 self._due.append(_Due(alert_id, ch, time.monotonic()))
         self._wake.set()
 
+    def alive(self) -> dict[str, bool]:
+        return {"alert-delivery": self._thread is not None and self._thread.is_alive()}
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="alert-delivery", daemon=True)
         self._thread.start()

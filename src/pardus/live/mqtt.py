@@ -10,6 +10,12 @@ Uploads take the same ingest as HTTP (``ingest_file``, durable, idempotent by ha
 number). The result of each message is published to ``pardus/cameras/<camera>/ack`` (``stored``,
 ``duplicate`` or the error), because MQTT has no reply of its own; subscriptions use QoS 1, so
 the broker redelivers a message the gateway did not acknowledge, and idempotency absorbs it.
+
+A hostile or broken message (deeply nested JSON, a sequence number that is not a number, bytes
+that are not UTF-8) is answered on .../ack with what is wrong; anything unexpected is logged with
+its topic and answered with a 500, and the gateway goes on: one message must never stop the
+park's MQTT cameras. ``status()`` says whether it is connected and how many messages failed, for
+the server's health endpoint.
 """
 
 from __future__ import annotations
@@ -41,8 +47,11 @@ class MqttGateway:
         self.ws, self.host, self.port, self.max_bytes, self.on_stored = ws, host, port, max_bytes, on_stored
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pardus-gateway-{id(self):x}")
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
+        self.handled = 0
+        self.failed = 0  # messages that raised something unexpected (logged), not refused ones
 
     def start(self) -> None:
         self.client.connect(self.host, self.port, keepalive=30)
@@ -56,13 +65,28 @@ class MqttGateway:
         client.subscribe([(f"{TOPIC_ROOT}/+/heartbeat", 1), (f"{TOPIC_ROOT}/+/media", 1)])
         self.connected.set()
 
+    def _on_disconnect(self, _client: Any, _userdata: Any, *_args: Any) -> None:
+        self.connected.clear()
+
+    def status(self) -> dict[str, Any]:
+        return {"connected": self.connected.is_set(), "handled": self.handled, "failed": self.failed}
+
     def _on_message(self, client: Any, _userdata: Any, msg: Any) -> None:
         parts = msg.topic.split("/")
         if len(parts) != 4:
             return
         camera_id, what = parts[2], parts[3]
-        reply = self.handle(camera_id, what, msg.payload)
-        client.publish(f"{TOPIC_ROOT}/{camera_id}/ack", json.dumps(reply), qos=1)
+        try:
+            reply = self.handle(camera_id, what, msg.payload)
+        except Exception:  # noqa: BLE001 - the loop thread must survive any message
+            self.failed += 1
+            log.exception("MQTT message on %s could not be handled", msg.topic[:200])
+            reply = {"ok": False, "status": 500, "error": "the gateway could not handle this message; it was logged"}
+        self.handled += 1
+        try:
+            client.publish(f"{TOPIC_ROOT}/{camera_id}/ack", json.dumps(reply), qos=1)
+        except Exception:  # noqa: BLE001 - a failed ack is logged, the loop goes on
+            log.exception("could not publish the ack for %s", msg.topic[:200])
 
     def handle(self, camera_id: str, what: str, payload: bytes) -> dict[str, Any]:
         """One message: authenticate, then store; returns the reply published on .../ack."""
@@ -72,8 +96,9 @@ class MqttGateway:
             body = json.loads(payload)
             if not isinstance(body, dict):
                 raise ValueError("not an object")
-        except ValueError:
-            return {"ok": False, "status": 400, "error": "the message must be a JSON object with 'token'"}
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return {"ok": False, "status": 400, "error": "the message must be a UTF-8 JSON object with 'token' "
+                                                         "(not nested deeply)"}
         token = str(body.pop("token", ""))
         try:
             with self.ws.db.session() as s:
@@ -94,8 +119,14 @@ class MqttGateway:
         if len(data) > self.max_bytes:
             return {"ok": False, "status": 413, "error": "the file is larger than the upload limit"}
         seq = body.get("seq")
-        res = ingest_file(self.ws, data, camera_id=camera_id, filename=body.get("filename"),
-                          camera_seq=int(seq) if seq is not None else None, source="mqtt", on_created=enqueue)
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= 2**31 - 1):
+            return {"ok": False, "status": 400, "error": "'seq' must be the camera's whole sequence number "
+                                                         "(0 .. 2147483647)"}
+        filename = body.get("filename")
+        if filename is not None and (not isinstance(filename, str) or len(filename) > 255):
+            return {"ok": False, "status": 400, "error": "'filename' must be text of at most 255 characters"}
+        res = ingest_file(self.ws, data, camera_id=camera_id, filename=filename, camera_seq=seq, source="mqtt",
+                          on_created=enqueue)
         with self.ws.db.session() as s:
             cam = s.get(Camera, camera_id)
             if cam is not None:

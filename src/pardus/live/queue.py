@@ -249,6 +249,10 @@ class LiveWorker:
         self._triage_busy.set()
         self._wake.set()
 
+    def alive(self) -> dict[str, bool]:
+        """Each of its loops: still running? (the health endpoint reports them)."""
+        return {t.name: t.is_alive() for t in self._threads}
+
     def start(self) -> None:
         self._threads = [threading.Thread(target=self._triage_loop, name="live-triage", daemon=True),
                          threading.Thread(target=self._full_loop, name="live-full", daemon=True)]

@@ -10,11 +10,13 @@ from pardus.alerts.lifecycle import MAX_NOTE
 
 
 class Health(BaseModel):
-    ok: bool
+    ok: bool  # every background loop this server started is running (and MQTT is connected)
     pipeline: bool
     ready: bool
     queue: dict[str, int]
     processed: int
+    loops: dict[str, bool] = {}
+    mqtt: dict[str, Any] | None = None
 
 
 class UploadReply(BaseModel):

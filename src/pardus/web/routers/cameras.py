@@ -40,9 +40,15 @@ def _camera(ws: Workspace, camera_id: str, authorization: str | None) -> None:
 @router.get("/health")
 async def health(state: AppState = Depends(app_state)) -> Health:
     counts = await run_in_threadpool(queue_counts, state.ws)
-    worker = state.workers.get("worker")
-    return Health(ok=True, pipeline=state.config.pipeline, ready=worker is None or worker.ready.is_set(),
-                  queue=counts, processed=worker.processed if worker is not None else 0)
+    worker, deliveries, mqtt = (state.workers.get(k) for k in ("worker", "deliveries", "mqtt"))
+    loops: dict[str, bool] = {}
+    if worker is not None:
+        loops |= worker.alive() | deliveries.alive()
+    mqtt_status = mqtt.status() if mqtt is not None else None
+    ok = all(loops.values()) and (mqtt_status is None or mqtt_status["connected"])
+    return Health(ok=ok, pipeline=state.config.pipeline, ready=worker is None or worker.ready.is_set(),
+                  queue=counts, processed=worker.processed if worker is not None else 0, loops=loops,
+                  mqtt=mqtt_status)
 
 
 @router.post("/cameras/{camera_id}/media", status_code=201, responses={200: {"model": UploadReply}})
