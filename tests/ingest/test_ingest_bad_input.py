@@ -103,3 +103,45 @@ def test_full_disk_stops_cleanly_and_resumes(tmp_path: Path) -> None:
         ws.close()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _declare_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The same JPEG with its frame header (SOF0) saying another size: what an image bomb looks like."""
+    i = jpeg.index(b"\xff\xc0")
+    return jpeg[: i + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + jpeg[i + 9:]
+
+
+def test_item3_image_bomb_headers_are_refused_by_name_and_the_card_goes_on(workspace, tmp_path: Path) -> None:
+    """Issue 19, item 3: a header of more than ~179 megapixels used to raise DecompressionBombError and
+    block the card for ever; 12000 x 12000 was accepted. Both are refused before decoding; a rerun is calm."""
+    card = tmp_path / "card" / "DCIM" / "100MEDIA"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(camera_jpeg(T0, seed=1))
+    (card / "IMG_0002.JPG").write_bytes(_declare_size(camera_jpeg(T0, seed=2), 12000, 12000))
+    (card / "IMG_0003.JPG").write_bytes(_declare_size(camera_jpeg(T0, seed=3), 20000, 20000))
+    (card / "IMG_0004.JPG").write_bytes(camera_jpeg(T0, seed=4))
+    rep = import_card(workspace, tmp_path / "card", "B1")
+    why = {p: (st, msg) for p, st, msg in rep.problems}
+    for name in ("IMG_0002.JPG", "IMG_0003.JPG"):
+        status, msg = why[f"DCIM/100MEDIA/{name}"]
+        assert status in ("failed", "damaged") and ("megapixels" in msg or "decompression bomb" in msg.lower()), msg
+    with workspace.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Media)) == 2
+    again = import_card(workspace, tmp_path / "card", "B1")
+    assert again.counts.get("imported", 0) == 0
+
+
+def test_item3_zip_member_of_gigabytes_is_refused_not_read(workspace, tmp_path: Path, monkeypatch) -> None:
+    """Issue 19, item 3: a zip card holding a 3 GB deflated entry was read whole into memory."""
+    from pardus.ingest import card as card_mod
+
+    monkeypatch.setattr(card_mod, "MAX_IN_MEMORY", 1 << 20)  # the same rule, at a size a test can afford
+    card = tmp_path / "card.zip"
+    with zipfile.ZipFile(card, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("DCIM/100MEDIA/IMG_0001.JPG", camera_jpeg(T0, seed=1))
+        z.writestr("DCIM/100MEDIA/MOV_0002.MP4", b"\x00" * (3 << 20))
+    rep = import_card(workspace, card, "Z2")
+    why = {p: (st, msg) for p, st, msg in rep.problems}
+    status, msg = why["DCIM/100MEDIA/MOV_0002.MP4"]
+    assert status == "failed" and "unzip the card" in msg
+    assert rep.counts.get("imported") == 1

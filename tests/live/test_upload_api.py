@@ -205,6 +205,11 @@ def test_hostile_upload_and_heartbeat_bodies_get_a_400_not_a_500(workspace: Work
         assert r.status_code == 400 and words in r.json()["error"], r.text
     r = client.post("/api/v1/cameras/C1/heartbeat", content=b"[" * 100_000, headers=_auth(token))
     assert r.status_code == 413 and "64 KB" in r.json()["error"], r.text
+    # Issue 19 item 3: an image bomb's header gets a clear refusal, not an HTTP 500.
+    from tests.ingest.test_ingest_bad_input import _declare_size
+
+    r = _post(client, "C1", _declare_size(jpeg(), 20000, 20000), token, seq=77)
+    assert r.status_code == 415 and "megapixels" in r.json()["error"], r.text
     boundary = "x" * 80
     raw = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{'B' * 70_000}\"\r\n"
            "Content-Type: image/jpeg\r\n\r\n").encode() + jpeg() + f"\r\n--{boundary}--\r\n".encode()

@@ -140,6 +140,15 @@ def _folder_entries(source: Path) -> list[CardEntry]:
     return entries
 
 
+def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
+    """A member too large to read into memory (an archive bomb declares gigabytes) is refused by name."""
+    if info.file_size > MAX_IN_MEMORY:
+        return (f"{info.file_size / (1 << 30):.1f} GB inside a zip, more than Pardus reads into memory "
+                f"({MAX_IN_MEMORY >> 20} MB); unzip the card and import the folder (large videos are imported "
+                "from folders without loading them whole)")
+    return _unsafe_member(info.filename)
+
+
 def _zip_entries(zf: zipfile.ZipFile) -> list[CardEntry]:
     infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: natural_key(i.filename))
     return [
@@ -147,8 +156,8 @@ def _zip_entries(zf: zipfile.ZipFile) -> list[CardEntry]:
             info.filename,
             info.file_size,
             datetime(*info.date_time),
-            lambda info=info: zf.read(info),
-            problem=_unsafe_member(info.filename),
+            lambda info=info: zf.read(info),  # zipfile stops at the declared size, checked above
+            problem=_zip_member_problem(info),
         )
         for info in infos
     ]

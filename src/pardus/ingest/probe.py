@@ -74,6 +74,11 @@ def _thumbnail(img: Image.Image, size: int, orientation: int | None = None) -> b
     return buf.getvalue()
 
 
+# No camera trap writes more than about 40 megapixels; a header declaring more than this is damaged
+# or an image bomb, and decoding it could take gigabytes. Refused before any pixel is decoded.
+MAX_PHOTO_PIXELS = 100_000_000
+
+
 def probe_image(data: bytes, thumb_size: int = 320) -> Probe:
     """Decode a JPEG once (draft mode) for its size and thumbnail; report truncation, keep going."""
     if not data.startswith(b"\xff\xd8"):
@@ -82,7 +87,14 @@ def probe_image(data: bytes, thumb_size: int = 320) -> Probe:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise NotMediaError(f"not a readable JPEG ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, twice its warning size
+        raise NotMediaError(f"the photo's header declares far more than {MAX_PHOTO_PIXELS // 1_000_000} megapixels "
+                            "(no camera trap writes that many); damaged or hostile, not decoded") from exc
     width, height = img.size
+    if width * height > MAX_PHOTO_PIXELS:
+        raise NotMediaError(f"the photo's header declares {width} x {height} pixels "
+                            f"({width * height / 1e6:.0f} megapixels, more than any camera trap's "
+                            f"{MAX_PHOTO_PIXELS // 1_000_000}); damaged or hostile, not decoded")
     exif_orientation = img.getexif().get(0x0112)
     if exif_orientation in SWAPPING_ORIENTATIONS:
         width, height = height, width
