@@ -146,7 +146,8 @@ def test_apprise_url_and_earthranger_event_with_sensitive_locations_withheld_fro
     chat, er = Receiver(), Receiver()
     try:
         chans = [{"name": "chat", "type": "apprise", "urls": [f"json://127.0.0.1:{chat.port}/notify"]},
-                 {"name": "er", "type": "earthranger", "url": er.url, "token": "er-token"}]
+                 {"name": "er", "type": "earthranger", "url": er.url, "token": "er-token",
+                  "exact_locations": True}]  # the park's own ranger system, trusted by saying so
         add_camera(ws, "C1")
         with ws.db.session() as s:
             s.add(Location(id="L1", longitude=131.45, latitude=43.18, sensitive=True))
@@ -223,3 +224,13 @@ def test_channel_config_mistakes_are_named() -> None:
         channels_from([{"type": "webhook"}])
     with pytest.raises(ChannelError, match="type: one of"):
         channels_from([{"type": "pigeon"}])
+
+
+def test_item2_every_channel_withholds_sensitive_places_unless_the_park_says_otherwise() -> None:
+    """Issue 19, item 2: webhook, e-mail, MQTT and EarthRanger got exact coordinates by default."""
+    from pardus.alerts.notify import Channel
+
+    for kind in ("webhook", "email", "mqtt", "earthranger", "apprise"):
+        assert not Channel({"type": kind}).exact_locations, kind
+        assert Channel({"type": kind, "exact_locations": True}).exact_locations
+        assert not Channel({"type": kind, "exact_locations": "yes"}).exact_locations  # only a real true

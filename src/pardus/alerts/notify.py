@@ -117,8 +117,10 @@ class Channel:
 
     @property
     def exact_locations(self) -> bool:
-        # Chats (apprise) are outside the park's own systems; the rest are the park's.
-        return bool(self.config.get("exact_locations", self.config["type"] != "apprise"))
+        # Withheld by default from every channel (issue 19): a webhook or mailbox can forward what it
+        # gets. A park sends exact places of sensitive animals only where it says so, channel by channel.
+        value = self.config.get("exact_locations", False)
+        return value is True
 
     def wants(self, kind: str) -> bool:
         kinds = self.config.get("kinds")
