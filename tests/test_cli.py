@@ -68,6 +68,15 @@ def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
     assert (out / "pardus-data" / "pardus.sqlite").is_file()
     assert "Detectionagainsttheseason'struth" in flat and "animal" in flat
     assert any((out / "pardus-data" / "reports").glob("import-*.csv"))
+    # It ends with how to see it in the web app: the serve command and the demo's own sign-in, and
+    # the review desk's queue is filled.
+    assert "pardusserve" in flat and "signinasdemowiththepassword" in flat
+    from pardus.config import Settings
+    from pardus.review.queue import is_empty
+    from pardus.store import open_workspace
+
+    with open_workspace(Settings(data_dir=out / "pardus-data")) as ws, ws.db.session() as s:
+        assert not is_empty(s)
     # The simulated card mess (a damaged file, a second copy of a card) is reported, not hidden.
     assert "damaged" in flat or "truncated" in flat
     again = runner.invoke(app, ["demo", "--out", str(out), "--cameras", "2", "--days", "3"])

@@ -18,6 +18,7 @@ from pardus.config import Settings
 from pardus.ingest.card import ImportReport
 from pardus.pipeline.core import StageRun, run_stage
 from pardus.pipeline.stages import default_stages
+from pardus.review.queue import refresh as refresh_review_queue
 from pardus.simulate import simulate_season
 from pardus.simulate.load import import_season, season_cards
 from pardus.store import Workspace, open_workspace
@@ -115,22 +116,25 @@ def run_demo(
         result.detection_vs_truth = detection_vs_truth(ws, season)
         if teach:
             result.species = teach_and_compare(ws, season, result, progress)
+        with ws.db.session() as s:  # the review desk's queue, as `pardus process` leaves it
+            refresh_review_queue(s)
         result.sign_in = demo_sign_in(ws)
         return result
 
 
-DEMO_USER = "demo-ranger"
+DEMO_USER = "demo"
 
 
 def demo_sign_in(ws: Workspace) -> tuple[str, str]:
-    """A ranger to sign in to the demo's web app with. A new random password each run (printed once,
-    never stored in clear), so a demo left running on a field laptop has no well-known password."""
+    """An admin to try every page of the demo's web app with (alerts, review desk, identities). A new
+    random password each run (printed once, never stored in clear), so a demo left running on a
+    field laptop has no well-known password."""
     import secrets
 
     from pardus.people.accounts import add_user
 
     password = "-".join(secrets.token_hex(3) for _ in range(3))
-    add_user(ws, DEMO_USER, "ranger", password=password, token=False)
+    add_user(ws, DEMO_USER, "admin", password=password, token=False)
     return DEMO_USER, password
 
 
