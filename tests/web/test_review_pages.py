@@ -36,6 +36,7 @@ def _seq(html: str) -> str:
 
 def test_reviewer_decides_undoes_and_bulk_accepts_blanks(workspace: Workspace, desk: TestClient) -> None:
     csrf = sign_in(desk, "olga")
+    assert desk.get("/", follow_redirects=False).headers["location"] == "/review"  # a reviewer's start page
     page = desk.get("/review")
     assert "queue is empty" in page.text
     assert desk.post("/review/refresh", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303

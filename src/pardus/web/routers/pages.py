@@ -36,8 +36,8 @@ STATES = ("open", "new", "acknowledged", "resolved", "all")
 
 @router.get("/")
 async def home(who: Person = Depends(page_person())) -> Response:
-    return RedirectResponse("/alerts" if who.may(ACT_ON_ALERTS) or who.role == "viewer" else "/overview",
-                            status_code=303)
+    # Each role's daily work first: reviewers the review desk, everyone else the alerts.
+    return RedirectResponse("/review" if who.role == "reviewer" else "/alerts", status_code=303)
 
 
 # --- alerts -------------------------------------------------------------------------------------
