@@ -149,3 +149,50 @@ def test_deployment_without_place_gets_a_clear_error(workspace, tmp_path: Path) 
         upsert_deployment(s, DeploymentSpec(id="C099"))
     with pytest.raises(CamtrapDPError, match="C099 has no latitude/longitude.*pardus deployments add"):
         export_camtrap_dp(workspace, tmp_path / "out")
+
+
+def _jpeg_with_gps() -> bytes:
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "RECONYX"
+    exif.get_ifd(0x8769)[0x9003] = "2024:06:01 21:00:00"
+    exif[0x8825] = {1: "N", 2: (43.0, 10.0, 30.0), 3: "E", 4: (131.0, 20.0, 0.0)}
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 120, 80)).save(buf, "JPEG", exif=exif.tobytes(), quality=90)
+    return buf.getvalue()
+
+
+def test_item2_copied_photos_carry_no_gps_unless_exact_places_were_allowed(workspace, tmp_path) -> None:
+    """Issue 19, item 2: `--copy-media` published exact sensitive places in the copies' EXIF GPS
+    while media.csv rounded them. Copies lose the GPS block (pixels and camera time kept); the stored
+    original is never changed; an authorised exact export keeps it."""
+    import io
+
+    import exifread
+    from sqlalchemy import select
+
+    from pardus.ingest.card import import_card
+    from pardus.store.blobs import sha256_bytes
+    from pardus.store.models import Deployment, Location, Media
+
+    data = _jpeg_with_gps()
+    card = tmp_path / "card" / "DCIM" / "100MEDIA"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(data)
+    with workspace.db.session() as s:
+        s.add(Location(id="L9", name="den", latitude=43.1751, longitude=131.3334, sensitive=True))
+        s.add(Deployment(id="D9", location_id="L9"))
+    import_card(workspace, tmp_path / "card", "D9")
+    with workspace.db.session() as s:
+        m = s.scalars(select(Media)).one()
+    for exact, keeps in ((False, False), (True, True)):
+        out = tmp_path / f"pkg-{exact}"
+        export_camtrap_dp(workspace, out, copy_media=True, exact_coordinates=exact, allow_exact=exact, validate=False)
+        copy = next(out.rglob("IMG_0001.JPG")).read_bytes()
+        tags = exifread.process_file(io.BytesIO(copy), details=False)
+        assert any(k.startswith("GPS") for k in tags) is keeps
+        assert str(tags["EXIF DateTimeOriginal"]) == "2024:06:01 21:00:00"
+    assert sha256_bytes(workspace.blobs.get_bytes(m.sha256)) == m.sha256 == sha256_bytes(data)

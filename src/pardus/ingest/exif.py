@@ -136,3 +136,34 @@ def read_camera_metadata(data: bytes) -> CameraMetadata:
         orientation=orientation,
         swapped_make_model=swapped,
     )
+
+
+def without_gps(jpeg: bytes) -> bytes:
+    """The same JPEG with the GPS block of its EXIF removed and nothing else changed: the segments are
+    rewritten, the picture is not re-encoded. For copies that leave the store (a published photo must
+    not carry the exact place of an endangered animal); originals are never touched. Bytes that are
+    not a JPEG with EXIF GPS come back as they were."""
+    from PIL import Image
+
+    if not jpeg.startswith(b"\xff\xd8"):
+        return jpeg
+    i = 2
+    while i + 4 <= len(jpeg) and jpeg[i] == 0xFF:
+        marker = jpeg[i + 1]
+        if marker == 0xDA:  # start of scan: the metadata is behind us
+            break
+        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
+        segment = jpeg[i + 4:i + 2 + length]
+        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+            exif = Image.Exif()
+            exif.load(segment)
+            if 0x8825 not in exif:
+                return jpeg
+            exif.get_ifd(0x8769)  # load the camera's own block so it is written back whole
+            del exif[0x8825]
+            new = exif.tobytes()
+            if len(new) + 2 > 0xFFFF:
+                return jpeg
+            return jpeg[:i + 2] + (len(new) + 2).to_bytes(2, "big") + new + jpeg[i + 2 + length:]
+        i += 2 + length
+    return jpeg

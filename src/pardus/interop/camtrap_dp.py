@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import String, and_, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
+from pardus.ingest.exif import without_gps
 from pardus.interop.camtrap_dp_schema import (
     DEPLOYMENTS,
     INDIVIDUALS,
@@ -975,7 +976,8 @@ def export_camtrap_dp(
         redactor = None
         if rep.obscured_locations:
             redactor = _Redactor(deps.sensitive_coords, coordinate_precision)
-        media_stats = _export_media(ws, s, out, deps, redactor, copy_media, person_score, rep)
+        media_stats = _export_media(ws, s, out, deps, redactor, copy_media, person_score, rep,
+                                    strip_gps=not exact_coordinates)
         obs_stats = _export_observations(s, out, deps, media_stats.skipped_media, redactor, rep)
         resources = [
             {
@@ -1145,6 +1147,8 @@ def _export_media(
     copy_media: bool,
     person_score: float,
     rep: ExportReport,
+    *,
+    strip_gps: bool = True,
 ) -> _MediaStats:
     stats = _MediaStats()
     human_obs = exists().where(Observation.media_id == Media.id, Observation.observation_type == "human")
@@ -1205,7 +1209,11 @@ def _export_media(
                 target = out / cells[4]
                 if not target.exists() and ws.blobs.exists(r["sha256"]):
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(ws.blobs.path(r["sha256"]), target)
+                    if strip_gps and target.suffix.lower() in (".jpg", ".jpeg"):
+                        # The copy leaves the store: no GPS in its EXIF (the original keeps it).
+                        target.write_bytes(without_gps(ws.blobs.get_bytes(r["sha256"])))
+                    else:
+                        shutil.copyfile(ws.blobs.path(r["sha256"]), target)
                     copied += 1
             w.writerow(cells)
             n += 1
