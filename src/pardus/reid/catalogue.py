@@ -443,20 +443,12 @@ class Catalogue:
         """Every event of this individual and of every record merged into it, oldest first."""
         with self.ws.db.session() as s:
             ind = self.find(s, code)
-            ids = self._lineage(s, ind.id)
+            ids = lineage(s, ind.id)
             events = list(s.scalars(select(IndividualEvent).where(IndividualEvent.individual_id.in_(ids))
                                     .order_by(IndividualEvent.at, IndividualEvent.id)))
             s.expunge_all()
             return events
 
-    def _lineage(self, s: Session, ind_id: str) -> set[str]:
-        ids = {ind_id}
-        frontier = [ind_id]
-        while frontier:
-            merged = s.scalars(select(Individual.id).where(Individual.merged_into.in_(frontier))).all()
-            frontier = [m for m in merged if m not in ids]
-            ids.update(frontier)
-        return ids
 
     def photo_trail(self, observation_id: str) -> list[IndividualEvent]:
         """Every event that named this photo: who confirmed it, and each merge or split that moved it."""
@@ -502,3 +494,14 @@ class Catalogue:
                     stations=sorted({dep for _, dep in photos[ind.id]}),
                 ))
             return out
+
+
+def lineage(s: Session, ind_id: str) -> set[str]:
+    """This record's id and the ids of every record merged into it, however deep the merges go."""
+    ids = {ind_id}
+    frontier = [ind_id]
+    while frontier:
+        merged = s.scalars(select(Individual.id).where(Individual.merged_into.in_(frontier))).all()
+        frontier = [m for m in merged if m not in ids]
+        ids.update(frontier)
+    return ids

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.live.stations import shown_place
-from pardus.reid.catalogue import Catalogue
+from pardus.reid.catalogue import Catalogue, lineage
 from pardus.store.models import Deployment, Individual, IndividualEvent, Location, Media, Observation
 
 REID_MODEL_PREFIX = "pardus-reid"
@@ -311,12 +311,7 @@ def catalogue_rows(s: Session) -> list[CatalogueRow]:
 
 def _lineage(s: Session, ind_id: str) -> dict[str, str]:
     """This record and every record merged into it (id -> code)."""
-    ids = {ind_id}
-    frontier = [ind_id]
-    while frontier:
-        merged = s.scalars(select(Individual.id).where(Individual.merged_into.in_(frontier))).all()
-        frontier = [m for m in merged if m not in ids]
-        ids.update(frontier)
+    ids = lineage(s, ind_id)
     return dict(s.execute(select(Individual.id, Individual.code).where(Individual.id.in_(ids))).all())
 
 
