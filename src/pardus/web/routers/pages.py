@@ -43,17 +43,18 @@ async def home(who: Person = Depends(page_person())) -> Response:
 # --- alerts -------------------------------------------------------------------------------------
 
 def _inbox(ws: Workspace, who: Person, state: str, kind: str | None, camera: str | None,
-           limit: int) -> dict[str, Any]:
+           limit: int, *, choices: bool) -> dict[str, Any]:
+    """The listed alerts; with ``choices`` also the filters' kinds and cameras (the whole page needs
+    them, the live refresh of the list does not)."""
     if state not in STATES:
         raise HTTPProblem(400, f"state must be one of {', '.join(STATES)}, not {state[:40]!r}")
     with ws.db.session() as s:
         alerts = lifecycle.alert_payloads(
             s, lifecycle.list_alerts(s, None if state == "all" else state, limit, kind=kind or None,
                                      camera_id=camera or None), exact_location=who.exact_places)
-        kinds = lifecycle.alert_kinds(s)
-        cameras = sorted(c for (c,) in s.execute(select(Alert.camera_id).distinct()) if c)
-    return {"alerts": alerts, "kinds": kinds, "cameras": cameras,
-            "filters": {"state": state, "kind": kind or "", "camera": camera or ""},
+        extra = {"kinds": lifecycle.alert_kinds(s),
+                 "cameras": sorted(c for (c,) in s.execute(select(Alert.camera_id).distinct()) if c)} if choices else {}
+    return {"alerts": alerts, **extra, "filters": {"state": state, "kind": kind or "", "camera": camera or ""},
             "can_act": who.may(ACT_ON_ALERTS)}
 
 
@@ -62,7 +63,7 @@ async def inbox(request: Request, state: str = Query("open", max_length=20),
                 kind: str | None = Query(None, max_length=32),
                 camera: str | None = Query(None, max_length=64), who: Person = Depends(page_person()),
                 ws: Workspace = Depends(workspace)) -> Response:
-    ctx = await run_in_threadpool(_inbox, ws, who, state, kind, camera, 200)
+    ctx = await run_in_threadpool(lambda: _inbox(ws, who, state, kind, camera, 200, choices=True))
     return render(request, "alerts.html", {**ctx, "who": who, "page": "alerts"})
 
 
@@ -70,7 +71,7 @@ async def inbox(request: Request, state: str = Query("open", max_length=20),
 async def inbox_rows(request: Request, state: str = Query("open", max_length=20),
                      kind: str | None = Query(None, max_length=32), camera: str | None = Query(None, max_length=64),
                      who: Person = Depends(page_person()), ws: Workspace = Depends(workspace)) -> Response:
-    ctx = await run_in_threadpool(_inbox, ws, who, state, kind, camera, 200)
+    ctx = await run_in_threadpool(lambda: _inbox(ws, who, state, kind, camera, 200, choices=False))
     return render(request, "_alert_rows.html", {**ctx, "who": who})
 
 
