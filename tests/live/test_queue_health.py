@@ -8,6 +8,8 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -130,9 +132,11 @@ def test_silent_camera_raises_offline_once_per_silence(workspace: Workspace) -> 
     assert len(worker.sweep_offline()) == 1, "after it was resolved, the next silence is a new alert"
 
 
-def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_settings) -> None:
+@contextmanager
+def _mqtt_camera(settings, prefix: str) -> Iterator[tuple[Workspace, str, str, Any, Callable[[str, Any], dict]]]:
+    """A running gateway on the real broker, a camera on a topic no other run shares, and ``send``:
+    publish a message (bytes, or a dict sent as JSON) and return the gateway's ack."""
     import paho.mqtt.client as mqtt
-    from tests.live.helpers import jpeg
 
     from pardus.live.mqtt import MqttGateway
 
@@ -140,8 +144,8 @@ def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_
         socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
     except OSError:
         _service_missing("Mosquitto at 127.0.0.1:1883")
-    ws = open_workspace(sqlite_settings)
-    cam = f"MQ{time.time_ns() % 10**9}"  # a topic no other test run shares
+    ws = open_workspace(settings)
+    cam = f"{prefix}{time.time_ns() % 10**9}"
     token = add_camera(ws, cam, expected_interval_s=600)
     gw = MqttGateway(ws)
     gw.start()
@@ -152,16 +156,29 @@ def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_
     client.connect("127.0.0.1", 1883)
     client.subscribe(f"pardus/cameras/{cam}/ack", qos=1)
     client.loop_start()
+
+    def send(what: str, message: Any) -> dict:
+        payload = message if isinstance(message, bytes) else json.dumps(message).encode()
+        got.clear()
+        n = len(acks)
+        client.publish(f"pardus/cameras/{cam}/{what}", payload, qos=1)
+        assert got.wait(10), f"no ack for {payload[:40]!r}: the gateway died"
+        return acks[n]
+
     try:
         assert gw.connected.wait(5)
+        yield ws, cam, token, gw, send
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        gw.stop()
+        ws.close()
 
-        def send(what: str, body: dict) -> dict:
-            got.clear()
-            n = len(acks)
-            client.publish(f"pardus/cameras/{cam}/{what}", json.dumps(body), qos=1)
-            assert got.wait(10)
-            return acks[n]
 
+def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_settings) -> None:
+    from tests.live.helpers import jpeg
+
+    with _mqtt_camera(sqlite_settings, "MQ") as (ws, cam, token, _gw, send):
         assert send("heartbeat", {"token": token, "battery_pct": 55, "signal_dbm": -101})["ok"]
         photo = base64.b64encode(jpeg(4)).decode()
         first = send("media", {"token": token, "seq": 3, "filename": "IMG_0003.JPG", "data": photo})
@@ -174,65 +191,27 @@ def test_mqtt_gateway_takes_heartbeats_and_photos_with_the_cameras_token(sqlite_
             assert s.scalar(select(func.count()).select_from(SensorReading)) == 2
             assert s.scalar(select(func.count()).select_from(Media)) == 1
             assert s.get(Media, first["media_id"]).extra["source"] == "mqtt"
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        gw.stop()
-        ws.close()
 
 
 def test_item1_mqtt_gateway_survives_hostile_messages_and_health_says_so(sqlite_settings) -> None:
     """Issue 19, item 1: a deeply nested heartbeat or {"seq": "abc"} used to kill the paho loop; now
     each is answered on .../ack and the next good message is still handled."""
-    import paho.mqtt.client as mqtt
     from tests.live.helpers import jpeg
 
-    from pardus.live.mqtt import MqttGateway
-
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
-    except OSError:
-        _service_missing("Mosquitto at 127.0.0.1:1883")
-    ws = open_workspace(sqlite_settings)
-    cam = f"MQH{time.time_ns() % 10**9}"
-    token = add_camera(ws, cam, expected_interval_s=600)
-    gw = MqttGateway(ws)
-    gw.start()
-    acks: list[dict] = []
-    got = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_message = lambda c, u, m: (acks.append(json.loads(m.payload)), got.set())
-    client.connect("127.0.0.1", 1883)
-    client.subscribe(f"pardus/cameras/{cam}/ack", qos=1)
-    client.loop_start()
-    try:
-        assert gw.connected.wait(5)
-
-        def send(what: str, payload: bytes) -> dict:
-            got.clear()
-            n = len(acks)
-            client.publish(f"pardus/cameras/{cam}/{what}", payload, qos=1)
-            assert got.wait(10), f"no ack for {payload[:40]!r}: the gateway died"
-            return acks[n]
-
+    with _mqtt_camera(sqlite_settings, "MQH") as (_ws, _cam, token, gw, send):
         photo = base64.b64encode(jpeg(4)).decode()
         nested = b'{"token": "' + token.encode() + b'", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
         for what, payload, words in (
                 ("heartbeat", nested, "nested"),
                 ("heartbeat", b"\xff\xfe not utf-8", "UTF-8"),
-                ("media", json.dumps({"token": token, "seq": "abc", "data": photo}).encode(), "seq"),
-                ("media", json.dumps({"token": token, "seq": True, "data": photo}).encode(), "seq"),
-                ("media", json.dumps({"token": token, "seq": 1, "filename": 7, "data": photo}).encode(), "filename")):
+                ("media", {"token": token, "seq": "abc", "data": photo}, "seq"),
+                ("media", {"token": token, "seq": True, "data": photo}, "seq"),
+                ("media", {"token": token, "seq": 1, "filename": 7, "data": photo}, "filename")):
             reply = send(what, payload)
             assert reply["status"] == 400 and words in reply["error"], reply
-        assert send("heartbeat", json.dumps({"token": token, "battery_pct": 60}).encode())["ok"]
-        assert send("media", json.dumps({"token": token, "seq": 9, "data": photo}).encode())["status"] == 201
+        assert send("heartbeat", {"token": token, "battery_pct": 60})["ok"]
+        assert send("media", {"token": token, "seq": 9, "data": photo})["status"] == 201
         assert gw.status() == {"connected": True, "handled": 7, "failed": 0}
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        gw.stop()
-        ws.close()
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
