@@ -72,16 +72,22 @@ def touch(cam: Camera, at: datetime | None = None) -> None:
         cam.last_seen = at
 
 
+def silence(cam: Camera, now: datetime) -> float | None:
+    """Seconds the camera has been silent past its expected interval (times OFFLINE_GRACE), else None.
+    A camera that never reported was installed but not switched on yet: nothing went silent."""
+    if not cam.expected_interval_s or cam.last_seen is None:
+        return None
+    silent = (now - cam.last_seen).total_seconds()
+    return silent if silent > cam.expected_interval_s * OFFLINE_GRACE else None
+
+
 def offline_cameras(s: Session, now: datetime | None = None) -> list[tuple[Camera, float]]:
     """Cameras with an expected interval that have been silent too long, with how long (seconds)."""
     now = now or utcnow()
     out = []
     for cam in s.scalars(select(Camera).where(Camera.expected_interval_s.is_not(None), Camera.token_revoked.is_(None))):
-        since = cam.last_seen
-        if since is None:
-            continue  # never reported: installed but not switched on yet, nothing went silent
-        silent = (now - since).total_seconds()
-        if silent > cam.expected_interval_s * OFFLINE_GRACE:
+        silent = silence(cam, now)
+        if silent is not None:
             out.append((cam, silent))
     return out
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pardus.live.health import OFFLINE_GRACE
+from pardus.live.health import silence
 from pardus.store.models import Alert, Camera, Deployment, Location, Media, SensorReading, utcnow
 
 SENSITIVE_PRECISION_DEG = 0.1
@@ -71,11 +71,11 @@ def shown_place(latitude: float, longitude: float, *, sensitive: bool, exact_pla
 def _camera_state(cam: Camera, open_kinds: set[str], now: datetime) -> tuple[str, list[str]]:
     reasons: list[str] = []
     h = cam.health or {}
-    if cam.expected_interval_s and cam.last_seen is not None:
-        silent = (now - cam.last_seen).total_seconds()
-        if silent > cam.expected_interval_s * OFFLINE_GRACE:
-            reasons.append(f"silent for {silent / 3600:.1f} h (expected every {cam.expected_interval_s / 3600:.1f} h)")
-    elif "camera-offline" in open_kinds:
+    silent = silence(cam, now)
+    if silent is not None:
+        every = (cam.expected_interval_s or 0) / 3600
+        reasons.append(f"silent for {silent / 3600:.1f} h (expected every {every:.1f} h)")
+    elif not (cam.expected_interval_s and cam.last_seen is not None) and "camera-offline" in open_kinds:
         reasons.append("offline (open alert)")
     if reasons:
         return "offline", reasons
@@ -90,21 +90,27 @@ def _camera_state(cam: Camera, open_kinds: set[str], now: datetime) -> tuple[str
     return ("warning", reasons) if reasons else ("ok", [])
 
 
-def stations(s: Session, *, exact_places: bool, now: datetime | None = None) -> list[Station]:
-    """Every deployment that has a place, with its camera's health; newest deployment per place last."""
+def stations(s: Session, *, exact_places: bool, now: datetime | None = None,
+             deployment_id: str | None = None) -> list[Station]:
+    """Every deployment that has a place (or only ``deployment_id``), with its camera's health."""
     now = now or utcnow()
     # count(*), not count(id): SQLite then answers from the (deployment_id, timestamp) index alone.
-    media = {dep: (n, last) for dep, n, last in s.execute(
-        select(Media.deployment_id, func.count(), func.max(Media.timestamp)).group_by(Media.deployment_id))}
+    mq = select(Media.deployment_id, func.count(), func.max(Media.timestamp)).group_by(Media.deployment_id)
+    if deployment_id is not None:
+        mq = mq.where(Media.deployment_id == deployment_id)
+    media = {dep: (n, last) for dep, n, last in s.execute(mq)}
     cams = {c.id: c for c in s.scalars(select(Camera))}
     open_kinds: dict[str, set[str]] = {}
     for cam_id, kind in s.execute(select(Alert.camera_id, Alert.kind).where(
             Alert.status != "resolved", Alert.kind.in_(("camera-offline", "camera-tampered"))).distinct()):
         open_kinds.setdefault(cam_id, set()).add(kind)
     out: list[Station] = []
-    rows = s.execute(select(Deployment, Location).join(Location, Location.id == Deployment.location_id)
-                     .where(Location.latitude.is_not(None), Location.longitude.is_not(None))
-                     .order_by(Deployment.start, Deployment.id))
+    dq = (select(Deployment, Location).join(Location, Location.id == Deployment.location_id)
+          .where(Location.latitude.is_not(None), Location.longitude.is_not(None))
+          .order_by(Deployment.start, Deployment.id))
+    if deployment_id is not None:
+        dq = dq.where(Deployment.id == deployment_id)
+    rows = s.execute(dq)
     for dep, loc in rows:
         n, last = media.get(dep.id, (0, None))
         cam = cams.get(dep.camera_id) if dep.camera_id else None
@@ -169,7 +175,7 @@ class StationDetail:
 def station_detail(s: Session, deployment_id: str, *, exact_places: bool, photos: int = 8,
                    readings: int = 200) -> StationDetail | None:
     """One station for the map's side panel: its recent photos and its health history."""
-    found = [st for st in stations(s, exact_places=exact_places) if st.id == deployment_id]
+    found = stations(s, exact_places=exact_places, deployment_id=deployment_id)
     if not found:
         return None
     st = found[0]
