@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -208,7 +209,7 @@ async def undo_blanks(batch: str = Form(..., max_length=64), camera: str = Form(
                 raise HTTPProblem(400, str(exc)) from exc
 
     await run_in_threadpool(do)
-    target = f"/review/blanks?camera={camera}&day={day}" if camera and day else "/review"
+    target = "/review/blanks?" + urlencode({"camera": camera, "day": day}) if camera and day else "/review"
     return RedirectResponse(target, status_code=303)
 
 
