@@ -206,10 +206,14 @@ def process(
         list[str] | None, typer.Option("--stage", "-s", help="Run only this stage (repeatable).")
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try again the files a stage failed on.")] = False,
+    rerun: Annotated[list[str] | None, typer.Option(
+        help="Redo this stage on every file, and the stages after it (repeatable), e.g. --rerun species.")] = None,
 ) -> None:
     """Run the processing stages over every file that still needs them.
 
-    Safe to stop and run again: finished files are not processed twice.
+    Safe to stop and run again: finished files are not processed twice. After a new detector
+    (`pardus models fit-mdv6`) species and re-identification are redone on the new boxes, once;
+    the results made on the old boxes are kept, set aside, and left out of every count.
     """
     from pardus.models.registry import ModelUnavailableError
     from pardus.pipeline.core import run_stage
@@ -221,19 +225,28 @@ def process(
         except ModelUnavailableError as exc:
             raise fail(f"{exc}\nOr set PARDUS_DETECTOR=offline to use the detectors installed with Pardus.") from None
         stages = [st for st in every if not stage or st.name in stage]
+        names = ", ".join(st.name for st in every)
         if stage and not stages:
-            names = ", ".join(st.name for st in every)
             raise fail(f"no stage named {', '.join(stage)}; the stages are: {names}")
+        unknown = sorted(set(rerun or []) - {st.name for st in every})
+        if unknown:
+            raise fail(f"--rerun: no stage named {', '.join(unknown)}; the stages are: {names}")
+        redo = False
         for st in stages:
+            redo = redo or st.name in (rerun or [])  # a redone stage's results feed every later stage
             with make_progress() as progress:
                 task = progress.add_task(f"{st.name} ({st.model_key})", total=None)
                 run = run_stage(
                     ws,
                     st,
                     retry_failed=retry_failed,
+                    rerun=redo,
                     progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
                 )
             console.print(f"{st.name}: {run.done} done, {run.failed} failed in {run.seconds:.1f} s")
+            if run.set_aside:
+                console.print(f"  {run.set_aside} earlier results were made on another detector's boxes: "
+                              "kept, set aside, and left out of every count.")
             for media_id, error in run.errors[:10]:
                 err.print(f"  [yellow]{media_id}[/]: {error}")
         from pardus.review.queue import refresh

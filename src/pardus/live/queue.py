@@ -32,7 +32,7 @@ from pardus.alerts.lifecycle import raise_alert
 from pardus.alerts.notify import Channel, DeliveryWorker, channels_from, schedule
 from pardus.alerts.rules import RuleSet, evaluate, media_facts
 from pardus.live.health import check_view, offline_cameras, touch
-from pardus.pipeline.core import Stage, process_batch
+from pardus.pipeline.core import Stage, process_batch, state_key
 from pardus.store import Workspace
 from pardus.store.models import Camera, Media, StageState, utcnow
 
@@ -70,7 +70,7 @@ def run_items(ws: Workspace, stage: Stage, media_ids: Sequence[str]) -> None:
     with ws.db.session() as s:
         finished = set(s.scalars(select(StageState.media_id).where(
             StageState.media_id.in_(media_ids), StageState.stage == stage.name,
-            StageState.model == stage.model_key, StageState.status.in_(["done", "failed"]))))
+            StageState.model == state_key(stage), StageState.status.in_(["done", "failed"]))))
         eligible = set(s.scalars(stage.eligible().where(Media.id.in_(media_ids))))
     todo = [m for m in media_ids if m in eligible and m not in finished]
     if todo:

@@ -9,6 +9,10 @@ answer is a machine ``Observation`` (``observation_type='animal'``, ``scientific
 a head taught on reviewed people says ``Homo sapiens``). Human observations are never
 touched, and a new head is a new model key: its results are added beside the old ones.
 
+``boxes_from`` names the detect stage whose boxes are classified (others' are ignored). It is part
+of the stage's state key: after a detector change every photo the new detector has boxed is
+classified again, once, and the calls made on the old boxes are set aside (superseded, kept).
+
 After a run, ``finish`` decides each burst as a whole (see :mod:`pardus.pipeline.sequences`).
 """
 
@@ -19,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.orm import Session
 
 from pardus.models.species import HUMAN, LAND_OF_THE_LEOPARD, SpeciesCall, SpeciesHead, TaxonMap, square_crop
-from pardus.pipeline.core import ItemResult
+from pardus.pipeline.core import ItemResult, keyed_on, set_aside_stale
 from pardus.store import Workspace
 from pardus.store.models import Detection, Media, Observation, utcnow
 
@@ -63,6 +67,15 @@ def media_crops(ws: Workspace, media: Media, boxes: Sequence[tuple[Box | None, f
             frames[t] = load_rgb(ws, media, t)
         out.append(square_crop(frames[t], box))
     return out
+
+
+def animal_boxes(boxes_from: str | None) -> tuple[ColumnElement[bool], ...]:
+    """Conditions for the animal boxes a later stage works on: not repeats, and from the detect
+    stage ``boxes_from`` when named (never another detector's boxes mixed in)."""
+    conds: tuple[ColumnElement[bool], ...] = (Detection.category == "animal", Detection.repeat.is_(False))
+    if boxes_from is not None:
+        conds += (Detection.extra["stage"].as_string() == boxes_from,)
+    return conds
 
 
 def models_dir(ws: Workspace) -> Path:
@@ -132,6 +145,7 @@ class SpeciesStage:
     whole_frame: bool = False
     speciesnet: Path | None = None  # SpeciesNet's ONNX (labels.txt beside it): this stage runs SpeciesNet
     unsure_box: dict[str, float] = field(default_factory=lambda: dict(UNSURE_BOX))
+    boxes_from: str | None = None  # the detect stage's model key whose boxes are classified (None: any)
     name: str = "species"
     _classifier: SpeciesClassifier | None = field(default=None, init=False, repr=False)
 
@@ -146,18 +160,28 @@ class SpeciesStage:
     def model_key(self) -> str:
         return self.classifier.key
 
+    @property
+    def state_key(self) -> str:
+        return keyed_on(self.model_key, None if self.whole_frame else self.boxes_from)
+
+    def prepare(self, ws: Workspace) -> int:
+        """Set aside this head's calls made on another detector's boxes (see the module docstring)."""
+        if self.whole_frame or self.boxes_from is None:
+            return 0
+        return set_aside_stale(ws, classified_by=self.model_key, input_stage="detect", input_key=self.boxes_from)
+
     def eligible(self) -> Select[tuple[str]]:
         media = Media.available.is_(True) & (Media.file_mediatype.like("image/%")
                                              | Media.file_mediatype.like("video/%"))
         if self.whole_frame:
             return select(Media.id).where(media)
-        boxed = select(Detection.media_id).where(Detection.category == "animal", Detection.repeat.is_(False))
+        boxed = select(Detection.media_id).where(*animal_boxes(self.boxes_from))
         return select(Media.id).where(media, Media.id.in_(boxed))
 
     def _boxes(self, s: Session, media_id: str) -> list[tuple[int | None, Box | None, float | None, bool]]:
         """(detection id, box, frame time, unsure) of each animal box; the whole frame when none."""
-        dets = s.scalars(select(Detection).where(Detection.media_id == media_id, Detection.category == "animal",
-                                                 Detection.repeat.is_(False)).order_by(Detection.id)).all()
+        dets = s.scalars(select(Detection).where(Detection.media_id == media_id, *animal_boxes(self.boxes_from))
+                         .order_by(Detection.id)).all()
         if not dets:
             return [(None, None, None, False)]
         return [(d.id, (d.x, d.y, d.w, d.h), d.frame_time_s, d.score < self.unsure_box.get(d.model_name, 0.0))
@@ -188,8 +212,10 @@ class SpeciesStage:
         media = s.get(Media, result.media_id)
         assert media is not None
         key = self.model_key
+        # A rerun replaces this head's current calls; those set aside (other boxes) stay as they are.
         s.execute(delete(Observation).where(Observation.media_id == media.id, Observation.classified_by == key,
-                                            Observation.observation_level == "media"))
+                                            Observation.observation_level == "media",
+                                            Observation.superseded_by.is_(None)))
         now = utcnow()
         for r in result.payload:
             box = r["box"]
@@ -201,11 +227,12 @@ class SpeciesStage:
                 classification_method="machine", classified_by=key, classification_timestamp=now,
                 classification_probability=r["p"],
                 extra={"stage": self.name, "detection_id": r["detection_id"], "best": r["best"],
-                       "frame_time_s": r["frame_time_s"]} | ({"unsure_box": True} if r.get("unsure_box") else {}),
+                       "frame_time_s": r["frame_time_s"], "boxes_from": self.boxes_from}
+                | ({"unsure_box": True} if r.get("unsure_box") else {}),
             ))
 
     def finish(self, ws: Workspace) -> int:
         """Decide each burst from its frames (event-level observations); returns how many events."""
         from pardus.pipeline.sequences import smooth_sequences
 
-        return smooth_sequences(ws, self.model_key)
+        return smooth_sequences(ws, self.model_key, detector_key=None if self.whole_frame else self.boxes_from)

@@ -7,18 +7,23 @@ runner keeps a ``StageState`` row per item, stage and model, so:
 
 - a run killed at any moment continues where it stopped (items without a ``done`` state);
 - one item that fails is recorded with its error and the rest go on;
-- a newer model is a new state key, so re-running it keeps the older model's results.
+- a newer model is a new state key, so re-running it keeps the older model's results;
+- a stage that works on another stage's output (species and re-identification on the detector's
+  boxes) has that input in its state key (``state_key``), so a new detector makes their results
+  stale and the next run redoes them, once; ``prepare`` sets the old results aside (kept, marked
+  superseded, out of every count) before the run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from pardus.store import Workspace
@@ -69,32 +74,55 @@ class StageRun:
     failed: int = 0
     skipped_done_before: int = 0
     seconds: float = 0.0
+    set_aside: int = 0  # earlier results superseded because their input changed (e.g. a new detector)
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def pending_media(s: Session, stage: Stage, *, retry_failed: bool = False) -> list[str]:
-    """Eligible media ids that have no finished state for this stage and model, in time order."""
+STATE_KEY_LENGTH = 128  # stage_state.model is VARCHAR(128)
+
+
+def keyed_on(model_key: str, input_key: str | None) -> str:
+    """The state key of a stage whose results depend on another stage's output (``input_key``).
+
+    The input is hashed, so the key stays within the column whatever the two names' lengths.
+    """
+    if input_key is None:
+        return model_key
+    tag = "|on:" + hashlib.sha1(input_key.encode()).hexdigest()[:12]
+    if len(model_key) + len(tag) > STATE_KEY_LENGTH:
+        return hashlib.sha1(model_key.encode()).hexdigest() + tag
+    return model_key + tag
+
+
+def state_key(stage: Stage) -> str:
+    """What a stage's finished items are recorded under: its ``state_key`` if it has one (its
+    model and its inputs), else its model key."""
+    return str(getattr(stage, "state_key", None) or stage.model_key)
+
+
+def pending_media(s: Session, stage: Stage, *, retry_failed: bool = False, rerun: bool = False) -> list[str]:
+    """Eligible media ids that have no finished state for this stage and model, in time order;
+    with ``rerun`` every eligible item (a person asked to redo the stage)."""
     finished = ["done", "failed"] if not retry_failed else ["done"]
     done_q = select(StageState.media_id).where(
-        StageState.stage == stage.name, StageState.model == stage.model_key, StageState.status.in_(finished)
+        StageState.stage == stage.name, StageState.model == state_key(stage), StageState.status.in_(finished)
     )
     eligible = stage.eligible().subquery()
-    q = (
-        select(Media.id)
-        .where(Media.id.in_(select(eligible.c[0])), Media.id.not_in(done_q))
-        .order_by(Media.timestamp, Media.file_path)
-    )
-    return list(s.scalars(q))
+    q = select(Media.id).where(Media.id.in_(select(eligible.c[0])))
+    if not rerun:
+        q = q.where(Media.id.not_in(done_q))
+    return list(s.scalars(q.order_by(Media.timestamp, Media.file_path)))
 
 
 def record_state(s: Session, media_id: str, stage: Stage, status: str, error: str | None = None) -> None:
+    key = state_key(stage)
     state = s.scalars(
         select(StageState).where(
-            StageState.media_id == media_id, StageState.stage == stage.name, StageState.model == stage.model_key
+            StageState.media_id == media_id, StageState.stage == stage.name, StageState.model == key
         )
     ).first()
     if state is None:
-        state = StageState(media_id=media_id, stage=stage.name, model=stage.model_key,
+        state = StageState(media_id=media_id, stage=stage.name, model=key,
                            deployment_id=s.scalar(select(Media.deployment_id).where(Media.id == media_id)))
         s.add(state)
     state.status = status
@@ -129,13 +157,18 @@ def run_stage(
     media_ids: Sequence[str] | None = None,
     batch_size: int = 16,
     retry_failed: bool = False,
+    rerun: bool = False,
     progress: ProgressCallback | None = None,
 ) -> StageRun:
-    """Run ``stage`` over its pending media (or the given ones); commit after every batch."""
+    """Run ``stage`` over its pending media (or the given ones; every eligible one with ``rerun``);
+    commit after every batch."""
     t0 = time.perf_counter()
     run = StageRun(stage=stage.name, model=stage.model_key)
+    prepare = getattr(stage, "prepare", None)
+    if prepare is not None:
+        run.set_aside = prepare(ws)  # results made on another stage's older output: kept, out of the counts
     with ws.db.session() as s:
-        todo = pending_media(s, stage, retry_failed=retry_failed)
+        todo = pending_media(s, stage, retry_failed=retry_failed, rerun=rerun)
     if media_ids is not None:
         wanted = set(media_ids)
         todo = [m for m in todo if m in wanted]
@@ -155,3 +188,36 @@ def run_stage(
         finish(ws)  # work over the whole store (e.g. repeated boxes), after the items are in
     run.seconds = time.perf_counter() - t0
     return run
+
+
+STALE_INPUT = "stale-input"  # superseded_by of a machine result made on an input that has since changed
+
+
+def set_aside_stale(ws: Workspace, *, classified_by: str, input_stage: str, input_key: str,
+                    keep: ColumnElement[bool] | None = None) -> int:
+    """Mark superseded the results of ``classified_by`` made on another input than ``input_key``
+    (e.g. species calls on an older detector's boxes), for photos the current input has processed.
+
+    They are kept, never deleted (a person may compare the two), and every count leaves superseded
+    rows out. Results on the current input set aside by an earlier switch come back, so switching
+    a detector back and forth redoes nothing. ``keep`` excludes rows that are a person's work (a
+    decided re-id proposal). Returns how many were set aside.
+    """
+    from sqlalchemy import or_, update
+
+    from pardus.store.models import Observation
+
+    made_on = Observation.extra["boxes_from"].as_string()
+    done = select(StageState.media_id).where(StageState.stage == input_stage, StageState.model == input_key,
+                                             StageState.status == "done")
+    mine = (Observation.classified_by == classified_by) & (Observation.observation_level == "media")
+    with ws.db.session() as s:
+        s.execute(update(Observation).where(mine, Observation.superseded_by == STALE_INPUT, made_on == input_key)
+                  .values(superseded_by=None).execution_options(synchronize_session=False))
+        stale = mine & Observation.superseded_by.is_(None) & Observation.media_id.in_(done) \
+            & or_(made_on.is_(None), made_on != input_key)
+        if keep is not None:
+            stale = stale & ~keep
+        n = s.execute(update(Observation).where(stale).values(superseded_by=STALE_INPUT)
+                      .execution_options(synchronize_session=False)).rowcount
+    return int(n or 0)

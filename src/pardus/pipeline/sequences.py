@@ -29,7 +29,7 @@ from sqlalchemy import delete, select
 
 from pardus.models.species import HUMAN
 from pardus.store import Workspace
-from pardus.store.models import Media, Observation, utcnow
+from pardus.store.models import Media, Observation, StageState, utcnow
 
 SUFFIX = "+sequence"
 
@@ -46,20 +46,29 @@ class _Event:
     per_frame: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))  # (type, frame) -> n
 
 
-def smooth_sequences(ws: Workspace, species_key: str) -> int:
-    """Write event-level observations for every sequence that has machine calls; returns how many."""
+def smooth_sequences(ws: Workspace, species_key: str, detector_key: str | None = None) -> int:
+    """Write event-level observations for every sequence that has machine calls; returns how many.
+
+    With ``detector_key`` only that detector's calls count as evidence (another detector's boxes
+    of the same photos would count each animal twice); results set aside are never evidence.
+    """
     event_key = species_key + SUFFIX
     with ws.db.session() as s:
+        other_detectors: set[str] = set()
+        if detector_key is not None:
+            other_detectors = set(s.scalars(select(StageState.model).where(StageState.stage == "detect")
+                                            .distinct())) - {detector_key}
         media = {mid: (dep, seq, ts) for mid, dep, seq, ts in
                  s.execute(select(Media.id, Media.deployment_id, Media.sequence_id, Media.timestamp))}
         rows = s.execute(select(Observation.media_id, Observation.observation_type, Observation.scientific_name,
                                 Observation.classification_probability, Observation.classified_by,
                                 Observation.count, Observation.extra)
                          .where(Observation.classification_method == "machine",
-                                Observation.observation_level == "media", Observation.media_id.is_not(None))).all()
+                                Observation.observation_level == "media", Observation.media_id.is_not(None),
+                                Observation.superseded_by.is_(None))).all()
         events: dict[str, _Event] = {}
         for mid, kind, name, p, by, count, extra in rows:
-            if mid not in media or by.endswith(SUFFIX):
+            if mid not in media or by.endswith(SUFFIX) or by in other_detectors:
                 continue
             is_species = by == species_key
             if not is_species and (extra or {}).get("stage") == "species":

@@ -20,6 +20,21 @@ def detect_choice(settings: Settings) -> str:
     return "megadetector-v6-yolov10-c" if ready(settings.data_dir / "models") else "offline"
 
 
+def current_detector_key(settings: Settings | None = None) -> str | None:
+    """The model key of the detect stage ``pardus process`` runs now (None without a detector): the
+    boxes species and re-identification work on."""
+    from pardus.models.registry import COCO_SSD, YOLOX_TINY
+
+    settings = settings or get_settings()
+    choice = detect_choice(settings)
+    if choice == "offline" and not (YOLOX_TINY.available() and COCO_SSD.available()):
+        return None
+    from pardus.pipeline.detect import DetectionStage
+
+    return DetectionStage(tiles=settings.detect_tiles, detector=choice, workers=0,
+                          models_dir=settings.data_dir / "models").model_key
+
+
 def default_stages(settings: Settings | None = None) -> list[Stage]:
     """Stages that run with what is installed on this machine, in pipeline order. ``settings`` names
     the data folder, where the heads a park trained live (the species and fire stages use them)."""
@@ -38,15 +53,18 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
         if choice != "offline":
             stage._models()  # fail here, before any work, if the file is missing or not ONNX
         stages.append(stage)
+    boxes_from = stages[-1].model_key if detector else None
     if MOBILENET_V2_IMAGENET.available() and DINOV2_VITS14.available():
         from pardus.pipeline.classify import SpeciesStage
 
-        stages.append(SpeciesStage(head_dir=settings.data_dir / "models", whole_frame=not detector))
+        stages.append(SpeciesStage(head_dir=settings.data_dir / "models", whole_frame=not detector,
+                                   boxes_from=boxes_from))
     if SPECIESNET.env_path and os.environ.get(SPECIESNET.env_path):
         from pardus.pipeline.classify import SpeciesStage
 
         # A second species opinion the user asked for by naming the file; its results sit beside the others.
-        stages.append(SpeciesStage(speciesnet=SPECIESNET.weights_path(), whole_frame=not detector))
+        stages.append(SpeciesStage(speciesnet=SPECIESNET.weights_path(), whole_frame=not detector,
+                                   boxes_from=boxes_from))
     if DINOV2_VITS14.available() and (settings.data_dir / "models" / "fire-head.json").is_file():
         from pardus.pipeline.hazard import FireSmokeStage
 
@@ -54,5 +72,6 @@ def default_stages(settings: Settings | None = None) -> list[Stage]:
     if detector:
         from pardus.reid.stage import ReidStage
 
-        stages.append(ReidStage())  # re-identifies the animal boxes, after species (it skips other species)
+        # re-identifies the animal boxes, after species (it skips other species)
+        stages.append(ReidStage(boxes_from=boxes_from))
     return stages

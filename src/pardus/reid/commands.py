@@ -62,18 +62,19 @@ def reid_run(
     """
     from sqlalchemy import delete, select
 
-    from pardus.pipeline.core import run_stage
+    from pardus.pipeline.core import run_stage, state_key
+    from pardus.pipeline.stages import current_detector_key
     from pardus.reid.stage import ReidStage
     from pardus.store.models import Observation, StageState
 
-    stage = ReidStage()
+    stage = ReidStage(boxes_from=current_detector_key())
     with _catalogue() as cat:
         ws = cat.ws
         if rematch:
             with ws.db.session() as s:
                 undecided = [o.media_id for o in s.scalars(select(Observation).where(
                     Observation.classified_by == stage.model_key)) if not o.extra.get("reid", {}).get("decision")]
-                s.execute(delete(StageState).where(StageState.stage == stage.name, StageState.model == stage.model_key,
+                s.execute(delete(StageState).where(StageState.stage == stage.name, StageState.model == state_key(stage),
                                                    StageState.media_id.in_(undecided)))
             console.print(f"Matching {len(undecided)} undecided photos again.")
         with make_progress() as progress:
@@ -81,7 +82,8 @@ def reid_run(
             run = run_stage(ws, stage, retry_failed=retry_failed,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))
         with ws.db.session() as s:
-            props = list(s.scalars(select(Observation).where(Observation.classified_by == stage.model_key)))
+            props = list(s.scalars(select(Observation).where(Observation.classified_by == stage.model_key,
+                                                               Observation.superseded_by.is_(None))))
         new = sum(1 for p in props if p.extra.get("reid", {}).get("is_new"))
     console.print(f"[bold green]Done:[/] {run.done} photos matched, {run.failed} failed, "
                   f"catalogue of {len(cat.index)} photos. {len(props)} proposals so far, {new} probably new animals.")
@@ -108,7 +110,8 @@ def reid_review(
         ws = cat.ws
         with ws.db.session() as s:
             q = (select(Observation, Media).join(Media, Media.id == Observation.media_id)
-                 .where(Observation.classification_method == "machine", Observation.classified_by.like("pardus-reid%"))
+                 .where(Observation.classification_method == "machine", Observation.classified_by.like("pardus-reid%"),
+                        Observation.superseded_by.is_(None))
                  .order_by(Media.timestamp))
             rows = [(o, m) for o, m in s.execute(q).all() if not o.extra.get("reid", {}).get("decision")]
             if proposal:

@@ -147,7 +147,7 @@ def _reid(obs: Observation) -> dict[str, Any]:
 
 def _proposals_base() -> Any:
     return (select(Observation, Media, _when(Media).label("t")).join(Media, Media.id == Observation.media_id)
-            .where(Observation.classification_method == "machine",
+            .where(Observation.classification_method == "machine", Observation.superseded_by.is_(None),
                    Observation.classified_by.like(f"{REID_MODEL_PREFIX}%")))
 
 
@@ -204,6 +204,7 @@ def neighbours(s: Session, proposal_id: str) -> tuple[str | None, str | None]:
 def pending_count(s: Session) -> int:
     """How many proposals wait (reads only the JSON column of the proposals, not the photos)."""
     rows = s.scalars(select(Observation.extra).where(Observation.classification_method == "machine",
+                                                     Observation.superseded_by.is_(None),
                                                      Observation.classified_by.like(f"{REID_MODEL_PREFIX}%")))
     return sum(1 for extra in rows if not ((extra or {}).get("reid") or {}).get("decision"))
 

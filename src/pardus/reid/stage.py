@@ -1,6 +1,8 @@
 """The ``reid`` pipeline stage: every animal box gets a ranked list of catalogue individuals.
 
-It runs after detection, on photos with animal boxes that are not flagged as repeats. Where a
+It runs after detection, on photos with animal boxes that are not flagged as repeats (of the
+detect stage ``boxes_from``: after a detector change the new boxes are matched once, and the old
+boxes' undecided proposals are set aside, kept and superseded; a person's decisions stay). Where a
 species is known for the photo (a classifier's or a person's observation), the search is limited
 to that species' catalogue, and photos of species without individual markings are skipped.
 
@@ -26,7 +28,8 @@ from typing import Any
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from pardus.pipeline.core import ItemResult
+from pardus.pipeline.classify import animal_boxes
+from pardus.pipeline.core import ItemResult, keyed_on, set_aside_stale
 from pardus.reid.catalogue import DEFAULT_PARAMS, Catalogue
 from pardus.reid.features import FeatureParams, decode_image
 from pardus.reid.match import Calibration, MatchParams, MatchResult, match
@@ -83,6 +86,7 @@ class ReidStage:
     match_params: MatchParams = field(default_factory=MatchParams)
     top: int = 5
     references: int = BACKGROUND_REFERENCES
+    boxes_from: str | None = None  # the detect stage's model key whose boxes are matched (None: any)
     name: str = "reid"
 
     def __post_init__(self) -> None:
@@ -92,8 +96,20 @@ class ReidStage:
     def model_key(self) -> str:
         return f"pardus-reid-hotspotter@{VERSION}/{self.params.key}"
 
+    @property
+    def state_key(self) -> str:
+        return keyed_on(self.model_key, self.boxes_from)
+
+    def prepare(self, ws: Workspace) -> int:
+        """Set aside undecided proposals made on another detector's boxes (decided ones are history)."""
+        if self.boxes_from is None:
+            return 0
+        decided = Observation.extra[("reid", "decision")].as_string().is_not(None)
+        return set_aside_stale(ws, classified_by=self.model_key, input_stage="detect", input_key=self.boxes_from,
+                               keep=decided)
+
     def eligible(self) -> Select[tuple[str]]:
-        boxed = select(Detection.media_id).where(Detection.category == "animal", Detection.repeat.is_(False))
+        boxed = select(Detection.media_id).where(*animal_boxes(self.boxes_from))
         return select(Media.id).where(Media.available.is_(True), Media.file_mediatype.like("image/%"),
                                       Media.id.in_(boxed))
 
@@ -120,11 +136,12 @@ class ReidStage:
         assert media is not None
         species = s.scalars(select(Observation.scientific_name).where(
             Observation.media_id == mid, Observation.observation_type == "animal",
-            Observation.scientific_name.is_not(None)).order_by(Observation.classification_method.desc())).first()
+            Observation.scientific_name.is_not(None), Observation.superseded_by.is_(None))
+            .order_by(Observation.classification_method.desc())).first()
         if species and species not in MARKED_SPECIES:
             return []  # a deer or a boar: no individual markings to match
-        dets = list(s.scalars(select(Detection).where(Detection.media_id == mid, Detection.category == "animal",
-                                                      Detection.repeat.is_(False)).order_by(Detection.score.desc())))
+        dets = list(s.scalars(select(Detection).where(Detection.media_id == mid, *animal_boxes(self.boxes_from))
+                              .order_by(Detection.score.desc())))
         image = decode_image(ws.blobs.get_bytes(media.sha256 or ""))
         out = []
         for det in dets:
@@ -142,7 +159,8 @@ class ReidStage:
         assert media is not None
         # a rerun after a crash between write and state: replace undecided proposals, keep decided ones
         for old in s.scalars(select(Observation).where(Observation.media_id == media.id,
-                                                       Observation.classified_by == self.model_key)):
+                                                       Observation.classified_by == self.model_key,
+                                                       Observation.superseded_by.is_(None))):
             if not (old.extra or {}).get("reid", {}).get("decision"):
                 s.execute(delete(Observation).where(Observation.id == old.id))
         now = utcnow()
@@ -155,7 +173,8 @@ class ReidStage:
                 bbox_x=x, bbox_y=y, bbox_width=w, bbox_height=h,
                 classification_method="machine", classified_by=self.model_key, classification_timestamp=now,
                 classification_probability=best["probability"] if best else None,
-                extra={"reid": {k: v for k, v in p.items() if k not in ("box", "score")}},
+                extra={"reid": {k: v for k, v in p.items() if k not in ("box", "score")},
+                       "boxes_from": self.boxes_from},
             ))
 
 

@@ -114,7 +114,8 @@ def refresh(s: Session, *, progress: Callable[[int, int], None] | None = None) -
     for mid, ev, typ, name, p, level in s.execute(
             select(Observation.media_id, Observation.event_id, Observation.observation_type,
                    Observation.scientific_name, Observation.classification_probability, Observation.observation_level)
-            .where(or_(Observation.classification_method.is_(None), Observation.classification_method != "human"))):
+            .where(or_(Observation.classification_method.is_(None), Observation.classification_method != "human"),
+                   Observation.superseded_by.is_(None))):
         key = media_seq.get(mid) if mid else (ev if ev in seqs else None)
         if key is not None:
             calls[key].append((typ, name, p, level))
