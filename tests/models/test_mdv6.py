@@ -88,9 +88,18 @@ def test_fit_mdv6_writes_the_layer_and_the_model_into_the_data_folder(
     from pardus.models.registry import MEGADETECTOR_V6_C
 
     monkeypatch.setenv("PARDUS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("PARDUS_MDV6_PATH", raising=False)
     get_settings.cache_clear()
+
+    def listed() -> str:
+        out = CliRunner().invoke(app, ["models", "list"]).output
+        return next(line for line in out.splitlines() if "megadetector-v6-yolov10-c" in line)
+
     try:
+        assert "no" in listed().split("│")[4], "before fit-mdv6 `models list` says MDv6 is not here"
         result = CliRunner().invoke(app, ["models", "fit-mdv6", str(tflite)])
+        assert "yes" in listed().split("│")[4], "after fit-mdv6 `models list` says MDv6 is here"
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output

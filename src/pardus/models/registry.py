@@ -63,15 +63,26 @@ class ModelInfo:
         where = f" ({self.env_path} names the file for when a runner exists)" if self.env_path else ""
         raise ModelUnavailableError(f"{self.name} is not bundled with Pardus: {self.note}{where}")
 
-    def available(self) -> bool:
-        """Installed and runnable by Pardus (the field models have no runner here yet)."""
+    def available(self, models_dir: Path | None = None) -> bool:
+        """Installed and runnable by Pardus. Packaged weights are looked for in site-packages; a
+        field model (MegaDetector) in ``models_dir`` (default: the data folder's models/, where
+        `pardus models download` and `fit-mdv6` put them) or at its environment variable's path.
+        MDv6 counts only once `fit-mdv6` recovered its first layer (the Edge TPU file alone cannot
+        run); the other field models run from an ONNX export only (a `.pt` release cannot)."""
         if self.package is None:
-            return False
+            if models_dir is None:
+                from pardus.config import get_settings
+
+                models_dir = get_settings().data_dir / "models"
+            if self.name == "megadetector-v6-yolov10-c":
+                from pardus.models.mdv6 import ready
+
+                return ready(models_dir)
         try:
-            self.weights_path()
+            path = self.weights_path(models_dir)
         except ModelUnavailableError:
             return False
-        return True
+        return self.package is not None or path.suffix.lower() == ".onnx"
 
 
 YOLOX_TINY = ModelInfo(
