@@ -71,10 +71,20 @@ def flag_times(dep: Deployment, media: list[Media], now: datetime | None = None)
     return flags
 
 
+NO_CAMERA_TIME = ("file-time", "none")  # timestamp_source of a photo whose camera gave no time
+
+
 def group_sequences(media: list[Media], gap_seconds: float, prefix: str) -> None:
-    """Bursts: photos of one deployment closer than ``gap_seconds`` share a sequence id."""
+    """Bursts: photos of one deployment closer than ``gap_seconds`` share a sequence id.
+
+    A photo without a camera time (its time is the file's copy time, or nothing) is an event of
+    its own: copy times are seconds apart for a whole card, and grouping by them made one "burst"
+    of a season, whose smoothing gave six species one name. It stays alone, flagged ``no-time``,
+    until a person gives its deployment or the photo a true time.
+    """
     timed = sorted(
-        (m for m in media if m.timestamp is not None), key=lambda m: (m.timestamp, _natural(m.file_path))
+        (m for m in media if m.timestamp is not None and m.timestamp_source not in NO_CAMERA_TIME),
+        key=lambda m: (m.timestamp, _natural(m.file_path)),
     )
     seq = 0
     index = 0
@@ -88,6 +98,11 @@ def group_sequences(media: list[Media], gap_seconds: float, prefix: str) -> None
         m.sequence_id = f"{prefix}:{seq:06d}"
         m.sequence_index = index
         prev = m.timestamp
+    untimed = sorted((m for m in media if m.timestamp is not None and m.timestamp_source in NO_CAMERA_TIME),
+                     key=lambda m: _natural(m.file_path))
+    for n, m in enumerate(untimed, start=1):
+        m.sequence_id = f"{prefix}:untimed-{n:06d}"
+        m.sequence_index = 1
     for m in media:
         if m.timestamp is None:
             m.sequence_id = None
