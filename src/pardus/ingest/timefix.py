@@ -7,6 +7,7 @@ camera wrote) + the deployment's ``clock_offset_s`` - its ``utc_offset_minutes``
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,6 +21,9 @@ GRACE = timedelta(minutes=15)
 OUT_OF_ORDER_TOLERANCE = timedelta(minutes=2)
 FUTURE_TOLERANCE = timedelta(days=1)
 RESET_YEAR = 2000
+# A clock reset to 1970 on a camera set out today is some 55 years wrong; no real clock error is
+# larger than a century, and anything larger is a typo (or an attempt to overflow the dates).
+MAX_CLOCK_OFFSET_S = 100 * 365.25 * 86400
 
 ISSUE_TEXT = {
     "no-time": "no time in the file; the file's own date was used",
@@ -35,10 +39,29 @@ class TimeFixError(ValueError):
     """A clock correction that cannot be applied; the message says what to give instead."""
 
 
-def to_utc(camera_time: datetime, utc_offset_minutes: int, clock_offset_s: float) -> datetime:
-    """True UTC instant of a camera-local time, given the camera's zone and clock error."""
-    local = camera_time + timedelta(seconds=clock_offset_s)
-    return (local - timedelta(minutes=utc_offset_minutes)).replace(tzinfo=UTC)
+def to_utc(camera_time: datetime, utc_offset_minutes: int, clock_offset_s: float) -> datetime | None:
+    """True UTC instant of a camera-local time, given the camera's zone and clock error.
+
+    None when that instant falls outside the calendar (a file claiming the year 9999 or 1):
+    such a photo keeps its camera time and is flagged, rather than stopping a card or an upload.
+    """
+    try:
+        local = camera_time + timedelta(seconds=clock_offset_s)
+        return (local - timedelta(minutes=utc_offset_minutes)).replace(tzinfo=UTC)
+    except OverflowError:
+        return None
+
+
+def check_offset(offset_s: float, text: str | None = None) -> float:
+    """``offset_s`` if it is a clock error a camera can have; otherwise a TimeFixError saying why."""
+    shown = repr(text) if text is not None else f"{offset_s} s"
+    if not math.isfinite(offset_s):
+        raise TimeFixError(f"the offset {shown} is not a number of seconds; write it like +3h or -90")
+    if abs(offset_s) > MAX_CLOCK_OFFSET_S:
+        raise TimeFixError(
+            f"the offset {shown} is more than 100 years; no camera clock is that far off, check the value"
+        )
+    return offset_s
 
 
 def _natural(path: str) -> list[object]:
@@ -55,7 +78,11 @@ def flag_times(dep: Deployment, media: list[Media], now: datetime | None = None)
         if m.timestamp_source in ("file-time", "none"):
             f.append("no-time")
             continue
-        if m.camera_time is None or m.timestamp is None:
+        if m.camera_time is None:
+            continue
+        if m.timestamp is None:
+            # Its instant is outside the calendar (see to_utc): a clock reset or a future year.
+            f.append("clock-reset" if m.camera_time.year <= RESET_YEAR else "in-future")
             continue
         if m.camera_time.year <= RESET_YEAR:
             f.append("clock-reset")
@@ -137,24 +164,36 @@ _OFFSET_RE = re.compile(
 
 
 def parse_offset(text: str) -> float:
-    """Seconds from '+3h', '-1d2h30m', '+01:00:00', '-90' (seconds); raises a helpful error."""
+    """Seconds from '+3h', '-1d2h30m', '+01:00:00', '-90' (seconds); raises a helpful error.
+
+    Minutes and seconds past 59 in the clock form ('+25:99:99') are refused, not carried over:
+    they are a typo more often than an intent. NaN, infinities and offsets beyond a century are
+    refused too (see ``check_offset``).
+    """
     t = text.strip().lower().replace(" ", "")
+    unreadable = TimeFixError(
+        f"cannot read the offset {text[:40]!r}: write it like +3h, -1d2h30m, +01:00:00 or -90 (seconds)"
+    )
+    if len(t) > 64:
+        raise unreadable
     m = re.fullmatch(r"([+-]?)(\d+):(\d{2})(?::(\d{2}))?", t)
     if m:
         sign = -1 if m.group(1) == "-" else 1
-        return sign * (int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4) or 0))
-    try:
-        return float(t)
-    except ValueError:
-        pass
+        minutes, seconds = int(m.group(3)), int(m.group(4) or 0)
+        if minutes > 59 or seconds > 59:
+            raise TimeFixError(
+                f"the offset {text!r} has {max(minutes, seconds)} minutes or seconds; "
+                "write hours:minutes:seconds with minutes and seconds up to 59, e.g. +25:30:00"
+            )
+        return check_offset(sign * (int(m.group(2)) * 3600 + minutes * 60 + seconds), text)
+    if re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?", t):
+        return check_offset(float(t), text)
     m = _OFFSET_RE.fullmatch(t)
     if not m or not any(m.groups()[1:]):
-        raise TimeFixError(
-            f"cannot read the offset {text!r}: write it like +3h, -1d2h30m, +01:00:00 or -90 (seconds)"
-        )
+        raise unreadable
     sign = -1 if m.group(1) == "-" else 1
     d, h, mi, se = (float(g) if g else 0.0 for g in m.groups()[1:])
-    return sign * (d * 86400 + h * 3600 + mi * 60 + se)
+    return check_offset(sign * (d * 86400 + h * 3600 + mi * 60 + se), text)
 
 
 @dataclass
@@ -196,6 +235,12 @@ def fix_time(
     method = "offset"
     ref_media: Media | None = None
     ref_true: datetime | None = None
+    if reference is not None and offset_s is not None:
+        raise TimeFixError(
+            "give either --offset or --reference with --true-time, not both: they would disagree"
+        )
+    if true_time is not None and reference is None:
+        raise TimeFixError("--true-time needs --reference: the photo whose true time that is")
     if reference is not None:
         if true_time is None:
             raise TimeFixError(
@@ -213,13 +258,17 @@ def fix_time(
                 "give its file name (e.g. IMG_0001.JPG), its path on the card or its media id"
             )
         ref_true = parse_true_time(true_time, dep.utc_offset_minutes)
-        local_true = ref_true.astimezone(timezone(timedelta(minutes=dep.utc_offset_minutes))).replace(
-            tzinfo=None
-        )
+        try:
+            local_true = ref_true.astimezone(timezone(timedelta(minutes=dep.utc_offset_minutes))).replace(
+                tzinfo=None
+            )
+        except OverflowError as exc:
+            raise TimeFixError(f"the time {true_time!r} lies outside the calendar; check the year") from exc
         offset_s = (local_true - ref_media.camera_time).total_seconds()
         method = "reference-photo"
     if offset_s is None:
         raise TimeFixError("give either --offset (e.g. +3h) or --reference FILE with --true-time")
+    check_offset(offset_s)
     before = {m.id: m.timestamp for m in s.scalars(select(Media).where(Media.deployment_id == deployment_id))}
     previous = dep.clock_offset_s
     s.add(

@@ -14,6 +14,7 @@ confidences.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ STANDARD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 STAGE = "detect"
 _RUN_KEY = "md_run"
 _DET_KEYS = {"category", "conf", "bbox", "frame_number", "classifications"}
+# Boxes are normalised to the image; MegaDetector rounds, so a hair outside 0..1 is still a box.
+BOX_TOLERANCE = 0.01
+MAX_PATH = 1024  # the store's media.file_path
+MAX_NAME = 255  # the store's media.file_name
 _IMAGE_KEYS = {"file", "detections", "failure", "max_detection_conf", "frame_rate", "frames_processed"}
 
 
@@ -88,6 +93,139 @@ def _find_media(
     return None
 
 
+def _reject_constant(name: str) -> float:
+    """JSON has no NaN or Infinity; Python's reader accepts them, so they are refused here."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a finite float, or None when it is not one (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MegaDetectorError(f"{what} must be text, not {_shown(value)}")
+    if len(value) > limit:
+        raise MegaDetectorError(f"{what} is {len(value)} characters long; Pardus keeps at most {limit}")
+    return value
+
+
+def _shown(value: object) -> str:
+    """A value as the person wrote it in the file, cut short: never a Python object's repr."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _checked_detection(d: object, where: str) -> dict[str, Any]:
+    """One box, checked: category id, confidence 0..1, a normalised [x, y, width, height]."""
+    if not isinstance(d, dict):
+        raise MegaDetectorError(f"{where} must be an object with category, conf and bbox, not {_shown(d)}")
+    cat = d.get("category")
+    if isinstance(cat, bool) or not isinstance(cat, str | int) or not str(cat).strip():
+        raise MegaDetectorError(f"{where}: 'category' must be a category id such as \"1\", not {_shown(cat)}")
+    conf = _number(d.get("conf"))
+    if conf is None or not 0.0 <= conf <= 1.0:
+        raise MegaDetectorError(f"{where}: 'conf' must be a number from 0 to 1, not {_shown(d.get('conf'))}")
+    bbox = d.get("bbox")
+    numbers = [_number(v) for v in bbox] if isinstance(bbox, list) else []
+    if len(numbers) != 4 or any(v is None for v in numbers):
+        raise MegaDetectorError(
+            f"{where}: 'bbox' must be four numbers [x_min, y_min, width, height], not {_shown(bbox)}"
+        )
+    x, y, w, h = (float(v) for v in numbers)  # type: ignore[arg-type]
+    tol = BOX_TOLERANCE
+    if not (-tol <= x <= 1 + tol and -tol <= y <= 1 + tol and 0 <= w <= 1 + tol and 0 <= h <= 1 + tol):
+        raise MegaDetectorError(
+            f"{where}: 'bbox' {_shown(bbox)} is not normalised: x, y, width and height lie between 0 and 1"
+        )
+    out = {**d, "category": str(cat), "conf": conf, "bbox": [x, y, w, h]}
+    if "frame_number" in d:
+        frame = d["frame_number"]
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+            raise MegaDetectorError(f"{where}: 'frame_number' must be a whole number from 0, not {_shown(frame)}")
+    return out
+
+
+def _checked_image(img: object, n: int, path: Path) -> dict[str, Any]:
+    """One image entry, checked, with its boxes normalised; the message names the entry to fix."""
+    where = f"image #{n + 1} in {path.name}"
+    if not isinstance(img, dict):
+        raise MegaDetectorError(f"{where} must be an object with 'file' and 'detections', not {_shown(img)}")
+    if not isinstance(img.get("file"), str):
+        raise MegaDetectorError(f"{where} has no 'file'")
+    file = _text(img["file"], f"{where}: 'file'", MAX_PATH)
+    where = f"image #{n + 1} ({file}) in {path.name}"
+    if len(PurePosixPath(file.replace("\\", "/")).name) > MAX_NAME:
+        raise MegaDetectorError(f"{where}: the file name is longer than {MAX_NAME} characters")
+    failure = img.get("failure")
+    if failure is not None and not isinstance(failure, str):
+        raise MegaDetectorError(f"{where}: 'failure' must be text or null, not {_shown(failure)}")
+    rate = img.get("frame_rate")
+    if rate is not None and ((r := _number(rate)) is None or r <= 0):
+        raise MegaDetectorError(f"{where}: 'frame_rate' must be a positive number, not {_shown(rate)}")
+    dets = img.get("detections")
+    if dets is not None and not isinstance(dets, list):
+        raise MegaDetectorError(f"{where}: 'detections' must be a list of boxes or null, not {_shown(dets)}")
+    checked = [_checked_detection(d, f"{where}, box #{i + 1}") for i, d in enumerate(dets or [])]
+    return {**img, "detections": checked if dets is not None else None}
+
+
+def _check_strings(data: object, path: Path) -> None:
+    """Refuse text no database keeps: NUL characters (PostgreSQL) and lone surrogates (UTF-8).
+
+    JSON can spell both (``\\u0000``, ``\\ud800``); found here, they are a message, not a failed
+    transaction halfway through. Walked without recursion, as deep as the JSON reader allowed.
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise MegaDetectorError(f"{path.name} holds a NUL character (\\u0000) in {_shown(item)}")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                lone = f"\\u{ord(item[exc.start]):04x}"
+                raise MegaDetectorError(f"{path.name} holds text that is not valid Unicode (a lone {lone})") from exc
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A MegaDetector results file read and checked whole, before anything is stored.
+
+    Every entry is checked first so that a bad box halfway down a file of 100,000 images stops
+    the import with nothing written, and the message names the entry, not a Python exception.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=_reject_constant)
+    except (OSError, ValueError) as exc:
+        raise MegaDetectorError(f"cannot read {path} as JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise MegaDetectorError(f"cannot read {path} as JSON: it is nested too deeply") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise MegaDetectorError(f"{path} is not a MegaDetector results file: it has no 'images' list")
+    _check_strings(data, path)
+    info = data.get("info")
+    if info is not None and not isinstance(info, dict):
+        raise MegaDetectorError(f"{path.name}: 'info' must be an object, not {_shown(info)}")
+    cats = data.get("detection_categories")
+    if cats is not None and not (
+        isinstance(cats, dict) and all(isinstance(v, str) and v.strip() for v in cats.values())
+    ):
+        raise MegaDetectorError(
+            f"{path.name}: 'detection_categories' must map ids to names, like {{\"1\": \"animal\"}}"
+        )
+    return {**data, "images": [_checked_image(img, n, path) for n, img in enumerate(data["images"])]}
+
+
 def import_megadetector(
     ws: Workspace,
     path: Path | str,
@@ -101,34 +239,28 @@ def import_megadetector(
     unique), then by content (sha256) if ``image_root`` holds the images. Files that match
     nothing are listed in the report; with ``deployment_id`` they are recorded instead as
     unavailable media of that deployment, so no detection is lost. Importing the same results
-    again replaces that model's boxes on those photos rather than adding them twice.
+    again replaces that model's boxes on those photos rather than adding them twice. A file with
+    any entry Pardus cannot read (see ``read_results``) is refused whole.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise MegaDetectorError(f"cannot read {path} as JSON ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise MegaDetectorError(f"{path} is not a MegaDetector results file: it has no 'images' list")
+    data = read_results(path)
     info = data.get("info") or {}
     fmt = str(info.get("format_version", "1.0"))
     cats = data.get("detection_categories") or STANDARD_CATEGORIES
-    name = str(info.get("detector") or "megadetector_v4")
-    version = model_version(info)
+    name = _text(info.get("detector") or "megadetector_v4", f"{path.name}: info.detector", 128)
+    version = _text(model_version(info), f"{path.name}: the model version", 64)
     rep = MDImportReport(model_name=name, model_version=version)
-    run = {k: v for k, v in data.items() if k != "images"}
-    run.setdefault("info", {}).setdefault("format_version", fmt)
-    run_key = ws.derived.put_bytes(json.dumps(run, sort_keys=True).encode())
     root = Path(image_root) if image_root is not None else None
     with ws.db.session() as s:
         if deployment_id and s.get(Deployment, deployment_id) is None:
             raise MegaDetectorError(
                 f"no deployment {deployment_id!r}; create it first with `pardus deployments add {deployment_id}`"
             )
+        run = {k: v for k, v in data.items() if k != "images"}
+        run["info"] = {"format_version": fmt, **info}
+        run_key = ws.derived.put_bytes(json.dumps(run, sort_keys=True).encode())
         for n, img in enumerate(data["images"]):
-            file = img.get("file")
-            if not isinstance(file, str):
-                raise MegaDetectorError(f"image #{n + 1} in {path} has no 'file'")
+            file = img["file"]
             mid = _find_media(s, file, root, deployment_id, {} if root else None)
             if mid is None:
                 if deployment_id is None:
@@ -196,8 +328,8 @@ def _store_image(
         image_extra["frame_rate"] = frame_rate
         image_extra["frames_processed"] = img.get("frames_processed")
     for i, d in enumerate(img.get("detections") or []):
-        cid = str(d.get("category"))
-        bbox = d.get("bbox") or [0, 0, 0, 0]
+        cid = d["category"]
+        bbox = d["bbox"]
         extra: dict[str, Any] = {_RUN_KEY: run_key}
         if cats.get(cid) != STANDARD_CATEGORIES.get(cid):
             extra["category_id"] = cid
@@ -213,7 +345,7 @@ def _store_image(
             Detection(
                 media_id=media_id,
                 category=cats.get(cid, cid)[:16],
-                score=float(d.get("conf", 0.0)),
+                score=d["conf"],
                 x=float(bbox[0]), y=float(bbox[1]), w=float(bbox[2]), h=float(bbox[3]),
                 frame_time_s=frame_time,
                 model_name=name,

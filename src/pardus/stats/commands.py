@@ -5,6 +5,7 @@ Register in cli.py with ``app.command("report")(pardus.stats.commands.report)``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +13,25 @@ import typer
 
 from pardus.console import console, fail, workspace_cmd
 
+# Camera traps exist since the 1890s; a year outside these bounds is a typo, and 0 or 9999
+# would overflow the calendar arithmetic of the report.
+FIRST_YEAR = 1890
+LAST_YEAR = 2999
+MAX_OCCASION_DAYS = 366.0
+MAX_THRESHOLD_MINUTES = 1440.0
+MIN_BOOTSTRAP = 40
+MAX_BOOTSTRAP = 100_000
+MAX_MASK_METRES = 1_000_000.0  # a SECR mask of 1,000 km is already far beyond any plot
+
 
 def report(
     plot: Annotated[str, typer.Option("--plot", "-p", help="Monitoring plot, as written on the locations.")],
-    year: Annotated[int, typer.Option("--year", "-y", help="Calendar year (local time of the cameras).")],
+    year: Annotated[
+        int,
+        typer.Option(
+            "--year", "-y", min=FIRST_YEAR, max=LAST_YEAR, help="Calendar year (local time of the cameras)."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder for the report (default: <data>/reports/<plot>-<year>).")
     ] = None,
@@ -45,8 +61,16 @@ def report(
 
     if detectfn not in ("HN", "HHN", "EX", "HEX"):
         raise fail(f"unknown detection function {detectfn!r}; use HN, HHN, EX or HEX.")
-    if occasion_days <= 0 or threshold < 0 or bootstrap < 40:
-        raise fail("occasion days must be positive, threshold not negative, bootstrap at least 40.")
+    # NaN compares false with everything, so each number is checked for being finite first.
+    if not (math.isfinite(occasion_days) and 0 < occasion_days <= MAX_OCCASION_DAYS):
+        raise fail(f"--occasion-days must be more than 0 and at most {MAX_OCCASION_DAYS:g} (a year).")
+    if not (math.isfinite(threshold) and 0 <= threshold <= MAX_THRESHOLD_MINUTES):
+        raise fail(f"--threshold must be from 0 to {MAX_THRESHOLD_MINUTES:g} minutes (a day).")
+    if not MIN_BOOTSTRAP <= bootstrap <= MAX_BOOTSTRAP:
+        raise fail(f"--bootstrap must be from {MIN_BOOTSTRAP} to {MAX_BOOTSTRAP:,} resamples.")
+    for option, value in (("--mask-buffer", mask_buffer), ("--mask-spacing", mask_spacing)):
+        if value is not None and not (math.isfinite(value) and 0 < value <= MAX_MASK_METRES):
+            raise fail(f"{option} must be more than 0 and at most {MAX_MASK_METRES:,.0f} metres.")
     opts = ReportOptions(
         species=species,
         threshold_minutes=threshold,

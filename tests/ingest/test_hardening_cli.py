@@ -1,0 +1,256 @@
+"""Issue 19 item 5 (CLI side): hostile or careless command-line input gets a clear message, never
+a traceback, and nothing is written: `import megadetector`, `fix-time`, `report`.
+
+Each command is run through Typer's runner; a traceback shows there as ``res.exception`` being
+something other than the ``SystemExit`` of a clean refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from pardus.cli import app
+from pardus.ingest.synthetic import write_card
+from pardus.ingest.timefix import MAX_CLOCK_OFFSET_S, TimeFixError, parse_offset, to_utc
+from pardus.store.models import ClockCorrection, Deployment, Detection, Media, StageState
+
+runner = CliRunner()
+
+
+def _refused(res, *words: str) -> None:
+    """A clean refusal: exit code 1 or 2 (usage), a message with ``words``, no traceback."""
+    assert res.exit_code in (1, 2), res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output
+    flat = " ".join(res.output.split())
+    for w in words:
+        assert w in flat, flat
+
+
+def _counts(env: Path) -> dict[str, int]:
+    from pardus.console import open_cli_workspace
+
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        return {m.__name__: s.scalar(select(func.count()).select_from(m)) or 0
+                for m in (Media, Detection, StageState, ClockCorrection)}
+
+
+@pytest.fixture
+def card_env(env: Path) -> Path:
+    """A data folder holding one imported card of 4 photos in deployment C1 (plot P1)."""
+    card = env / "card"
+    write_card(card, 4, datetime(2024, 6, 1, 22, 0), size=(160, 120))
+    assert runner.invoke(app, ["deployments", "add", "C1", "--lat", "43.1", "--lon", "131.9",
+                               "--start", "2024-05-30T10:00:00", "--plot", "P1"]).exit_code == 0
+    res = runner.invoke(app, ["import-card", str(card), "--deployment", "C1"])
+    assert res.exit_code == 0, res.output
+    return env
+
+
+# --- import megadetector ------------------------------------------------------------------------
+
+GOOD = {"file": "DCIM/100MEDIA/IMG_0001.JPG", "detections": [
+    {"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]}
+
+
+@pytest.mark.parametrize(("bad", "words"), [
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": "high", "bbox": [0, 0, 0.1, 0.1]}]},
+     ["'conf' must be a number from 0 to 1", '"high"', "box #1"]),
+    (None, ["image #2", "must be an object", "null"]),
+    ({"file": "x.jpg", "detections": [None]}, ["box #1", "must be an object", "null"]),
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": None, "bbox": [0, 0, 0.1, 0.1]}]},
+     ["'conf' must be a number"]),
+    ({"file": "x.jpg", "detections": [{"category": None, "conf": 0.5, "bbox": [0, 0, 0.1, 0.1]}]},
+     ["'category' must be a category id"]),
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": 0.5, "bbox": [0.1, 0.2, 0.3]}]},
+     ["'bbox' must be four numbers", "[0.1, 0.2, 0.3]"]),
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": 0.5, "bbox": None}]}, ["'bbox' must be four"]),
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": 0.5, "bbox": [0, 0, 7, 0.1]}]},
+     ["is not normalised"]),
+    ({"file": "x.jpg", "detections": "none"}, ["'detections' must be a list"]),
+    ({"file": None, "detections": []}, ["image #2 in md.json has no 'file'"]),
+    ({"file": "x.jpg", "frame_rate": 0, "detections": []}, ["'frame_rate' must be a positive number"]),
+    ({"file": "x.jpg", "detections": [{"category": "1", "conf": 0.5, "bbox": [0, 0, 0.1, 0.1],
+                                       "frame_number": -3}]}, ["'frame_number' must be a whole number"]),
+    ({"file": "x" * 2000, "detections": []}, ["2000 characters long"]),
+])
+def test_import_megadetector_refuses_bad_entries_by_name_and_writes_nothing(
+        card_env: Path, bad: object, words: list[str]) -> None:
+    path = card_env / "md.json"
+    # A good entry first: the bad one halfway down must not leave the first one's boxes behind.
+    path.write_text(json.dumps({"images": [GOOD, bad]}))
+    before = _counts(card_env)
+    res = runner.invoke(app, ["import", "megadetector", str(path), "-d", "C1"])
+    _refused(res, *words)
+    assert _counts(card_env) == before
+
+
+def test_import_megadetector_refuses_nan_and_infinity(card_env: Path) -> None:
+    path = card_env / "md.json"
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        box = '{"category": "1", "conf": ' + constant + ', "bbox": [0, 0, 0.1, 0.1]}'
+        path.write_text('{"images": [{"file": "a.jpg", "detections": [' + box + "]}]}")
+        before = _counts(card_env)
+        _refused(runner.invoke(app, ["import", "megadetector", str(path), "-d", "C1"]),
+                 f"{constant} is not a number JSON allows")
+        assert _counts(card_env) == before
+
+
+def test_import_megadetector_refuses_bad_header_fields(card_env: Path) -> None:
+    path = card_env / "md.json"
+    for doc, words in (
+        ({"info": [1], "images": []}, ["'info' must be an object"]),
+        ({"detection_categories": ["animal"], "images": []}, ["'detection_categories' must map ids to names"]),
+        ({"info": {"detector": {"name": 1}}, "images": []}, ["info.detector must be text"]),
+        ({"info": {"detector": "m" * 300}, "images": []}, ["info.detector is 300 characters long"]),
+    ):
+        path.write_text(json.dumps(doc))
+        _refused(runner.invoke(app, ["import", "megadetector", str(path)]), *words)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    _refused(runner.invoke(app, ["import", "megadetector", str(path)]), "nested too deeply")
+
+
+def test_import_megadetector_still_reads_a_good_file(card_env: Path) -> None:
+    path = card_env / "md.json"
+    path.write_text(json.dumps({"images": [GOOD, {"file": "DCIM/100MEDIA/IMG_0002.JPG", "detections": [
+        {"category": 1, "conf": 1, "bbox": [0, 0, 1, 1]}]}]}))
+    res = runner.invoke(app, ["import", "megadetector", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "2 files, 2 boxes" in res.output
+
+
+# --- fix-time -----------------------------------------------------------------------------------
+
+def _offset(env: Path) -> float:
+    from pardus.console import open_cli_workspace
+
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        dep = s.get(Deployment, "C1")
+        assert dep is not None
+        return dep.clock_offset_s
+
+
+@pytest.mark.parametrize(("offset", "words"), [
+    ("1e300", ["more than 100 years"]),
+    ("99999999999999999999d", ["more than 100 years"]),
+    ("+1000000:00:00", ["more than 100 years"]),
+    ("nan", ["cannot read the offset 'nan'"]),
+    ("inf", ["cannot read the offset"]),
+    ("-Infinity", ["cannot read the offset"]),
+    ("+25:99:99", ["minutes and seconds up to 59"]),
+    ("+01:60", ["minutes and seconds up to 59"]),
+    ("9" * 5000, ["cannot read the offset"]),
+])
+def test_fix_time_refuses_absurd_offsets_and_changes_nothing(card_env: Path, offset: str, words: list[str]) -> None:
+    before = _counts(card_env)
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--offset", offset])
+    _refused(res, *words)
+    assert _counts(card_env) == before and _offset(card_env) == 0.0
+
+
+def test_fix_time_refuses_offset_with_reference_and_true_time_alone(card_env: Path) -> None:
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--offset", "+1h", "--reference", "IMG_0001.JPG",
+                              "--true-time", "2024-06-01T23:00:00"])
+    _refused(res, "not both")
+    _refused(runner.invoke(app, ["fix-time", "-d", "C1", "--true-time", "2024-06-01T23:00:00"]),
+             "--true-time needs --reference")
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--reference", "IMG_0001.JPG", "--true-time",
+                              "9999-12-31T23:59:59"])
+    _refused(res, "more than 100 years")
+    res = runner.invoke(app, ["fix-time", "-d", "C1", "--reference", "IMG_0001.JPG", "--true-time",
+                              "0001-01-01T00:00:00-12:00"])
+    _refused(res)
+    assert _offset(card_env) == 0.0 and _counts(card_env)["ClockCorrection"] == 0
+    # The plain forms still work, and a century-old clock reset can still be corrected.
+    assert runner.invoke(app, ["fix-time", "-d", "C1", "--offset", "+25:30:00"]).exit_code == 0
+    assert _offset(card_env) == 25.5 * 3600
+    assert runner.invoke(app, ["fix-time", "-d", "C1", "--offset", "+20000d"]).exit_code == 0
+
+
+def test_parse_offset_property_clean_error_or_bounded_finite_seconds() -> None:
+    @settings(max_examples=400, deadline=None)
+    @given(st.one_of(
+        st.text(max_size=30),
+        st.text(alphabet="+-0123456789:.dhmse nafiy", max_size=30),
+        st.builds(lambda h, m, s: f"+{h}:{m:02d}:{s:02d}", st.integers(0, 10**12), st.integers(0, 99),
+                  st.integers(0, 99)),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    ))
+    def check(text: str) -> None:
+        try:
+            seconds = parse_offset(text)
+        except TimeFixError as exc:
+            assert str(exc) and "Traceback" not in str(exc)
+            return
+        assert math.isfinite(seconds) and abs(seconds) <= MAX_CLOCK_OFFSET_S
+
+    check()
+
+
+def test_clock_form_is_exact_when_valid() -> None:
+    @settings(max_examples=200, deadline=None)
+    @given(st.sampled_from("+-"), st.integers(0, 876_000), st.integers(0, 59), st.integers(0, 59))
+    def check(sign: str, h: int, m: int, s: int) -> None:
+        expected = (h * 3600 + m * 60 + s) * (-1 if sign == "-" else 1)
+        assert parse_offset(f"{sign}{h}:{m:02d}:{s:02d}") == expected
+
+    check()
+
+
+def test_to_utc_never_overflows() -> None:
+    @settings(max_examples=300, deadline=None)
+    @given(st.datetimes(), st.integers(-14 * 60, 14 * 60), st.floats(-MAX_CLOCK_OFFSET_S, MAX_CLOCK_OFFSET_S))
+    def check(t: datetime, zone: int, clock: float) -> None:
+        got = to_utc(t, zone, clock)
+        assert got is None or got.tzinfo is not None
+
+    check()
+
+
+def test_fix_time_property_on_the_command(card_env: Path) -> None:
+    """Whatever is typed as --offset, the command answers 0 or a clean refusal; a refusal writes nothing."""
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.text(min_size=1, max_size=20).filter(lambda t: not t.startswith("-")),
+                     st.floats().map(repr).filter(lambda t: not t.startswith("-")),
+                     st.integers(0, 10**20).map(lambda n: f"+{n}s")))
+    def check(text: str) -> None:
+        before = _counts(card_env)
+        res = runner.invoke(app, ["fix-time", "-d", "C1", "--offset", text])
+        if res.exit_code == 0:
+            assert _counts(card_env)["ClockCorrection"] == before["ClockCorrection"] + 1
+            assert math.isfinite(_offset(card_env))
+        else:
+            _refused(res)
+            assert _counts(card_env) == before
+
+    check()
+
+
+# --- report -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("year", ["0", "-5", "9999", "10000"])
+def test_report_refuses_years_outside_the_calendar(card_env: Path, year: str) -> None:
+    res = runner.invoke(app, ["report", "--plot", "P1", "--year", year, "--out", str(card_env / "r")])
+    _refused(res, "--year")
+    assert not (card_env / "r").exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--occasion-days", "nan"), ("--occasion-days", "inf"), ("--occasion-days", "0"),
+    ("--threshold", "nan"), ("--threshold", "-1"), ("--bootstrap", "10000000"),
+    ("--mask-buffer", "nan"), ("--mask-spacing", "-3"), ("--mask-buffer", "inf"),
+])
+def test_report_refuses_absurd_numbers(card_env: Path, option: str, value: str) -> None:
+    res = runner.invoke(app, ["report", "--plot", "P1", "--year", "2024", option, value,
+                              "--out", str(card_env / "r")])
+    _refused(res, option)
+    assert not (card_env / "r").exists()
