@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     map_tiles: str | None = Field(
         default=None, description="Tile URL template for the web app's maps ({z}/{x}/{y}), e.g. a local tile "
         "server; unset: a plain background with plot outlines and a scale bar, and no request leaves the machine.")
+    mqtt_username: str | None = Field(default=None, description="Username `pardus serve --mqtt` gives the broker.")
+    mqtt_password: str | None = Field(
+        default=None, description="Its password (environment only: a command-line option would show in `ps`).")
+    mqtt_tls: bool = Field(default=False, description="Reach the MQTT broker over TLS, its certificate verified.")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="Authority that signed the broker's certificate (default: the system's).")
     detect_workers: int = Field(
         default=2, description="Worker processes that decode photos while the detector runs (0 = decode in "
         "the main process).")

@@ -211,7 +211,7 @@ def test_item1_mqtt_gateway_survives_hostile_messages_and_health_says_so(sqlite_
             assert reply["status"] == 400 and words in reply["error"], reply
         assert send("heartbeat", {"token": token, "battery_pct": 60})["ok"]
         assert send("media", {"token": token, "seq": 9, "data": photo})["status"] == 201
-        assert gw.status() == {"connected": True, "handled": 7, "failed": 0}
+        assert gw.status() == {"connected": True, "error": None, "handled": 7, "failed": 0}
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,6 +7,8 @@ Channels are listed in the rules file under ``channels:``::
       - {name: duty-mail, type: email, host: 127.0.0.1, port: 25, sender: pardus@park.ru, to: [duty@park.ru]}
       - {name: telegram, type: apprise, urls: ["tgram://bottoken/chatid"]}
       - {name: bus, type: mqtt, host: 127.0.0.1, port: 1883, topic: pardus/alerts}
+      - {name: bus-tls, type: mqtt, host: mqtt.park.ru, tls: true, ca_file: /etc/pardus/park-ca.pem,
+         username: pardus, password: "...", topic: pardus/alerts}
       - {name: er, type: earthranger, url: "https://park.pamdas.org", token: "..."}
 
 A delivery is durable: when an alert is created its deliveries are written as ``pending`` in the
@@ -17,6 +19,11 @@ exponential backoff and after ``tries`` attempts (default 5) the delivery is dea
 least once: a crash between a receiver's reply and its record can repeat one message, so the
 webhook carries the alert id for receivers to de-duplicate.
 
+Transport: e-mail with ``starttls: true`` (port 587) or ``tls: true`` (SMTPS, port 465) and MQTT
+with ``tls: true`` verify the server's certificate and name, against the system's authorities or a
+park's own ``ca_file``; there is no switch to accept any certificate (a ranger's alert with a
+leopard's place must not go to whoever sits between). MQTT takes ``username``/``password``.
+
 Webhook bodies are signed: ``X-Pardus-Signature: sha256=<hex>`` is HMAC-SHA256 with the channel's
 secret over ``<X-Pardus-Timestamp>.<body>`` (the timestamp inside the signature stops replays).
 """
@@ -26,17 +33,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from pardus.alerts.lifecycle import alert_payload
+from pardus.live.broker import Broker, BrokerError, connection_problem
 from pardus.store import Workspace
 from pardus.store.models import Alert, AlertEvent, utcnow
 
@@ -158,7 +168,6 @@ class Channel:
         return self._post(url, body, {"Authorization": f"Bearer {self.config.get('token', '')}"})
 
     def _email(self, payload: dict[str, Any]) -> str:
-        import smtplib
 
         msg = EmailMessage()
         msg["Subject"] = f"[Pardus] {_title(payload)}"
@@ -166,10 +175,24 @@ class Channel:
         to = self.config["to"]
         msg["To"] = ", ".join(to) if isinstance(to, list) else str(to)
         msg.set_content(_text(payload))
-        with smtplib.SMTP(str(self.config.get("host", "127.0.0.1")), int(self.config.get("port", 25)),
-                          timeout=TIMEOUT_S) as smtp:
-            if self.config.get("starttls"):
-                smtp.starttls()
+        try:
+            return self._send_mail(msg)
+        except ssl.SSLCertVerificationError as exc:
+            raise RuntimeError(f"the mail server's certificate is not trusted ({exc.verify_message}); give the "
+                               "authority that signed it as ca_file, or fix the server's certificate") from None
+
+    def _send_mail(self, msg: EmailMessage) -> str:
+        import smtplib
+
+        host = str(self.config.get("host", "127.0.0.1"))
+        if self.config.get("tls") is True:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, int(self.config.get("port", 465)), timeout=TIMEOUT_S,
+                                                  context=self._tls_context())
+        else:
+            smtp = smtplib.SMTP(host, int(self.config.get("port", 25)), timeout=TIMEOUT_S)
+        with smtp:
+            if self.config.get("starttls") is True:
+                smtp.starttls(context=self._tls_context())  # smtplib alone would not verify it
             if self.config.get("user"):
                 smtp.login(str(self.config["user"]), str(self.config.get("password", "")))
             smtp.send_message(msg)
@@ -186,12 +209,23 @@ class Channel:
             raise RuntimeError("apprise reported a failed notification")
         return f"sent to {len(self.config['urls'])} apprise URL(s)"
 
+    def _tls_context(self) -> ssl.SSLContext:
+        """Checks the chain and the host name, against ``ca_file`` when the channel names one."""
+        ca = self.config.get("ca_file")
+        return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+    def broker(self) -> Broker:
+        return Broker.from_mapping(self.config)
+
     def _mqtt(self, payload: dict[str, Any]) -> str:
         from paho.mqtt import publish
 
+        broker = self.broker()
         topic = f"{self.config.get('topic', 'pardus/alerts')}/{payload['kind']}"
-        publish.single(topic, json.dumps(payload), qos=1, hostname=str(self.config.get("host", "127.0.0.1")),
-                       port=int(self.config.get("port", 1883)), keepalive=10)
+        try:
+            publish.single(topic, json.dumps(payload), qos=1, keepalive=10, **broker.publish_options())
+        except OSError as exc:  # a refused connection or an untrusted certificate, in words
+            raise RuntimeError(connection_problem(exc, broker)) from None
         return f"published {topic}"
 
 
@@ -205,8 +239,27 @@ def channels_from(configs: list[dict[str, Any]]) -> list[Channel]:
             raise ChannelError(f"a channel needs type: one of {', '.join(CHANNEL_TYPES)} (got {cfg!r})")
         ch = Channel(dict(cfg))
         ch.need(*REQUIRED[cfg["type"]])
+        _check_transport(ch)
         out.append(ch)
     return out
+
+
+def _check_transport(ch: Channel) -> None:
+    """TLS settings that cannot work are refused when the rules load, not at the first alert."""
+    cfg = ch.config
+    for key in ("tls", "starttls"):
+        if key in cfg and not isinstance(cfg[key], bool):
+            raise ChannelError(f"channel {ch.name!r}: {key} must be true or false")
+    ca = cfg.get("ca_file")
+    if ca is not None and (not isinstance(ca, str) or not Path(ca).is_file()):
+        raise ChannelError(f"channel {ch.name!r}: the CA file {str(ca)[:200]!r} does not exist")
+    if cfg["type"] == "email" and cfg.get("tls") and cfg.get("starttls"):
+        raise ChannelError(f"channel {ch.name!r}: choose tls (SMTPS, port 465) or starttls (port 587), not both")
+    if cfg["type"] == "mqtt":
+        try:
+            ch.broker()
+        except BrokerError as exc:
+            raise ChannelError(f"channel {ch.name!r}: {exc}") from None
 
 
 def schedule(alert: Alert, channels: list[Channel]) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pardus.ingest.one import IngestError, ingest_file
+from pardus.live.broker import Broker, connection_problem
 from pardus.live.cameras import AuthError, authenticate
 from pardus.live.health import HeartbeatError, record_heartbeat, touch
 from pardus.live.queue import enqueue
@@ -40,21 +41,33 @@ TOPIC_ROOT = "pardus/cameras"
 
 
 class MqttGateway:
-    def __init__(self, ws: Workspace, *, host: str = "127.0.0.1", port: int = 1883, max_bytes: int = 64 << 20,
+    """See the module docstring. ``broker`` carries the address, credentials and TLS (live.broker)."""
+
+    def __init__(self, ws: Workspace, *, broker: Broker | None = None, max_bytes: int = 64 << 20,
                  on_stored: Callable[[], None] | None = None) -> None:
         import paho.mqtt.client as mqtt
 
-        self.ws, self.host, self.port, self.max_bytes, self.on_stored = ws, host, port, max_bytes, on_stored
+        self.ws, self.max_bytes, self.on_stored = ws, max_bytes, on_stored
+        self.broker = broker or Broker()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pardus-gateway-{id(self):x}")
+        self.broker.configure(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
+        self.error: str | None = None  # why the broker is not connected, in words, for health
         self.handled = 0
         self.failed = 0  # messages that raised something unexpected (logged), not refused ones
 
     def start(self) -> None:
-        self.client.connect(self.host, self.port, keepalive=30)
+        """Connect and serve; a broker that is down or refuses us is retried in the background, and
+        the reason stays in ``status()`` (the server must start even when the broker is away)."""
+        try:
+            self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.error = connection_problem(exc, self.broker)
+            log.warning("MQTT gateway: %s (retrying)", self.error)
+            self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -62,6 +75,12 @@ class MqttGateway:
         self.client.disconnect()
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        if getattr(reason, "is_failure", False):
+            # e.g. "Not authorized": the username or password is wrong; never subscribe half-connected
+            self.error = f"{self.broker.describe()}: the broker refused the connection ({reason})"
+            log.warning("MQTT gateway: %s", self.error)
+            return
+        self.error = None
         client.subscribe([(f"{TOPIC_ROOT}/+/heartbeat", 1), (f"{TOPIC_ROOT}/+/media", 1)])
         self.connected.set()
 
@@ -69,7 +88,8 @@ class MqttGateway:
         self.connected.clear()
 
     def status(self) -> dict[str, Any]:
-        return {"connected": self.connected.is_set(), "handled": self.handled, "failed": self.failed}
+        return {"connected": self.connected.is_set(), "error": self.error, "handled": self.handled,
+                "failed": self.failed}
 
     def _on_message(self, client: Any, _userdata: Any, msg: Any) -> None:
         parts = msg.topic.split("/")

@@ -75,7 +75,7 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
         if config.mqtt:
             from pardus.live.mqtt import MqttGateway
 
-            mqtt = MqttGateway(ws, host=config.mqtt_host, port=config.mqtt_port,
+            mqtt = MqttGateway(ws, broker=config.broker,
                                max_bytes=config.max_upload_bytes, on_stored=worker.wake if worker else None)
             mqtt.start()
         state.workers.update(worker=worker, deliveries=deliveries, mqtt=mqtt)

@@ -20,7 +20,14 @@ def serve(
     = True,
     mqtt: Annotated[bool, typer.Option(help="Also take heartbeats and photos from the MQTT broker.")] = False,
     mqtt_host: Annotated[str, typer.Option(help="MQTT broker address.")] = "127.0.0.1",
-    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port (default 1883, 8883 with --mqtt-tls).")]
+    = None,
+    mqtt_tls: Annotated[bool | None, typer.Option(
+        help="Reach the broker over TLS and verify its certificate (default PARDUS_MQTT_TLS). Credentials: "
+             "PARDUS_MQTT_USERNAME and PARDUS_MQTT_PASSWORD.")] = None,
+    mqtt_ca_file: Annotated[Path | None, typer.Option(
+        help="Authority that signed the broker's certificate (default PARDUS_MQTT_CA_FILE, else the system's).")]
+    = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest file a camera may send, MB.")] = 64.0,
     retry_backoff: Annotated[float, typer.Option(help="Seconds before the first delivery retry (doubles).")] = 1.0,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS; with --tls-key.")]
@@ -40,6 +47,7 @@ def serve(
 
     from pardus.alerts.notify import ChannelError
     from pardus.alerts.rules import RulesError
+    from pardus.live.broker import Broker, BrokerError
     from pardus.web.app import LiveConfig, create_app
 
     if (tls_cert is None) != (tls_key is None):
@@ -52,8 +60,15 @@ def serve(
     if not 0 < max_upload_mb <= 4096:
         raise fail(f"--max-upload-mb must be more than 0 and at most 4096, not {max_upload_mb}")
     with open_cli_workspace() as ws:
+        st = ws.settings
+        tls = st.mqtt_tls if mqtt_tls is None else mqtt_tls
+        try:
+            broker = Broker(host=mqtt_host, port=mqtt_port or (8883 if tls else 1883), username=st.mqtt_username,
+                            password=st.mqtt_password, tls=tls, ca_file=mqtt_ca_file or st.mqtt_ca_file)
+        except BrokerError as exc:
+            raise fail(str(exc)) from None
         config = LiveConfig(pipeline=pipeline, rules_path=rules, max_upload_bytes=int(max_upload_mb * (1 << 20)),
-                            mqtt=mqtt, mqtt_host=mqtt_host, mqtt_port=mqtt_port, backoff_s=retry_backoff,
+                            mqtt=mqtt, broker=broker, backoff_s=retry_backoff,
                             map_tiles=map_tiles or ws.settings.map_tiles)
         try:
             app = create_app(ws, config)

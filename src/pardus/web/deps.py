@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from pardus.live.broker import Broker
 from pardus.live.cameras import AuthError
 from pardus.people.accounts import SEE, Person, authenticate_token, csrf_matches, require, session_person
 from pardus.store import Workspace
@@ -35,8 +36,7 @@ class LiveConfig:
     rules_path: Path | None = None
     max_upload_bytes: int = 64 << 20
     mqtt: bool = False
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
+    broker: Broker = field(default_factory=Broker)  # the MQTT broker the gateway listens on
     backoff_s: float = 1.0
     stages: list[Any] | None = None  # None: default_stages()
     map_tiles: str | None = None  # a tile URL template ({z}/{x}/{y}); None: plain background, no request leaves
