@@ -9,7 +9,7 @@ Register in cli.py with:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -35,7 +35,8 @@ def export_camtrap_dp_cmd(
         float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
     ] = 0.1,
     exact_coordinates: Annotated[
-        bool, typer.Option(help="Write sensitive places exactly (reviewers and admins only; needs --user).")
+        bool, typer.Option(help="Write sensitive places exactly (reviewers and admins only; needs --user and "
+                                "your password, asked for or PARDUS_PASSWORD; recorded in the audit log).")
     ] = False,
     user: Annotated[str | None, typer.Option(help="Your user name, checked when exact places are asked for.")] = None,
     copy_media: Annotated[bool, typer.Option(help="Copy the stored photos into the package folder.")] = False,
@@ -48,26 +49,25 @@ def export_camtrap_dp_cmd(
 
     Example: pardus export camtrap-dp gbif-2024 --coordinate-precision 0.1
     """
-    from pardus.interop.camtrap_dp import CamtrapDPError, export_camtrap_dp, user_may_see_exact_coordinates
+    import os
 
+    from pardus.interop.camtrap_dp import CamtrapDPError, export_camtrap_dp
+    from pardus.interop.release import export_with_exact_places
+
+    password = None
+    if exact_coordinates:
+        if not user:
+            raise _fail("exact coordinates need --user NAME and your password, so it is known who took them")
+        password = os.environ.get("PARDUS_PASSWORD") or typer.prompt(f"Password of {user}", hide_input=True)
     with workspace_cmd(CamtrapDPError) as ws:
-        allow = False
+        common: dict[str, Any] = {"project_id": project, "deployment_ids": deployment,
+                                  "coordinate_precision": coordinate_precision, "copy_media": copy_media,
+                                  "name": name}
         if exact_coordinates:
-            if not user:
-                raise _fail("exact coordinates need --user NAME, so your role can be checked")
-            with ws.db.session() as s:
-                allow = user_may_see_exact_coordinates(s, user)
-        rep = export_camtrap_dp(
-            ws,
-            out,
-            project_id=project,
-            deployment_ids=deployment,
-            coordinate_precision=coordinate_precision,
-            exact_coordinates=exact_coordinates,
-            allow_exact=allow,
-            copy_media=copy_media,
-            name=name,
-        )
+            assert user is not None and password is not None
+            rep = export_with_exact_places(ws, out, user=user, password=password, **common)
+        else:
+            rep = export_camtrap_dp(ws, out, **common)
     console.print("[bold green]Written:[/] " + ", ".join(f"{v} {k}" for k, v in rep.counts.items()) + f" in {out}")
     if rep.obscured_locations:
         console.print(

@@ -84,3 +84,25 @@ def users_list() -> None:
             table.add_row(u.name, u.role, "yes" if u.has_password else "-", "yes" if u.has_token else "-", state,
                           u.email or "-")
         console.print(table)
+
+
+@users_app.command("audit")
+def users_audit(limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 50) -> None:
+    """Who exported exact places of sensitive species, and who was refused (the audit log)."""
+    from pardus.people.audit import recent
+
+    if not 1 <= limit <= 100_000:
+        raise fail(f"--limit must be 1-100000, not {limit}")
+    with workspace_cmd() as ws, ws.db.session() as s:
+        events = recent(s, limit)
+    if not events:
+        console.print("The audit log is empty: nobody has asked for exact places yet.")
+        return
+    table = Table(title="Audit log")
+    for col in ("when (UTC)", "who", "what", "result", "details"):
+        table.add_column(col)
+    for e in events:
+        result = "[green]given[/]" if e.allowed else "[red]refused[/]"
+        details = ", ".join(f"{k}: {v}" for k, v in e.detail.items())
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.who, e.action, result, details)
+    console.print(table)

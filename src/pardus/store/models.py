@@ -511,3 +511,18 @@ class WebSession(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     expires: Mapped[datetime] = mapped_column()
     last_used: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who released what a park protects, when, and where to: exact places of sensitive species
+    exported, and the attempts refused. Rows are only ever added (issue 19: exact coordinates go
+    only to an authenticated person whose role allows it, recorded in an audit log)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    who: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
