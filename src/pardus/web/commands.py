@@ -29,6 +29,9 @@ def serve(
         help="Authority that signed the broker's certificate (default PARDUS_MQTT_CA_FILE, else the system's).")]
     = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest file a camera may send, MB.")] = 64.0,
+    upload_memory_mb: Annotated[float, typer.Option(
+        help="Uploads held in memory at once, all cameras together, MB; past it cameras are told to retry.")]
+    = 1024.0,
     retry_backoff: Annotated[float, typer.Option(help="Seconds before the first delivery retry (doubles).")] = 1.0,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS; with --tls-key.")]
     = None,
@@ -59,6 +62,8 @@ def serve(
         raise fail(f"port must be 1-65535, not {port}")
     if not 0 < max_upload_mb <= 4096:
         raise fail(f"--max-upload-mb must be more than 0 and at most 4096, not {max_upload_mb}")
+    if not max_upload_mb <= upload_memory_mb <= 1 << 20:
+        raise fail(f"--upload-memory-mb must be at least --max-upload-mb ({max_upload_mb:g}), not {upload_memory_mb:g}")
     with open_cli_workspace() as ws:
         st = ws.settings
         tls = st.mqtt_tls if mqtt_tls is None else mqtt_tls
@@ -68,6 +73,7 @@ def serve(
         except BrokerError as exc:
             raise fail(str(exc)) from None
         config = LiveConfig(pipeline=pipeline, rules_path=rules, max_upload_bytes=int(max_upload_mb * (1 << 20)),
+                            upload_memory_bytes=int(upload_memory_mb * (1 << 20)),
                             mqtt=mqtt, broker=broker, backoff_s=retry_backoff,
                             map_tiles=map_tiles or ws.settings.map_tiles)
         try:

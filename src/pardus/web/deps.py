@@ -22,6 +22,7 @@ from pardus.live.cameras import AuthError
 from pardus.people.accounts import SEE, Person, authenticate_token, csrf_matches, require, session_person
 from pardus.store import Workspace
 from pardus.web.problems import HTTPProblem, SignInNeeded
+from pardus.web.upload import UploadBudget
 
 SESSION_COOKIE = "pardus_session"
 STREAM_PATH = "/api/v1/alerts/stream"
@@ -35,6 +36,7 @@ class LiveConfig:
     pipeline: bool = True
     rules_path: Path | None = None
     max_upload_bytes: int = 64 << 20
+    upload_memory_bytes: int = 1 << 30  # all uploads at once (web.upload.UploadBudget); past it 503 + Retry-After
     mqtt: bool = False
     broker: Broker = field(default_factory=Broker)  # the MQTT broker the gateway listens on
     backoff_s: float = 1.0
@@ -50,6 +52,10 @@ class AppState:
     ws: Workspace
     config: LiveConfig
     workers: dict[str, Any] = field(default_factory=dict)
+    upload_budget: UploadBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.upload_budget = UploadBudget(self.config.upload_memory_bytes)
 
 
 def app_state(request: Request) -> AppState:

@@ -1,11 +1,15 @@
 """Reading a camera's upload: the body streamed under a size limit, multipart parsed as it arrives.
 
 The size limit is enforced while the body streams in: a 2 GB upload is cut off at the limit,
-never read into memory.
+never read into memory. Across all uploads at once, an ``UploadBudget`` caps the bytes held in
+memory: each limit alone still lets 200 cameras reconnecting after a repeater outage send 200 x
+64 MB together. Past the budget a camera gets 503 with Retry-After (it keeps the photo and
+retries), never a server that runs out of memory and loses what others sent.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,12 +20,60 @@ from pardus.web.problems import HTTPProblem
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+RETRY_AFTER_S = 5
+
+
+class UploadBudget:
+    """Bytes of upload bodies in memory at once, across every camera (thread-safe)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.used = total, 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.used + n > self.total:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - n)
+
+
+class Hold:
+    """What one request holds of the budget; given back when the request is done with its bytes."""
+
+    def __init__(self, budget: UploadBudget | None) -> None:
+        self.budget, self.held = budget, 0
+
+    def take(self, n: int) -> None:
+        if self.budget is None:
+            return
+        if not self.budget.take(n):
+            raise HTTPProblem(503, "the server is receiving as many uploads as it can hold in memory; "
+                                   f"keep the file and send it again in {RETRY_AFTER_S} s",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.held += n
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.budget is not None:
+            self.budget.give(self.held)
+        self.held = 0
+
+
 def _size(n: float) -> str:
     return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} KB"
 
 
-async def read_limited(request: Request, limit: int, overhead: int = MULTIPART_OVERHEAD) -> AsyncIterator[bytes]:
-    """The body in chunks; past ``limit`` (+ room for multipart headers) it stops reading and refuses (413)."""
+async def read_limited(request: Request, limit: int, overhead: int = MULTIPART_OVERHEAD,
+                       hold: Hold | None = None) -> AsyncIterator[bytes]:
+    """The body in chunks; past ``limit`` (+ room for multipart headers) it stops reading and refuses
+    (413); past the shared budget (``hold``) it refuses with 503 and Retry-After."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + overhead:
         raise HTTPProblem(413, f"the body is too large ({_size(int(declared))}); the limit is {_size(limit)}"
@@ -29,18 +81,22 @@ async def read_limited(request: Request, limit: int, overhead: int = MULTIPART_O
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
+        if hold is not None:
+            hold.take(len(chunk))
         if seen > limit + overhead:
             raise HTTPProblem(413, f"the upload passed the limit of {_size(limit)}; it was cut off "
                                    "and nothing was stored")
         yield chunk
 
 
-async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None, str | None, dict[str, str]]:
-    """(file bytes, file name, its content type, the other form fields), streamed under the limit."""
+async def read_upload(request: Request, limit: int, hold: Hold | None = None
+                      ) -> tuple[bytes, str | None, str | None, dict[str, str]]:
+    """(file bytes, file name, its content type, the other form fields), streamed under the limit
+    (and the shared budget, through ``hold``)."""
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
         body = bytearray()
-        async for chunk in read_limited(request, limit):
+        async for chunk in read_limited(request, limit, hold=hold):
             body += chunk
         if len(body) > limit:
             raise HTTPProblem(413, f"the file is larger than the limit of {limit / (1 << 20):.0f} MB")
@@ -85,7 +141,7 @@ async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None, 
     from python_multipart.exceptions import MultipartParseError
 
     try:
-        async for chunk in read_limited(request, limit):
+        async for chunk in read_limited(request, limit, hold=hold):
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:

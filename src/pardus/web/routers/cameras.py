@@ -26,7 +26,7 @@ from pardus.store.models import Camera
 from pardus.web.deps import AppState, app_state, workspace
 from pardus.web.problems import HTTPProblem
 from pardus.web.schemas import Health, UploadReply
-from pardus.web.upload import camera_seq, read_limited, read_upload
+from pardus.web.upload import Hold, camera_seq, read_limited, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 MAX_HEARTBEAT = 64 * 1024
@@ -56,7 +56,13 @@ async def upload(camera_id: str, request: Request, state: AppState = Depends(app
     ws = state.ws
     # Who first, then the body: a stranger's 2 GB is refused before a byte of it is read.
     await run_in_threadpool(_camera, ws, camera_id, request.headers.get("authorization"))
-    data, fname, ftype, fields = await read_upload(request, state.config.max_upload_bytes)
+    with Hold(state.upload_budget) as hold:  # the bytes count against the budget until they are stored
+        return await _receive(camera_id, request, state, hold)
+
+
+async def _receive(camera_id: str, request: Request, state: AppState, hold: Hold) -> JSONResponse:
+    ws = state.ws
+    data, fname, ftype, fields = await read_upload(request, state.config.max_upload_bytes, hold)
     seq = camera_seq(fields, request)
 
     def store() -> Any:
