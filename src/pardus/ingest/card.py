@@ -22,8 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
+from pardus.ingest.deployments import create_once
 from pardus.ingest.exif import CameraMetadata, read_camera_metadata
 from pardus.ingest.one import media_row
 from pardus.ingest.probe import (
@@ -74,6 +74,16 @@ class ImportReport:
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+    def recount(self, path: str, old: str, new: str, message: str) -> None:
+        """A file counted as ``old`` turned out ``new`` at commit (another run stored it first)."""
+        self.counts[old] -= 1
+        if not self.counts[old]:
+            del self.counts[old]
+        self.add(new)
+        self.problems = [p for p in self.problems if not (p[0] == path and p[1] == old)]
+        if new in ("failed", "skipped", "damaged"):
+            self.problems.append((path, new, message))
 
     def write_csv(self, path: Path) -> Path:
         """The files that need a look, as a sheet a person can open beside the card."""
@@ -176,16 +186,6 @@ def _classify(rel_path: str) -> tuple[str | None, str | None]:
     return None, f"not a photo or video ({suffix or 'no extension'}); left on the card, not imported"
 
 
-def ensure_deployment(session: Session, deployment_id: str) -> tuple[Deployment, bool]:
-    dep = session.get(Deployment, deployment_id)
-    if dep is not None:
-        return dep, False
-    dep = Deployment(id=deployment_id)
-    session.add(dep)
-    session.flush()
-    return dep, True
-
-
 def import_card(
     ws: Workspace,
     source: Path,
@@ -206,8 +206,11 @@ def _import_entries(
     progress: ProgressCallback | None,
 ) -> ImportReport:
     ws.blobs.clean_tmp()
+    # Two imports into a new deployment at once both find it missing: exactly one creates it.
+    created = create_once(ws.db, Deployment, deployment_id, lambda: Deployment(id=deployment_id))
     with ws.db.session() as s:
-        dep, created = ensure_deployment(s, deployment_id)
+        dep = s.get(Deployment, deployment_id)
+        assert dep is not None, "deployments are never deleted"
         run = ImportRun(source=str(source.resolve()), deployment_id=deployment_id)
         s.add(run)
         s.flush()
@@ -230,15 +233,15 @@ def _import_entries(
     finally:
         importer.session.close()
         try:
+            _attach_camera(ws, deployment_id, importer.camera_seen)
             with ws.db.session() as s:
+                refresh_deployment_times(s, deployment_id, ws.settings.sequence_gap_seconds)
                 run = s.get(ImportRun, report.run_id)
                 assert run is not None
                 run.finished = utcnow()
                 run.status = "stopped" if report.stopped else "finished"
                 run.counts = dict(report.counts)
                 run.message = report.stopped
-                _attach_camera(s, deployment_id, importer.camera_seen)
-                refresh_deployment_times(s, deployment_id, ws.settings.sequence_gap_seconds)
         except OperationalError:
             if not report.stopped:
                 raise
@@ -462,11 +465,15 @@ class _Importer:
                     s.commit()
                 except IntegrityError:
                     s.rollback()
-                    item.status, item.message, item.media_id = (
-                        "duplicate",
-                        "imported meanwhile by another run",
-                        None,
-                    )
+                    winner = s.execute(
+                        select(Media.id, Media.deployment_id).where(Media.sha256 == item.sha256)
+                    ).first()
+                    if winner is None:
+                        raise  # not a file stored meanwhile: a real error
+                    where = "" if winner[1] == self.deployment_id else f" in deployment {winner[1]}"
+                    message = f"imported meanwhile by another run{where}"
+                    self.report.recount(item.path, item.status, "duplicate", message)
+                    item.status, item.message, item.media_id = "duplicate", message, winner[0]
                     s.add(item)
                     s.commit()
 
@@ -486,17 +493,23 @@ class _Importer:
 
 
 def _attach_camera(
-    s: Session, deployment_id: str, seen: dict[tuple[str | None, str | None, str | None], int]
+    ws: Workspace, deployment_id: str, seen: dict[tuple[str | None, str | None, str | None], int]
 ) -> None:
-    """Link the deployment to the camera its photos name, when they name one serial."""
-    dep = s.get(Deployment, deployment_id)
-    if dep is None or dep.camera_id is not None or not seen:
+    """Link the deployment to the camera its photos name, when they name one serial.
+
+    The camera row is created race-safe (two cards of one camera imported at once both name it).
+    """
+    if not seen:
         return
     (make, model, serial), _ = max(seen.items(), key=lambda kv: kv[1])
     if not serial:
         return
-    cam = s.get(Camera, serial)
-    if cam is None:
-        cam = Camera(id=serial, make=make, model=model, serial=serial)
-        s.add(cam)
-    dep.camera_id = cam.id
+    with ws.db.session() as s:
+        dep = s.get(Deployment, deployment_id)
+        if dep is None or dep.camera_id is not None:
+            return
+    create_once(ws.db, Camera, serial, lambda: Camera(id=serial, make=make, model=model, serial=serial))
+    with ws.db.session() as s:
+        dep = s.get(Deployment, deployment_id)
+        if dep is not None and dep.camera_id is None:
+            dep.camera_id = serial

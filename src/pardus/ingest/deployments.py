@@ -7,13 +7,21 @@ so the sheet a field team already keeps for GBIF works as it is.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pardus.store.models import Camera, Deployment, Location
+from pardus.store.db import Store
+from pardus.store.models import Base, Camera, Deployment, Location
+
+Row = TypeVar("Row", bound=Base)
+CREATE_ATTEMPTS = 5
 
 
 class DeploymentError(ValueError):
@@ -64,6 +72,56 @@ def parse_instant(text: str | None, default_offset_minutes: int, field: str) -> 
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone(timedelta(minutes=default_offset_minutes)))
     return dt
+
+
+def create_once(db: Store, model: type[Row], key: str, make: Callable[[], Row]) -> bool:
+    """Make sure the row of ``model`` with primary key ``key`` exists; True if this call made it.
+
+    Two writers that both find the row missing (two imports of one card into a new deployment,
+    a camera's first uploads arriving together) both try to insert it; the primary key lets one
+    win, and the loser, refused with IntegrityError, finds the winner's row on its next look.
+    The row is committed in its own short transaction, so the winner's row is visible to all at
+    once and the loser's own larger transaction (a batch of photos) is never poisoned by the
+    conflict. Deterministic on SQLite and PostgreSQL alike: exactly one caller gets True.
+    """
+    for _ in range(CREATE_ATTEMPTS):
+        try:
+            with db.session() as s:
+                if s.get(model, key) is not None:
+                    return False
+                s.add(make())
+            return True
+        except IntegrityError:
+            continue  # someone else inserted it between our look and our insert: look again
+    raise DeploymentError(f"{model.__tablename__} {key!r} could not be created (the database kept refusing it)")
+
+
+def open_live_deployment(db: Store, camera_id: str, now: datetime) -> str:
+    """The id of the camera's open deployment (the newest without an end), opened when it has none.
+
+    A camera that reports before anyone entered its deployment must not lose photos: it gets
+    ``<camera>-live-<date>`` in the park's zone, to be linked to a location later. Uploads that
+    race to open it all end up in the same one (see ``create_once``).
+    """
+    with db.session() as s:
+        dep_id = _open_deployment_id(s, camera_id)
+    if dep_id is not None:
+        return dep_id
+    dep_id = f"{camera_id}-live-{now:%Y%m%d}"
+    create_once(db, Deployment, dep_id, lambda: Deployment(
+        id=dep_id, camera_id=camera_id, start=now, comments="opened by the first live upload"))
+    with db.session() as s:
+        # Two uploads either side of midnight may each have opened a day's deployment: both then
+        # use the newest, the one the next upload will find too.
+        return _open_deployment_id(s, camera_id) or dep_id
+
+
+def _open_deployment_id(s: Session, camera_id: str) -> str | None:
+    return s.scalars(
+        select(Deployment.id)
+        .where(Deployment.camera_id == camera_id, Deployment.end.is_(None))
+        .order_by(Deployment.start.desc().nulls_last(), Deployment.id.desc())
+    ).first()
 
 
 def upsert_deployment(s: Session, spec: DeploymentSpec) -> Deployment:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pardus.ingest.deployments import open_live_deployment
 from pardus.ingest.exif import CameraMetadata, read_camera_metadata
 from pardus.ingest.probe import (
     IMAGE_SUFFIXES,
@@ -109,28 +110,6 @@ def sniff_kind(data: bytes, filename: str | None, content_type: str | None) -> t
     )
 
 
-def live_deployment(s: Session, camera_id: str, now: datetime) -> Deployment:
-    """The camera's open deployment (the newest without an end); a new one when it has none.
-
-    A camera that reports before anyone entered its deployment must not lose photos: it gets
-    ``<camera>-live-<date>`` in the park's zone, to be linked to a location later.
-    """
-    dep = s.scalars(
-        select(Deployment)
-        .where(Deployment.camera_id == camera_id, Deployment.end.is_(None))
-        .order_by(Deployment.start.desc().nulls_last())
-    ).first()
-    if dep is not None:
-        return dep
-    dep_id = f"{camera_id}-live-{now:%Y%m%d}"
-    dep = s.get(Deployment, dep_id)
-    if dep is None:
-        dep = Deployment(id=dep_id, camera_id=camera_id, start=now, comments="opened by the first live upload")
-        s.add(dep)
-        s.flush()
-    return dep
-
-
 @dataclass
 class Ingested:
     """The stored file's row id; ``created`` False means it was there already (a resend)."""
@@ -199,9 +178,13 @@ def ingest_file(
     name = PurePosixPath(filename or "").name or f"{sha[:12]}{suffix}"
     if PurePosixPath(name).suffix.lower() != suffix:
         name = f"{PurePosixPath(name).stem}{suffix}"
+    # Opened (if need be) and committed on its own, race-safe: a camera's first photos arriving
+    # together all land in the one deployment instead of failing on its primary key.
+    dep_id = open_live_deployment(ws.db, camera_id, now)
     try:
         with ws.db.session() as s:
-            dep = live_deployment(s, camera_id, now)
+            dep = s.get(Deployment, dep_id)
+            assert dep is not None, "deployments are never deleted"
             media = media_row(
                 deployment_id=dep.id,
                 rel_path=f"{source}/{now:%Y/%m/%d}/{name}",
@@ -230,7 +213,9 @@ def ingest_file(
     except IntegrityError:
         # The same bytes arrived twice at once (a camera retrying quickly): the other one won.
         with ws.db.session() as s:
-            found = s.scalars(select(Media).where(Media.sha256 == sha)).one()
-            return Ingested(found.id, sha, False, found.deployment_id)
+            found = s.scalars(select(Media).where(Media.sha256 == sha)).first()
+        if found is None:
+            raise  # not the photo's own uniqueness: a real error, logged by the caller
+        return Ingested(found.id, sha, False, found.deployment_id)
     return result
 
