@@ -19,7 +19,7 @@ from pardus.reid.features import FeatureParams
 from pardus.reid.match import Calibration
 from pardus.reid.stage import ReidStage, calibrate_from_catalogue, load_calibration, save_calibration
 from pardus.store import Workspace
-from pardus.store.models import Individual, IndividualEvent, Observation
+from pardus.store.models import Individual, IndividualEvent, Media, Observation
 
 PARAMS = FeatureParams(chip_sqrt_area=400, max_features=350)  # small and fast; same code path
 BY = "ranger Olga"
@@ -35,8 +35,19 @@ def _proposal(ws: Workspace, media_id: str) -> Observation:
         return obs
 
 
+def _bursts(ws: Workspace, media: dict[str, str], groups: list[list[str]]) -> None:
+    """Put the card's photos into these encounters (the rendered card is one burst a minute apart)."""
+    with ws.db.session() as s:
+        for i, names in enumerate(groups):
+            for n in names:
+                m = s.get(Media, media[n])
+                assert m is not None
+                m.sequence_id = f"visit-{i}"
+
+
 def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, load_card: Loader) -> None:
     media = load_card(workspace, card)
+    _bursts(workspace, media, [[n] for n in sorted(media)])  # five visits
     cat = Catalogue(workspace, PARAMS, references=1)
     a = cat.create(by=BY, name="Berry", species="Panthera pardus orientalis", sex="female")
     b = cat.create(by=BY, species="Panthera pardus orientalis")
@@ -92,9 +103,16 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, loa
     # the park's own calibration from its confirmed photos: A's two photos find each other (known),
     # every photo with its animal withdrawn is a new one
     cal, report, n_queries = calibrate_from_catalogue(cat)
-    assert n_queries == 2 + 4 and cal.slope > 0 and cal.source == "catalogue (4 photos)"
+    assert n_queries == 2 + 4 and cal.slope > 0
+    assert cal.source == "catalogue (4 photos, 4 encounters, bursts left out)"
     assert report.recall == 1.0 and report.true_known == 2
     assert load_calibration(workspace) == cal
+
+    # A's two photos in one burst: frames of one encounter never stand for each other, so no
+    # catalogue photo has a known match left and the park is told to confirm more encounters
+    _bursts(workspace, media, [["IMG_0001.JPG", "IMG_0003.JPG"], ["IMG_0002.JPG"], ["IMG_0005.JPG"]])
+    with pytest.raises(ValueError, match="at least two encounters"):
+        calibrate_from_catalogue(cat)
 
 
 def test_merge_and_split_keep_the_full_history(workspace: Workspace, card: Card, load_card: Loader) -> None:

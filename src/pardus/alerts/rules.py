@@ -19,8 +19,8 @@ A rule says which fact raises an alert and where or when it counts::
 The facts are read from the store for one photo (``MediaFacts``): detection boxes by category
 (repeat-flagged boxes never count; an animal box the park's taught species head calls
 ``Homo sapiens`` counts as a person), machine observations' species, the re-identification
-stage's ``extra['reid']['is_new']``, whether the frame is a night (infrared) frame, and where the
-camera stands.
+stage's ``extra['reid']['is_new']`` (current, undecided proposals; at most one alert per encounter),
+whether the frame is a night (infrared) frame, and where the camera stands.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pardus.store.models import Deployment, Detection, Location, Media, Observation
+from pardus.store.models import Alert, Deployment, Detection, Location, Media, Observation
 
 DETECTION_KINDS = ("person", "vehicle", "fire", "smoke")
 MEDIA_KINDS = (*DETECTION_KINDS, "species", "new-individual")
@@ -217,9 +217,23 @@ def media_facts(s: Session, media_id: str, thumbnail: bytes | None = None) -> Me
                 {"score": round(obs.classification_probability or 0.0, 3),
                  "box": [obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height], "model": obs.classified_by})
         reid = (obs.extra or {}).get("reid")
-        if isinstance(reid, dict) and reid.get("is_new") is True:
+        if (isinstance(reid, dict) and reid.get("is_new") is True and obs.superseded_by is None
+                and not reid.get("decision")):
             facts.new_individual = {"observation_id": obs.id, **{k: v for k, v in reid.items() if k != "is_new"}}
+    if facts.new_individual is not None:
+        facts.new_individual["encounter_alert"] = encounter_alert(s, media)
     return facts
+
+
+def encounter_alert(s: Session, media: Media) -> str | None:
+    """The "unknown individual" alert another photo of this encounter (its burst at this deployment)
+    already raised: one animal passing the camera is one alert, however many frames say "new"
+    (even when the first alert was resolved before the last frame was processed)."""
+    if media.sequence_id is None:
+        return None
+    burst = select(Media.id).where(Media.deployment_id == media.deployment_id,
+                                   Media.sequence_id == media.sequence_id, Media.id != media.id)
+    return s.scalars(select(Alert.id).where(Alert.kind == "new-individual", Alert.media_id.in_(burst))).first()
 
 
 # --- geometry -----------------------------------------------------------------------------
@@ -291,8 +305,8 @@ def evaluate(rules: RuleSet, facts: MediaFacts) -> list[Hit]:
                 continue
             evidence = {"species": found}
         elif rule.kind == "new-individual":
-            if facts.new_individual is None:
-                continue
+            if facts.new_individual is None or facts.new_individual.get("encounter_alert"):
+                continue  # nothing new, or its encounter has raised its alert already
             evidence = {"reid": facts.new_individual}
         ok, where = _where_ok(rule, rules, facts)
         if ok:

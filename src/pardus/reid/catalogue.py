@@ -18,14 +18,21 @@ Every operation writes an ``IndividualEvent`` (who, when, and enough detail to t
 
 Index entries are keyed by a number derived from the confirmed observation's id and labelled with
 the individual's row id (not its code), so merges and splits only relabel, never re-extract.
+
+**Species groups.** One coat matcher serves several species (``MATCHER_GROUPS``: the spotted cats,
+the striped tigers), but individuals of different species are never compared with each other: a box
+is matched against the catalogue of its own species, in the park's own names (:class:`ParkTaxa`).
+When the classifier's name is one the park does not catalogue (the default map calls every spotted
+big cat "Panthera pardus orientalis"; a park may record its snow leopards as *Panthera uncia*), the
+box is compared with the park's catalogue of the same matcher group instead of with nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +51,17 @@ FLANKS = ("left", "right")
 SPECIES_PREFIX = {"Panthera pardus orientalis": "LEO", "Panthera pardus": "LEO",
                   "Panthera tigris altaica": "TIG", "Panthera tigris": "TIG", "Panthera uncia": "SNL"}
 DEFAULT_PARAMS = FeatureParams()
+Box = tuple[float, float, float, float]
+
+# Species whose individuals one coat matcher tells apart (genus and species; subspecies belong to
+# their species). Within a group the matcher is shared, the catalogue is not: a snow leopard is never
+# proposed as an Amur leopard. Only boxes of these species (or of species the park's own catalogue
+# holds) are re-identified.
+MATCHER_GROUPS: dict[str, tuple[str, ...]] = {
+    "spotted": ("Panthera pardus", "Panthera uncia", "Panthera onca", "Acinonyx jubatus", "Neofelis nebulosa",
+                "Neofelis diardi"),
+    "striped": ("Panthera tigris",),
+}
 
 
 class CatalogueError(ValueError):
@@ -85,10 +103,130 @@ def _set_reid(obs: Observation, data: dict[str, Any]) -> None:
     obs.extra = extra
 
 
-def observation_box(obs: Observation) -> tuple[float, float, float, float] | None:
+def observation_box(obs: Observation) -> Box | None:
     if obs.bbox_x is None or obs.bbox_width is None or obs.bbox_y is None or obs.bbox_height is None:
         return None
     return (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height)
+
+
+def same_box(a: Box | None, b: Box | None, tol: float = 1e-4) -> bool:
+    """Two stored boxes are the same drawing (both whole frames, or equal within rounding)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return all(abs(u - v) <= tol for u, v in zip(a, b, strict=True))
+
+
+def parse_box(text: str) -> Box:
+    """``"x,y,w,h"`` (normalised to the frame, 0..1, top-left corner, commas, semicolons or spaces)
+    as a box; a :class:`CatalogueError` says what is wrong with it."""
+    parts = [p for p in re.split(r"[,; ]+", text.strip()) if p]
+    try:
+        vals = [float(p) for p in parts]
+    except ValueError:
+        vals = []
+    if len(vals) != 4 or not all(v == v for v in vals):  # v == v: not NaN
+        raise CatalogueError(f"box {text!r} is not four numbers x,y,w,h (fractions of the frame, e.g. 0.1,0.2,0.5,0.4)")
+    x, y, w, h = vals
+    eps = 1e-6
+    if min(x, y) < -eps or w <= 0 or h <= 0 or x + w > 1 + eps or y + h > 1 + eps:
+        raise CatalogueError(f"box {text!r} must lie inside the frame: x,y,w,h as fractions of its width and "
+                             "height (0..1), w and h above 0")
+    return (x, y, w, h)
+
+
+def species_key(name: str | None) -> str | None:
+    """Genus and species of a scientific name, case-folded ("Panthera pardus orientalis" ->
+    "panthera pardus"): a park that writes the subspecies and one that writes the species keep one
+    catalogue. None for a name that is not a binomial (a genus, a family, nothing)."""
+    words = (name or "").split()
+    return " ".join(words[:2]).casefold() if len(words) >= 2 else None
+
+
+_GROUP_OF = {species_key(sp): g for g, members in MATCHER_GROUPS.items() for sp in members}
+_GROUP_MEMBERS = tuple(sp for members in MATCHER_GROUPS.values() for sp in members)
+
+
+def matcher_group(name: str | None) -> str | None:
+    """The coat matcher group of a species name ("spotted", "striped"), None when it has none."""
+    return _GROUP_OF.get(species_key(name))
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Which catalogue individuals one animal box is compared with, and what may be said of it."""
+
+    species: str | None  # the park's name for the animal's species (recorded on the proposal)
+    individuals: tuple[str, ...] | None  # individual ids compared with; None: the whole catalogue
+    may_be_new: bool  # a known coat-patterned animal: "probably a new individual" may be said
+    note: str  # why, in words, for the review screens
+
+
+class ParkTaxa:
+    """The park's own taxa: the species its catalogue records, individual by individual.
+
+    The species gate asks it which individuals a box of a given species call is compared with
+    (:meth:`scope`). Made from the store once per batch, so a species changed on an individual
+    counts from the next batch on, without rebuilding anything.
+    """
+
+    def __init__(self, species_of: dict[str, str | None]) -> None:
+        self.species_of = species_of
+        self._keys = {species_key(sp) for sp in species_of.values() if sp}
+
+    @classmethod
+    def load(cls, s: Session) -> ParkTaxa:
+        rows = s.execute(select(Individual.id, Individual.scientific_name).where(Individual.merged_into.is_(None)))
+        return cls({i: sp for i, sp in rows})
+
+    def marked(self, name: str | None) -> bool:
+        """A species whose individuals the park tells apart by their coat."""
+        return matcher_group(name) is not None or species_key(name) in self._keys
+
+    def _where(self, keep: Callable[[str], bool]) -> tuple[str, ...]:
+        """Individuals whose species passes ``keep``, plus those with no species (they may be anything)."""
+        return tuple(i for i, sp in self.species_of.items() if not sp or keep(sp))
+
+    def scope(self, call: str | None, *, assessed: bool, best: str | None = None) -> SearchScope | None:
+        """What a box with species ``call`` is compared with; None when its species has no coat to match.
+
+        ``assessed`` False: no species stage looked at the box; it is compared with the whole
+        catalogue and may be new (the behaviour without a classifier). ``call`` None with
+        ``assessed``: the species stage was unsure; the box is still compared with the catalogue of
+        its best guess's matcher group (every group when that names none), but never called new,
+        because it may not be a cat at all.
+        """
+        if not assessed:
+            return SearchScope(None, None, True, "no species call: compared with the whole catalogue")
+        if call is None:
+            group = matcher_group(best)
+            members = self._where(lambda sp: matcher_group(sp) == group) if group else tuple(self.species_of)
+            return SearchScope(None, members, False, f"species unsure: compared with the {group or 'whole'} "
+                                                      "catalogue, never called new")
+        key = species_key(call)
+        if key is None:  # a genus ("Panthera") or a family: which species of it is not known
+            genus = call.split()[0].casefold() if call.split() else ""
+            known = {sp for sp in (*self.species_of.values(), *_GROUP_MEMBERS) if sp}
+            if not any(sp.split()[0].casefold() == genus for sp in known):
+                return None
+            members = self._where(lambda sp: sp.split()[0].casefold() == genus)
+            return SearchScope(None, members, False, f"called only {call}: compared with that genus's catalogue, "
+                                                     "never called new")
+        same = [sp for sp in self.species_of.values() if sp and species_key(sp) == key]
+        if same:
+            park_name = Counter(same).most_common(1)[0][0]
+            return SearchScope(park_name, self._where(lambda sp: species_key(sp) == key), True,
+                               f"compared with the catalogue of {park_name}")
+        group = matcher_group(call)
+        if group is None:
+            return None  # a deer or a boar: no individual markings to match
+        names = sorted({sp for sp in self.species_of.values() if sp and matcher_group(sp) == group})
+        if names:
+            # the classifier's name is not one the park records: the park's own species of that group
+            species = names[0] if len(names) == 1 else call
+            return SearchScope(species, self._where(lambda sp: matcher_group(sp) == group), True,
+                               f"called {call}, which the park does not record: compared with its {group} "
+                               f"catalogue ({', '.join(names)})")
+        return SearchScope(call, self._where(lambda sp: False), True, f"no {call} is catalogued yet")
 
 
 class Catalogue:
@@ -115,11 +253,13 @@ class Catalogue:
             self.sync_index()
         return self._index
 
-    def sync_index(self) -> dict[str, int]:
-        """Make the index match the store's human decisions: add, relabel, withdraw.
+    def sync_index(self, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Make the index match the store's human decisions: add, relabel, re-species, withdraw.
 
         The store is the truth; the index is derived from it. A crash between a committed decision
-        and the index write is repaired here, and ``reindex`` is this on an empty folder.
+        and the index write is repaired here, and ``reindex`` is this on an empty folder. It runs
+        before every match batch and after every decision, so a species changed on an individual
+        reaches the index at once. ``progress(done, total)`` is called per photo to extract.
         """
         idx = self._index if self._index is not None else FeatureIndex.open(self.index_root, self.params.key)
         self._index = idx
@@ -132,23 +272,31 @@ class Catalogue:
                 .where(Observation.classification_method == "human", Observation.individual_id.is_not(None))
             ).all())
             wanted: set[int] = set()
+            todo = sum(1 for obs, _, _ in rows if annotation_id(obs.id) not in idx)
             for obs, media, species in rows:
                 ann_id = annotation_id(obs.id)
                 wanted.add(ann_id)
                 flank = _reid(obs).get("flank")
+                species = species or obs.scientific_name
                 if ann_id in idx:
                     ann = idx.annotation(ann_id)
-                    if ann.individual != obs.individual_id or ann.flank != flank or not ann.active:
+                    if (ann.individual != obs.individual_id or ann.flank != flank or not ann.active
+                            or ann.species != species):
                         idx.relabel([ann_id], obs.individual_id or "", save=False)
                         idx.set_flank(ann_id, flank, save=False)
                         idx.set_active([ann_id], True, save=False)
+                        # FeatureIndex has no setter for the species label; the annotation is its
+                        # public record and the manifest written below carries the change
+                        ann.species = species
                         counts["relabelled"] += 1
                     continue
                 feats = photo_features(self.ws, s, media, observation_box(obs), self.params,
                                        references=self.references)
-                idx.add(Annotation(ann_id, obs.individual_id or "", flank, species or obs.scientific_name,
+                idx.add(Annotation(ann_id, obs.individual_id or "", flank, species,
                                    media_id=media.id, observation_id=obs.id), feats, save=False)
                 counts["added"] += 1
+                if progress is not None:
+                    progress(counts["added"], todo)
         stale = [a.id for a in idx.annotations if a.active and a.id not in wanted]
         if stale:
             idx.set_active(stale, False, save=False)
@@ -190,6 +338,42 @@ class Catalogue:
         codes = s.scalars(select(Individual.code).where(Individual.code.like(f"{prefix}_%"))).all()
         nums = [int(m.group(1)) for c in codes if (m := re.fullmatch(rf"{prefix}_(\d+)", c))]
         return f"{prefix}_{max(nums, default=0) + 1:03d}"
+
+    def find_photo(self, s: Session, ref: str, *, deployment: str | None = None) -> Media:
+        """A stored photo by its id, sha256, path on the card or file name (``deployment`` narrows
+        a name several cards share); a :class:`CatalogueError` says why none or several fit."""
+        ref = ref.strip()
+        if not ref:
+            raise CatalogueError("no photo given: name it by file name, path on the card or sha256")
+        media = s.get(Media, ref)
+        if media is not None:
+            return media
+        q = select(Media)
+        if deployment:
+            q = q.where(Media.deployment_id == deployment)
+        if re.fullmatch(r"[0-9a-fA-F]{64}", ref):
+            found = list(s.scalars(q.where(Media.sha256 == ref.lower()).limit(2)))
+        else:
+            found = list(s.scalars(q.where(Media.file_path == ref).limit(10)))
+            if not found:
+                name = ref.replace("\\", "/").rsplit("/", 1)[-1]
+                found = list(s.scalars(q.where(Media.file_name == name).limit(10)))
+        if len(found) == 1:
+            return found[0]
+        where = f" in deployment {deployment}" if deployment else ""
+        if not found:
+            raise CatalogueError(f"no photo {ref!r}{where} in this data folder; import its card first "
+                                 "(`pardus import-card`), or give the photo's sha256")
+        deps = sorted({m.deployment_id for m in found})
+        raise CatalogueError(f"{len(found)} photos fit {ref!r}{where} (deployments {', '.join(deps)}); "
+                             "give its deployment or its sha256")
+
+    def open_proposals(self, s: Session, media_id: str) -> list[Observation]:
+        """The photo's re-identification proposals nobody has decided yet (current ones only)."""
+        rows = s.scalars(select(Observation).where(
+            Observation.media_id == media_id, Observation.classification_method == "machine",
+            Observation.classified_by.like("pardus-reid%"), Observation.superseded_by.is_(None)))
+        return [o for o in rows if "reid" in (o.extra or {}) and not _reid(o).get("decision")]
 
     def proposal(self, s: Session, proposal_id: str) -> Observation:
         """A machine proposal by id, or by the first characters of its id as the review list shows them."""
@@ -238,13 +422,43 @@ class Catalogue:
             obs_id = obs.id
         return self._after_confirm(obs_id)
 
-    def confirm_photo(self, media_id: str, code: str, *, by: str, box: tuple[float, float, float, float] | None = None,
+    def confirm_photo(self, media_id: str, code: str, *, by: str, box: Box | None = None,
                       flank: str | None = None) -> Observation:
         """Record a known identity without a machine proposal (e.g. a park's earlier ID sheets)."""
         with self.ws.db.session() as s:
             obs = self._confirm(s, media_id, box, self.find(s, code), flank, by, None)
             obs_id = obs.id
         return self._after_confirm(obs_id)
+
+    def confirm_ref(self, ref: str, code: str, *, by: str, flank: str | None = None, box: Box | None = None,
+                    deployment: str | None = None) -> tuple[Observation, str]:
+        """Confirm what a person names: a proposal (id or its first characters), or a photo.
+
+        A photo is found by :meth:`find_photo`. With ``box`` that box is confirmed; without, the
+        photo's one open proposal when it has exactly one, else the whole frame (a photo the
+        detector boxed nothing in, or that was never processed). Returns the observation and how
+        the photo was taken ("proposal", "box", "whole frame").
+        """
+        with self.ws.db.session() as s:
+            try:
+                prop_id: str | None = self.proposal(s, ref).id
+            except CatalogueError:
+                prop_id = None
+            if prop_id is None:
+                media = self.find_photo(s, ref, deployment=deployment)
+                media_id = media.id
+                open_props = self.open_proposals(s, media_id) if box is None else []
+                if len(open_props) > 1:
+                    ids = ", ".join(o.id[:8] for o in open_props)
+                    raise CatalogueError(f"photo {media.file_name or media.file_path} has {len(open_props)} open "
+                                         f"proposals ({ids}): confirm one of them, or give --box")
+                prop_id = open_props[0].id if open_props else None
+            elif box is not None:
+                raise CatalogueError(f"{ref!r} is a proposal, which has its own box; --box is for photos "
+                                     "without a proposal")
+        if prop_id is not None:
+            return self.confirm(prop_id, code, by=by, flank=flank), "proposal"
+        return self.confirm_photo(media_id, code, by=by, box=box, flank=flank), "box" if box else "whole frame"
 
     def _after_confirm(self, obs_id: str) -> Observation:
         """Add the newly confirmed photo to the index (no rebuild) and hand back its observation."""
@@ -270,8 +484,14 @@ class Catalogue:
         self.sync_index()
         return ind
 
-    def _confirm(self, s: Session, media_id: str, box: tuple[float, float, float, float] | None, ind: Individual,
-                 flank: str | None, by: str, prop: Observation | None) -> Observation:
+    def identities(self, s: Session, media_id: str) -> list[Observation]:
+        """The identities people gave in this photo (one per animal they confirmed)."""
+        return list(s.scalars(select(Observation).where(
+            Observation.media_id == media_id, Observation.classification_method == "human",
+            Observation.individual_id.is_not(None))))
+
+    def _confirm(self, s: Session, media_id: str, box: Box | None, ind: Individual,
+                 flank: str | None, by: str, prop: Observation | None, source: str | None = None) -> Observation:
         if flank not in (None, *FLANKS):
             raise CatalogueError(f"flank must be left or right (or left out when unsure), not {flank!r}")
         media = s.get(Media, media_id)
@@ -279,6 +499,14 @@ class Catalogue:
             raise CatalogueError(f"no photo {media_id!r} in this data folder")
         if ind.merged_into:
             raise CatalogueError(f"{ind.code} was merged into another individual; confirm the survivor instead")
+        if prop is None:
+            for other in self.identities(s, media_id):
+                if same_box(observation_box(other), box):
+                    known = s.get(Individual, other.individual_id or "")
+                    raise CatalogueError(f"{'this box' if box else 'the whole frame'} of photo "
+                                         f"{media.file_name or media.file_path} is already confirmed as "
+                                         f"{known.code if known else other.individual_id}; split or merge to "
+                                         "change it")
         rank = prob = None
         if prop is not None:
             data = _reid(prop)
@@ -309,9 +537,42 @@ class Catalogue:
             _set_reid(prop, data)
         s.add(IndividualEvent(individual_id=ind.id, action="confirm", by=by, at=now, details={
             "observation_id": obs.id, "media_id": media.id, "proposal_id": prop.id if prop else None,
-            "flank": flank, "machine_rank": rank, "machine_probability": prob}))
+            "flank": flank, "machine_rank": rank, "machine_probability": prob, "box": list(box) if box else None,
+            "source": source}))
         self._refresh_seen(s, ind)
         return obs
+
+    def edit(self, code: str, *, by: str, name: str | None = None, species: str | None = None,
+             sex: str | None = None, notes: str | None = None) -> tuple[Individual, dict[str, list[Any]]]:
+        """Change an individual's facts (only those given); returns it and ``{field: [old, new]}``.
+
+        A species change also renames the species of its confirmed photos (they are the park's
+        species observations) and reaches the matching index at once: from the next match on, its
+        photos are compared only with boxes of that species (see :class:`ParkTaxa`).
+        """
+        if sex not in (None, "female", "male", "unknown"):
+            raise CatalogueError(f"sex must be female, male or unknown, not {sex!r}")
+        with self.ws.db.session() as s:
+            ind = self.find(s, code)
+            wanted = {"name": name, "scientific_name": species, "sex": sex, "notes": notes}
+            changes = {k: [getattr(ind, k), v] for k, v in wanted.items() if v is not None and getattr(ind, k) != v}
+            if not changes:
+                s.expunge(ind)
+                return ind, {}
+            for k, (_, v) in changes.items():
+                setattr(ind, k, v)
+            if "scientific_name" in changes:
+                ids = lineage(s, ind.id)  # records merged into it keep the same species (merge asks for it)
+                for merged in s.scalars(select(Individual).where(Individual.id.in_(ids - {ind.id}))):
+                    merged.scientific_name = species
+                for o in s.scalars(select(Observation).where(Observation.individual_id.in_(ids),
+                                                             Observation.classification_method == "human")):
+                    o.scientific_name = species
+            s.add(IndividualEvent(individual_id=ind.id, action="edit", by=by, details={"changes": changes}))
+            s.flush()
+            s.expunge(ind)
+        self.sync_index()
+        return ind, changes
 
     def reject(self, proposal_id: str, code: str, *, by: str, reason: str | None = None) -> None:
         """A person says the proposal's photo does not show ``code``; the rejection is kept."""

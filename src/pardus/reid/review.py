@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 from sqlalchemy import select
 
-from pardus.reid.catalogue import Catalogue, observation_box
+from pardus.reid.catalogue import Catalogue, ParkTaxa, observation_box
 from pardus.reid.features import ChipFeatures, decode_image
-from pardus.reid.match import MatchResult, match
+from pardus.reid.match import MatchResult
 from pardus.reid.photos import photo_features
 from pardus.store.models import Individual, Media, Observation
 
@@ -119,7 +119,7 @@ def render_sheet(query: SheetPhoto, result: MatchResult, candidates: list[tuple[
 
 def review_proposal(cat: Catalogue, proposal_id: str, out: Path, *, top: int = 3) -> tuple[Path, MatchResult]:
     """Match a proposal's animal again (features are cached) and draw its review sheet."""
-    from pardus.reid.stage import load_calibration
+    from pardus.reid.stage import load_calibration, match_in_scope, proposal_scope
 
     ws = cat.ws
     with ws.db.session() as s:
@@ -129,8 +129,12 @@ def review_proposal(cat: Catalogue, proposal_id: str, out: Path, *, top: int = 3
         box = observation_box(prop)
         image = decode_image(ws.blobs.get_bytes(media.sha256 or ""))
         feats = photo_features(ws, s, media, box, cat.params, image=image, references=cat.references)
-        species = (prop.extra or {}).get("reid", {}).get("species")
-        res = match(feats, cat.index, species=species, calibration=load_calibration(ws))
+        # the same catalogue the stage compared it with (its species, in the park's names)
+        scope = proposal_scope(ParkTaxa.load(s), (prop.extra or {}).get("reid", {}))
+        res = match_in_scope(feats, cat.index, scope, calibration=load_calibration(ws))
+        stored = (prop.extra or {}).get("reid", {})
+        if stored.get("new_withheld") or stored.get("new_in_encounter"):
+            res.is_new = False  # not a cat for sure, too little coat, or its encounter's "new" is elsewhere
         res.candidates = res.candidates[:top]
         names = {i.id: i for i in s.scalars(select(Individual).where(
             Individual.id.in_([c.individual for c in res.candidates])))}

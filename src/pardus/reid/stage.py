@@ -2,16 +2,32 @@
 
 It runs after detection, on photos with animal boxes that are not flagged as repeats (of the
 detect stage ``boxes_from``: after a detector change the new boxes are matched once, and the old
-boxes' undecided proposals are set aside, kept and superseded; a person's decisions stay). Where a
-species is known for the photo (a classifier's or a person's observation), the search is limited
-to that species' catalogue, and photos of species without individual markings are skipped.
+boxes' undecided proposals are set aside, kept and superseded; a person's decisions stay).
+
+**The species gate, box by box.** Each box is decided on its own species: a person's call for it
+(the review desk's), else the species stage's call whose ``extra.detection_id`` is that box (current
+calls only: not superseded, made on the same detector's boxes). The park's own taxa decide what it
+is compared with (:class:`pardus.reid.catalogue.ParkTaxa`): a named coat-patterned species with the
+catalogue of that species, in the park's names (a park recording *Panthera uncia* is matched as
+well as one recording *Panthera pardus*); a box the species stage is unsure of with the catalogue
+of its best guess's matcher group; a deer or a person is skipped. A box a person already
+identified gets no proposal.
 
 For each box it writes one *proposal*: a machine ``Observation`` (no ``individual_id``; only a
 person gives one) whose ``extra["reid"]`` holds::
 
     {"is_new": bool, "new_probability": p, "candidates": [{"individual_id", "code", "name",
-     "score", "probability", "flank", "photos", "inliers"}, ...], "flank", "n_features",
-     "detection_id", "species", "calibration"}
+     "score", "probability", "flank", "photos", "inliers", "verified"}, ...], "flank", "n_features",
+     "coat_features", "detection_id", "species", "species_call", "species_unsure", "species_best",
+     "search", "calibration", "new_withheld", "new_in_encounter"}
+
+``candidates`` are ranked: the spatially verified ones first (with their calibrated probability),
+then those with coat votes that no photo verified (``verified: false``, ``score`` and
+``probability`` None), so a reviewer always has someone to compare with. "Probably new" is said
+only of a box that is a known coat-patterned species with at least ``min_coat_features`` features
+on the animal, and once per encounter (the photos of one burst, ``Media.sequence_id``, at one
+deployment): the encounter's first such box carries ``is_new``, the others name it in
+``new_in_encounter``. ``new_withheld`` says why a box was not called new when its match was weak.
 
 The alert room reads exactly ``is_new``, ``new_probability`` and ``candidates`` to raise
 "previously unknown individual"; keep that contract.
@@ -25,13 +41,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from pardus.pipeline.classify import animal_boxes
 from pardus.pipeline.core import ItemResult, keyed_on, set_aside_stale
-from pardus.reid.catalogue import DEFAULT_PARAMS, Catalogue
-from pardus.reid.features import FeatureParams, decode_image
+from pardus.reid.catalogue import DEFAULT_PARAMS, Catalogue, ParkTaxa, SearchScope, observation_box
+from pardus.reid.features import ChipFeatures, FeatureParams, decode_image
+from pardus.reid.index import FeatureIndex
 from pardus.reid.match import Calibration, MatchParams, MatchResult, match
 from pardus.reid.openset import DecisionReport, calibrate
 from pardus.reid.photos import BACKGROUND_REFERENCES, photo_features
@@ -39,9 +57,17 @@ from pardus.store import Workspace
 from pardus.store.models import Detection, Individual, Media, Observation, utcnow
 
 VERSION = "1"
-# Species whose individuals the coat pattern tells apart.
+# Species names offered where a person picks one (the web catalogue); the gate itself goes by
+# matcher group and the park's own taxa (pardus.reid.catalogue.MATCHER_GROUPS, ParkTaxa).
 MARKED_SPECIES = ("Panthera pardus orientalis", "Panthera pardus", "Panthera tigris altaica", "Panthera tigris",
                   "Panthera uncia")
+# "Probably new" needs this many features on the animal (weights summed: scenery counts ~0): a box
+# on a tail tip, a blur or a patch of rock has too little coat for "no catalogue cat has this coat"
+# to mean anything. A chip of a whole flank has several hundred (900 at most by default). Chosen,
+# not fitted: bench/reid.py has no boxes of that kind to fit it on.
+MIN_COAT_FEATURES = 80
+# A person's species call applies to a box it overlaps this much (their box is the photo's best box).
+SAME_ANIMAL_IOU = 0.5
 
 
 def calibration_path(ws: Workspace) -> Path:
@@ -65,7 +91,7 @@ def save_calibration(ws: Workspace, cal: Calibration) -> Path:
 
 def result_payload(res: MatchResult, catalogue: Catalogue, names: dict[str, tuple[str, str | None]], top: int
                    ) -> dict[str, Any]:
-    """The JSON a proposal stores (see the module docstring)."""
+    """The JSON a proposal stores (see the module docstring): the ranked candidates, verified first."""
     idx = catalogue.index
     cands = []
     for c in res.candidates[:top]:
@@ -73,9 +99,110 @@ def result_payload(res: MatchResult, catalogue: Catalogue, names: dict[str, tupl
         photos = [idx.annotation(p.annotation_id).observation_id for p in c.photos]
         cands.append({"individual_id": c.individual, "code": code, "name": name, "score": round(c.score, 4),
                       "probability": round(c.probability, 4), "flank": c.flank,
-                      "photos": [p for p in photos if p], "inliers": int(sum(len(p.query_idx) for p in c.photos))})
+                      "photos": [p for p in photos if p], "inliers": int(sum(len(p.query_idx) for p in c.photos)),
+                      "verified": True})
+    shown = {c["individual_id"] for c in cands}
+    for ind in res.unverified:
+        if len(cands) >= top:
+            break
+        if ind in shown:
+            continue
+        code, name = names.get(ind, (ind, None))
+        cands.append({"individual_id": ind, "code": code, "name": name, "score": None, "probability": None,
+                      "flank": None, "photos": [], "inliers": 0, "verified": False})
     return {"is_new": bool(res.is_new), "new_probability": round(float(res.new_probability), 4),
             "candidates": cands, "flank": res.flank, "n_features": res.n_features}
+
+
+def coat_features(feats: ChipFeatures) -> int:
+    """How many of the box's features lie on the animal: their weights summed (scenery weighs ~0)."""
+    return int(round(float(np.sum(feats.weight)))) if len(feats) else 0
+
+
+def match_in_scope(feats: ChipFeatures, index: FeatureIndex, scope: SearchScope, *,
+                   params: MatchParams | None = None, calibration: Calibration | None = None) -> MatchResult:
+    """Match one box against the catalogue individuals its species may be compared with.
+
+    ``match`` filters by one exact species name; the park's names and the matcher groups need a
+    set of individuals, which is what its ``shortlist`` takes.
+    """
+    cal = calibration or Calibration()
+    if scope.individuals is not None and not scope.individuals:
+        return MatchResult([], len(feats), None, True, 1.0)  # nobody of this species is catalogued yet
+    return match(feats, index, params=params, calibration=cal,
+                 shortlist=None if scope.individuals is None else list(scope.individuals))
+
+
+@dataclass(frozen=True)
+class BoxCall:
+    """What is known of one animal box's species: ``assessed`` False when nothing looked at it,
+    ``animal`` False when a person said it is no animal (a blank, a person, a vehicle)."""
+
+    name: str | None
+    assessed: bool
+    best: str | None = None  # an unsure call's best guess
+    animal: bool = True
+
+
+def species_calls(s: Session, media_id: str) -> list[Observation]:
+    """The photo's current species calls: a person's and the species stage's (not identities or
+    re-id proposals, nothing superseded)."""
+    rows = s.scalars(select(Observation).where(
+        Observation.media_id == media_id, Observation.observation_level == "media",
+        Observation.individual_id.is_(None), Observation.superseded_by.is_(None)))
+    return [o for o in rows if not (o.classified_by or "").startswith("pardus-reid")]
+
+
+def box_call(calls: Sequence[Observation], det: Detection, boxes_from: str | None, taxa: ParkTaxa) -> BoxCall:
+    """The species of this box: a person's call covering it, else the species stage's calls on it
+    (``extra.detection_id`` is the box; made on ``boxes_from``'s boxes when that is named).
+
+    Several machine calls (a taught head beside SpeciesNet): a coat-patterned name among them wins
+    (a person decides the identity anyway); only names that are all other species skip the box.
+    """
+    from pardus.models.detectors import Box, iou
+
+    here = Box("animal", det.score, det.x, det.y, det.w, det.h)
+    for o in calls:
+        if o.classification_method != "human":
+            continue
+        b = observation_box(o)
+        if b is None or iou(here, Box("animal", 0.0, *b)) >= SAME_ANIMAL_IOU:
+            if o.observation_type != "animal":
+                return BoxCall(None, True, animal=False)
+            return BoxCall(o.scientific_name, True)
+    mine = [o for o in calls if o.classification_method == "machine" and o.observation_type in ("animal", "human")
+            and (o.extra or {}).get("detection_id") == det.id
+            and (boxes_from is None or (o.extra or {}).get("boxes_from") in (None, boxes_from))]
+    if not mine:
+        return BoxCall(None, False)
+    mine.sort(key=lambda o: -(o.classification_probability or 0.0))
+    named = [o for o in mine if o.scientific_name]
+    marked = [o for o in named if taxa.marked(o.scientific_name)]
+    if marked or named:
+        return BoxCall((marked or named)[0].scientific_name, True)
+    best = next(((o.extra or {}).get("best") for o in mine if (o.extra or {}).get("best")), None)
+    return BoxCall(None, True, best=best)
+
+
+def proposal_scope(taxa: ParkTaxa, reid: dict[str, Any]) -> SearchScope:
+    """The catalogue a stored proposal is matched against again (the review sheet), from the
+    species call it recorded; a proposal written before the species gate took calls box by box
+    recorded only ``species``."""
+    if "species_call" in reid:
+        call, assessed = reid.get("species_call"), bool(reid.get("species_call") or reid.get("species_unsure"))
+    else:
+        call, assessed = reid.get("species"), reid.get("species") is not None
+    scope = taxa.scope(call, assessed=assessed, best=reid.get("species_best"))
+    return scope or SearchScope(reid.get("species"), None, False, "species no longer marked")
+
+
+def identified(s: Session, media_id: str) -> list[tuple[float, float, float, float] | None]:
+    """Boxes of the photo a person already gave an identity (None: the whole frame)."""
+    rows = s.scalars(select(Observation).where(Observation.media_id == media_id,
+                                               Observation.classification_method == "human",
+                                               Observation.individual_id.is_not(None)))
+    return [observation_box(o) for o in rows]
 
 
 @dataclass
@@ -87,6 +214,7 @@ class ReidStage:
     top: int = 5
     references: int = BACKGROUND_REFERENCES
     boxes_from: str | None = None  # the detect stage's model key whose boxes are matched (None: any)
+    min_coat_features: int = MIN_COAT_FEATURES
     name: str = "reid"
 
     def __post_init__(self) -> None:
@@ -120,39 +248,76 @@ class ReidStage:
 
     def process(self, ws: Workspace, media_ids: Sequence[str]) -> Iterable[ItemResult]:
         cat = self.catalogue(ws)
-        cat.sync_index()  # photos confirmed since the last batch are matched at once
+        cat.sync_index()  # photos confirmed (and species changed) since the last batch count at once
         cal = load_calibration(ws)
         with ws.db.session() as s:
             names = {i.id: (i.code, i.name) for i in s.scalars(select(Individual))}
+            taxa = ParkTaxa.load(s)
             for mid in media_ids:
                 try:
-                    yield ItemResult(mid, payload=self._one(ws, s, cat, cal, names, mid))
+                    yield ItemResult(mid, payload=self._one(ws, s, cat, cal, names, taxa, mid))
                 except (FileNotFoundError, ValueError) as exc:
                     yield ItemResult(mid, error=str(exc))
 
     def _one(self, ws: Workspace, s: Session, cat: Catalogue, cal: Calibration,
-             names: dict[str, tuple[str, str | None]], mid: str) -> list[dict[str, Any]]:
+             names: dict[str, tuple[str, str | None]], taxa: ParkTaxa, mid: str) -> list[dict[str, Any]]:
+        from pardus.models.detectors import Box, iou
+
         media = s.get(Media, mid)
         assert media is not None
-        species = s.scalars(select(Observation.scientific_name).where(
-            Observation.media_id == mid, Observation.observation_type == "animal",
-            Observation.scientific_name.is_not(None), Observation.superseded_by.is_(None))
-            .order_by(Observation.classification_method.desc())).first()
-        if species and species not in MARKED_SPECIES:
-            return []  # a deer or a boar: no individual markings to match
         dets = list(s.scalars(select(Detection).where(Detection.media_id == mid, *animal_boxes(self.boxes_from))
-                              .order_by(Detection.score.desc())))
-        image = decode_image(ws.blobs.get_bytes(media.sha256 or ""))
+                              .order_by(Detection.score.desc(), Detection.id)))
+        calls = species_calls(s, mid)
+        done = identified(s, mid)
+        image = None
         out = []
         for det in dets:
             box = (det.x, det.y, det.w, det.h)
+            here = Box("animal", det.score, *box)
+            if any(b is None or iou(here, Box("animal", 0.0, *b)) >= SAME_ANIMAL_IOU for b in done):
+                continue  # a person already said who this is
+            call = box_call(calls, det, self.boxes_from, taxa)
+            scope = taxa.scope(call.name, assessed=call.assessed, best=call.best) if call.animal else None
+            if scope is None:
+                continue  # a deer, a boar, a person: no individual markings to match
+            if image is None:
+                image = decode_image(ws.blobs.get_bytes(media.sha256 or ""))
             feats = photo_features(ws, s, media, box, self.params, image=image, references=self.references)
-            res = match(feats, cat.index, species=species, params=self.match_params, calibration=cal)
+            res = match_in_scope(feats, cat.index, scope, params=self.match_params, calibration=cal)
             payload = result_payload(res, cat, names, self.top)
-            payload.update({"detection_id": det.id, "species": species, "calibration": cal.source,
-                            "box": list(box), "score": det.score})
+            coat = coat_features(feats)
+            withheld = None
+            if res.is_new and not scope.may_be_new:
+                withheld = scope.note
+            elif res.is_new and coat < self.min_coat_features:
+                withheld = f"only {coat} features on the animal; at least {self.min_coat_features} to call it new"
+            payload.update({"is_new": bool(res.is_new and withheld is None), "coat_features": coat,
+                            "detection_id": det.id, "species": scope.species,
+                            "species_call": call.name, "species_unsure": call.assessed and call.name is None,
+                            "species_best": call.best,
+                            "search": scope.note, "calibration": cal.source, "new_withheld": withheld,
+                            "new_in_encounter": None, "box": list(box), "score": det.score})
             out.append(payload)
         return out
+
+    def _encounter_new(self, s: Session, media: Media) -> tuple[list[Observation], list[Observation]]:
+        """The encounter's other current proposals that say "probably new", on photos taken before
+        and after this one (an encounter: the photos of one burst at one deployment)."""
+        if media.sequence_id is None:
+            return [], []
+        photos = s.execute(select(Media.id, Media.timestamp, Media.file_path).where(
+            Media.deployment_id == media.deployment_id, Media.sequence_id == media.sequence_id)).all()
+        rank = {mid: i for i, (mid, _, _) in enumerate(sorted(
+            photos, key=lambda r: (r[1] is None, r[1].timestamp() if r[1] else 0.0, r[2])))}
+        others = [m for m in rank if m != media.id]
+        if not others:
+            return [], []
+        props = [o for o in s.scalars(select(Observation).where(
+            Observation.media_id.in_(others), Observation.classified_by == self.model_key,
+            Observation.superseded_by.is_(None))) if (o.extra or {}).get("reid", {}).get("is_new") is True]
+        me = rank[media.id]
+        return ([o for o in props if rank[o.media_id or ""] < me],
+                [o for o in props if rank[o.media_id or ""] > me and not o.extra["reid"].get("decision")])
 
     def write(self, s: Session, result: ItemResult) -> None:
         media = s.get(Media, result.media_id)
@@ -164,52 +329,77 @@ class ReidStage:
             if not (old.extra or {}).get("reid", {}).get("decision"):
                 s.execute(delete(Observation).where(Observation.id == old.id))
         now = utcnow()
+        earlier, later = self._encounter_new(s, media) if any(p["is_new"] for p in result.payload) else ([], [])
+        first_new = earlier[0].id if earlier else None
         for p in result.payload:
-            best = p["candidates"][0] if p["candidates"] else None
+            reid = {k: v for k, v in p.items() if k not in ("box", "score")}
+            if reid["is_new"] and first_new is not None:
+                reid["is_new"], reid["new_in_encounter"] = False, first_new  # the encounter already has its "new"
+            best = next((c for c in p["candidates"] if c.get("verified", True)), None)
             x, y, w, h = p["box"]
-            s.add(Observation(
+            obs = Observation(
                 deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
                 observation_type="animal", scientific_name=p["species"], count=1,
                 bbox_x=x, bbox_y=y, bbox_width=w, bbox_height=h,
                 classification_method="machine", classified_by=self.model_key, classification_timestamp=now,
                 classification_probability=best["probability"] if best else None,
-                extra={"reid": {k: v for k, v in p.items() if k not in ("box", "score")},
-                       "boxes_from": self.boxes_from},
-            ))
+                extra={"reid": reid, "boxes_from": self.boxes_from},
+            )
+            s.add(obs)
+            if reid["is_new"]:
+                s.flush()
+                first_new = obs.id
+                for o in later:  # processed out of time order: the earlier photo takes the encounter's "new"
+                    data = dict(o.extra["reid"], is_new=False, new_in_encounter=obs.id)
+                    o.extra = {**o.extra, "reid": data}
 
 
 def calibrate_from_catalogue(cat: Catalogue) -> tuple[Calibration, DecisionReport, int]:
     """Fit the park's own calibration on its confirmed photos and save it.
 
-    Every catalogue photo is matched twice: against the catalogue without its own photo (a known
-    query, when its animal has other photos) and without every photo of its animal (a new one).
-    The score-to-probability curve and the "new" threshold are fitted on those labelled queries
-    (:func:`pardus.reid.openset.calibrate`); the returned report gives precision and recall of
-    "new" on them (fitted and scored on the same queries, so it flatters a little).
+    Every catalogue photo is matched twice, within its species' catalogue (as the stage matches):
+    against the catalogue without its whole encounter (every photo of the same burst at the same
+    deployment: frames a second apart share pose and scenery, and would flatter the fit), a known
+    query when its animal has photos from other encounters; and without every photo of its animal,
+    a new one. The score-to-probability curve and the "new" threshold are fitted on those labelled
+    queries (:func:`pardus.reid.openset.calibrate`); the returned report gives precision and recall
+    of "new" on them (fitted and scored on the same queries, so it flatters a little).
     """
     idx = cat.index
     anns = [a for a in idx.annotations if a.active]
+    with cat.ws.db.session() as s:
+        encounter_of = {mid: (dep, seq or mid) for mid, dep, seq in s.execute(
+            select(Media.id, Media.deployment_id, Media.sequence_id)
+            .where(Media.id.in_([a.media_id for a in anns if a.media_id])))}
+        taxa = ParkTaxa.load(s)
     by_individual: dict[str, list[int]] = {}
+    by_encounter: dict[tuple[str, str] | None, list[int]] = {}
     for a in anns:
         by_individual.setdefault(a.individual, []).append(a.id)
+        by_encounter.setdefault(encounter_of.get(a.media_id or ""), []).append(a.id)
     scores: list[float] = []
     right: list[bool] = []
     new: list[bool] = []
     for a in anns:
         feats = idx.features(a.id)
-        same_photo = [b.id for b in anns if b.media_id == a.media_id]
-        if len(set(by_individual[a.individual]) - set(same_photo)) > 0:
-            res = match(feats, idx, exclude=same_photo, calibration=Calibration())
+        enc = encounter_of.get(a.media_id or "")
+        burst = by_encounter[enc] if enc is not None else [b.id for b in anns if b.media_id == a.media_id]
+        scope = taxa.scope(taxa.species_of.get(a.individual) or a.species, assessed=bool(a.species))
+        shortlist = None if scope is None or scope.individuals is None else list(scope.individuals)
+        if len(set(by_individual[a.individual]) - set(burst)) > 0:
+            res = match(feats, idx, exclude=burst, calibration=Calibration(), shortlist=shortlist)
             scores.append(res.best.score if res.best else 0.0)
             right.append(bool(res.best) and res.best.individual == a.individual)  # type: ignore[union-attr]
             new.append(False)
-        res = match(feats, idx, exclude=by_individual[a.individual], calibration=Calibration())
+        res = match(feats, idx, exclude=by_individual[a.individual], calibration=Calibration(), shortlist=shortlist)
         scores.append(res.best.score if res.best else 0.0)
         right.append(False)
         new.append(True)
     if not any(right):
-        raise ValueError("the catalogue needs individuals with at least two confirmed photos to calibrate; "
-                         "confirm more photos first")
-    cal, report = calibrate(scores, right, new, source=f"catalogue ({len(anns)} photos)")
+        raise ValueError("the catalogue needs individuals confirmed in at least two encounters (bursts) to "
+                         "calibrate; confirm photos from more encounters first")
+    n_enc = len({encounter_of.get(a.media_id or "") for a in anns})
+    cal, report = calibrate(scores, right, new,
+                            source=f"catalogue ({len(anns)} photos, {n_enc} encounters, bursts left out)")
     save_calibration(cat.ws, cal)
     return cal, report, len(scores)
