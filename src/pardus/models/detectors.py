@@ -54,6 +54,7 @@ class YoloxAnimalDetector:
     def __init__(self, size: int = 960, min_score: float = 0.05, iou: float = 0.45, threads: int | None = None) -> None:
         import torch
 
+        from pardus.models.device import torch_device
         from pardus.models.yolox import YOLOX, grid_size
 
         self.size = grid_size(size)
@@ -62,7 +63,8 @@ class YoloxAnimalDetector:
         ckpt = torch.load(self.info.weights_path(), map_location="cpu", weights_only=False)
         self.net = YOLOX(num_classes=len(self.info.classes))
         self.net.load_state_dict(ckpt.get("model", ckpt), strict=True)
-        self.net.eval()
+        self.device = torch_device()
+        self.net.eval().to(self.device)
         if threads:
             torch.set_num_threads(threads)
         self._lock = threading.Lock()
@@ -85,9 +87,9 @@ class YoloxAnimalDetector:
 
         if not batch:
             return []
-        x = torch.from_numpy(np.stack([b[0] for b in batch]))
+        x = torch.from_numpy(np.stack([b[0] for b in batch])).to(self.device)
         with self._lock, torch.inference_mode():
-            out = self.net(x).numpy()
+            out = self.net(x).cpu().numpy()
         result = []
         for rows, (_, r, (w, h)) in zip(out, batch, strict=True):
             boxes, scores, _ = decode(rows, self.min_score, self.iou)

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from pardus.models.device import ort_providers
 from pardus.models.mobilenet import to_tensor
 from pardus.models.registry import DINOV2_VITS14, ModelInfo
 
@@ -41,7 +42,7 @@ class Dinov2Embedder:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=ort_providers())
         self.input = self.session.get_inputs()[0].name
         self._lock = threading.Lock()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pardus.models.detectors import Box
+from pardus.models.device import ort_providers
 from pardus.models.registry import MEGADETECTOR_V5A, ModelInfo
 
 MD_CATEGORIES = ("animal", "person", "vehicle")
@@ -33,7 +34,7 @@ class OnnxMegaDetector:
         import onnxruntime as ort
 
         self.info = info
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), providers=ort_providers())
         inp = self.session.get_inputs()[0]
         self.input = inp.name
         size = inp.shape[-1]
@@ -88,7 +89,7 @@ class OnnxSpeciesNet:
     def __init__(self, path: Path, labels: Path | None = None) -> None:
         import onnxruntime as ort
 
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), providers=ort_providers())
         inp = self.session.get_inputs()[0]
         self.input = inp.name
         self.channels_last = inp.shape[-1] == 3
