@@ -3,9 +3,11 @@
     pardus reid run                      # match every new animal photo against the catalogue
     pardus reid review --out sheets/     # list open proposals, one picture per proposal
     pardus reid confirm 3f2a9c LEO_004 --flank left --by "Olga"
+    pardus reid confirm IMG_0042.JPG LEO_004 --box 0.31,0.40,0.35,0.30 --by "Olga"   # no proposal
     pardus reid reject 3f2a9c LEO_004 --by "Olga" --reason "no ear notch"
     pardus reid new 3f2a9c --name Berry --sex female --flank left --by "Olga"
-    pardus individuals list | show LEO_004 | merge LEO_004 LEO_009 | split LEO_004 OBS_ID ...
+    pardus individuals import id-sheet.csv --species "Panthera uncia" --by "Olga"
+    pardus individuals list | show LEO_004 | edit LEO_004 --species ... | merge LEO_004 LEO_009 | split ...
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -41,12 +43,14 @@ def _catalogue() -> Iterator[Catalogue]:
 
 
 def _run(action):  # noqa: ANN001, ANN202 - small wrapper turning catalogue errors into clear exits
+    from rich.markup import escape
+
     from pardus.reid.catalogue import CatalogueError
 
     try:
         return action()
     except (CatalogueError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc  # names from a sheet or a person are text, not markup
 
 
 @reid_app.command("run")
@@ -126,29 +130,56 @@ def reid_review(
             table.add_column(col)
         for o, m in rows:
             path, res = _run(lambda o=o: review_proposal(cat, o.id, out / f"{o.id[:8]}.jpg", top=top))
-            data = o.extra["reid"]
-            best = data["candidates"][0] if data.get("candidates") else None
-            says = "[bold yellow]probably NEW[/]" if data.get("is_new") else (best["code"] if best else "-")
-            sure = f"{100 * (data['new_probability'] if data.get('is_new') else best['probability']):.0f}%" \
-                if (data.get("is_new") or best) else "-"
+            says, sure = _verdict(o.extra["reid"])
             table.add_row(o.id[:8], m.file_name or m.file_path, m.deployment_id, says, sure, str(path))
         console.print(table)
         console.print("Decide with: pardus reid confirm ID CODE --flank left|right, pardus reid reject ID CODE, "
                       "or pardus reid new ID --name ...")
 
 
+def _verdict(data: dict[str, Any]) -> tuple[str, str]:
+    """What the machine says about a proposal, and how sure, for the review list."""
+    best = next((c for c in data.get("candidates") or [] if c.get("probability") is not None), None)
+    if data.get("is_new"):
+        return "[bold yellow]probably NEW[/]", f"{100 * data['new_probability']:.0f}%"
+    if data.get("new_in_encounter"):
+        return f"same encounter as {str(data['new_in_encounter'])[:8]} (probably NEW)", "-"
+    if best is not None:
+        return best["code"], f"{100 * best['probability']:.0f}%"
+    cands = data.get("candidates") or []
+    if cands:
+        return f"{cands[0]['code']}? (not verified)", "-"
+    return "no candidate" + (f" ({data['new_withheld']})" if data.get("new_withheld") else ""), "-"
+
+
 @reid_app.command("confirm")
 def reid_confirm(
-    proposal: Annotated[str, typer.Argument(help="Proposal id (or its first characters) from `pardus reid review`.")],
+    proposal: Annotated[str, typer.Argument(
+        help="Proposal id (or its first characters) from `pardus reid review`, or a photo without a proposal: "
+             "its file name, path on the card or sha256.")],
     code: Annotated[str, typer.Argument(help="The individual's code, e.g. LEO_004.")],
     by: By,
     flank: Flank = None,
+    box: Annotated[str | None, typer.Option(
+        help="The animal in a photo without a proposal: x,y,w,h as fractions of the frame (top-left corner, "
+             "width, height), e.g. 0.31,0.40,0.35,0.30. Left out: the whole frame.")] = None,
+    deployment: Annotated[str | None, typer.Option(
+        help="The photo's deployment, when several cards hold a file of that name.")] = None,
 ) -> None:
-    """Confirm that the proposal's photo shows this individual. The photo joins the catalogue at once."""
+    """Confirm that a photo shows this individual. The photo joins the catalogue at once.
+
+    Works for a proposal, and for a photo that has none (the detector boxed nothing, or it was never
+    processed): give the photo and, if it holds more than the animal, --box. A photo with exactly one
+    open proposal confirms that proposal.
+    """
+    from pardus.reid.catalogue import parse_box
+
     with _catalogue() as cat:
-        obs = _run(lambda: cat.confirm(proposal, code, by=by, flank=flank))
+        obs, how = _run(lambda: cat.confirm_ref(proposal, code, by=by, flank=flank, deployment=deployment,
+                                                box=parse_box(box) if box else None))
+    what = {"proposal": "its proposal", "box": "the box given", "whole frame": "the whole frame"}[how]
     console.print(f"[bold green]Confirmed:[/] photo {obs.media_id} is {code}"
-                  f"{f' ({flank} flank)' if flank else ''}; recorded for {by}.")
+                  f"{f' ({flank} flank)' if flank else ''}, {what}; recorded for {by}.")
 
 
 @reid_app.command("reject")
@@ -270,6 +301,57 @@ def individuals_create(
     with _catalogue() as cat:
         ind = _run(lambda: cat.create(by=by, code=code, name=name, species=species, sex=sex, notes=notes))
     console.print(f"[bold green]Created {ind.code}[/]; recorded for {by}.")
+
+
+@individuals_app.command("import")
+def individuals_import(
+    sheet: Annotated[Path, typer.Argument(help="The ID sheet (CSV): photo (file name, path or sha256), individual "
+                                               "code, and optionally name, flank, box, species, sex, deployment.")],
+    by: By,
+    species: Annotated[str | None, typer.Option(
+        help="Scientific name for the individuals the sheet adds when it has no species column, e.g. "
+             "'Panthera uncia'.")] = None,
+) -> None:
+    """Bring a park's existing ID records in: each row confirms one photo as one individual.
+
+    The photos must be imported already (`pardus import-card`). The whole sheet is checked first:
+    if any row is wrong, every problem is listed by row and nothing is written. Individuals the
+    catalogue lacks are created; rows already in the catalogue are skipped, so importing the same
+    sheet again is safe. Example: pardus individuals import id-sheet.csv --species "Panthera uncia"
+    """
+    from pardus.reid.idsheet import import_id_sheet
+
+    with _catalogue() as cat, make_progress() as progress:
+        task = progress.add_task("Adding the photos to the matching index", total=None)
+        rep = _run(lambda: import_id_sheet(cat, sheet, by=by, species=species,
+                                           progress=lambda done, total: progress.update(task, completed=done,
+                                                                                        total=total)))
+    made = f" New individuals: {', '.join(rep.created)}." if rep.created else ""
+    console.print(f"[bold green]Imported {sheet.name}:[/] {rep.rows} rows, {rep.confirmed} photos confirmed, "
+                  f"{rep.already} already in the catalogue.{made} Recorded for {by}.")
+
+
+@individuals_app.command("edit")
+def individuals_edit(
+    code: Annotated[str, typer.Argument(help="The individual's code, e.g. LEO_004.")],
+    by: By,
+    name: Annotated[str | None, typer.Option()] = None,
+    species: Annotated[str | None, typer.Option(help="Scientific name, e.g. 'Panthera uncia'.")] = None,
+    sex: Annotated[str | None, typer.Option(help="female, male or unknown.")] = None,
+    notes: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Change an individual's name, species, sex or notes (kept in its history).
+
+    A species change renames the species of its confirmed photos and counts from the next match on.
+    """
+    with _catalogue() as cat:
+        ind, changes = _run(lambda: cat.edit(code, by=by, name=name, species=species, sex=sex, notes=notes))
+    if not changes:
+        console.print(f"Nothing to change: {ind.code} already has those facts.")
+        return
+    said = ", ".join(f"{k.replace('scientific_name', 'species')} {old!r} -> {new!r}"
+                     for k, (old, new) in changes.items())
+    console.print(f"[bold green]{ind.code}:[/] {said}; recorded for {by}.")
 
 
 @individuals_app.command("merge")
