@@ -186,3 +186,63 @@ def test_bad_requests_are_refused_with_a_reason(workspace: Workspace, card: Card
         cat.reject("nope", "SC_001", by=BY)
     with workspace.db.session() as s:
         assert s.scalars(select(Observation).where(Observation.classification_method == "human")).first() is None
+
+
+def _species_call(ws: Workspace, media_id: str, det_id: int, name: str | None, best: str | None = None) -> None:
+    """A species-stage call on one box, as pipeline.classify writes it."""
+    with ws.db.session() as s:
+        m = s.get(Media, media_id)
+        assert m is not None
+        s.add(Observation(deployment_id=m.deployment_id, media_id=media_id, observation_type="animal",
+                          scientific_name=name, classification_method="machine", classified_by="species-test",
+                          classification_probability=0.8 if name else 0.2,
+                          extra={"stage": "species", "detection_id": det_id, "best": best or name,
+                                 "boxes_from": None}))
+
+
+def test_each_box_is_decided_on_its_own_species(workspace: Workspace, card: Card, load_card: Loader) -> None:
+    from pardus.store.models import Detection
+
+    media = load_card(workspace, card)
+    _bursts(workspace, media, [[n] for n in sorted(media)])
+    cat = Catalogue(workspace, PARAMS, references=1)
+    cat.create(by=BY, code="SC_026", species="Panthera uncia")
+    cat.create(by=BY, code="SC_031", species="Panthera uncia")
+    cat.confirm_photo(media["IMG_0001.JPG"], "SC_026", by=BY, box=card[1]["IMG_0001.JPG"], flank="left")
+    cat.confirm_photo(media["IMG_0002.JPG"], "SC_031", by=BY, box=card[1]["IMG_0002.JPG"], flank="left")
+    with workspace.db.session() as s:
+        det = {d.media_id: d.id for d in s.scalars(select(Detection))}  # one true box per photo
+        dog = Detection(media_id=media["IMG_0003.JPG"], category="animal", score=0.95, x=0.02, y=0.6, w=0.2, h=0.3,
+                        model_name="virtual-park-truth", model_version="1")
+        s.add(dog)
+        s.flush()
+        dog_id = dog.id
+    # photo 3: a dog beside the leopard, the dog's box first by score; the leopard called by the
+    # default map's name although the park records snow leopards
+    _species_call(workspace, media["IMG_0003.JPG"], dog_id, "Canis familiaris")
+    _species_call(workspace, media["IMG_0003.JPG"], det[media["IMG_0003.JPG"]], "Panthera pardus orientalis")
+    _species_call(workspace, media["IMG_0004.JPG"], det[media["IMG_0004.JPG"]], None, best="Panthera uncia")
+    _species_call(workspace, media["IMG_0005.JPG"], det[media["IMG_0005.JPG"]], "Panthera uncia")
+    save_calibration(workspace, Calibration(slope=4.0, intercept=-4.0 * math.log(2.0), new_threshold=0.5,
+                                            source="test park"))
+    stage = ReidStage(params=PARAMS, references=1, min_coat_features=10**6)
+    run = run_stage(workspace, stage, media_ids=list(media.values()))
+    assert run.done == 5 and run.failed == 0, run.errors
+    with workspace.db.session() as s:
+        props = {n: list(s.scalars(select(Observation).where(Observation.media_id == m,
+                                                              Observation.classified_by == stage.model_key)))
+                 for n, m in media.items()}
+    assert not props["IMG_0001.JPG"] and not props["IMG_0002.JPG"], "a box a person identified gets no proposal"
+    assert len(props["IMG_0003.JPG"]) == 1, "the dog is skipped, the leopard beside it is matched"
+    p3 = props["IMG_0003.JPG"][0].extra["reid"]
+    assert p3["detection_id"] == det[media["IMG_0003.JPG"]] and p3["candidates"][0]["code"] == "SC_026"
+    assert p3["species"] == "Panthera uncia" and p3["species_call"] == "Panthera pardus orientalis"
+    assert props["IMG_0003.JPG"][0].scientific_name == "Panthera uncia"
+    p4 = props["IMG_0004.JPG"][0].extra["reid"]  # unsure: still matched, never "new"
+    assert p4["candidates"][0]["code"] == "SC_031" and p4["species"] is None and p4["species_unsure"]
+    p5 = props["IMG_0005.JPG"][0].extra["reid"]  # C is new, but this stage asks for more coat than any box has
+    assert p5["is_new"] is False and "features on the animal" in p5["new_withheld"]
+    for p in (p3, p4, p5):  # verified candidates first, unverified ones marked and without a probability
+        flags = [c["verified"] for c in p["candidates"]]
+        assert flags == sorted(flags, reverse=True)
+        assert all(c["probability"] is None for c in p["candidates"] if not c["verified"])
