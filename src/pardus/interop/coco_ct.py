@@ -123,6 +123,25 @@ def _hints(rendered: dict[str, Any], original: dict[str, Any], keys: Iterable[st
     return {"coco": out} if out else {}
 
 
+def load_coco(path: Path) -> dict[str, Any]:
+    """The parsed file, refused with a clear message unless it is JSON with an ``images`` list."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise CocoError(f"cannot read {path} as JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise CocoError(f"{path} is not COCO Camera Traps: it has no 'images' list")
+    return data
+
+
+def normalised_bbox(bbox: Any, width: Any, height: Any) -> tuple[float, float, float, float] | None:
+    """A COCO box ([x, y, width, height] in pixels) as fractions of the image; None without a box or
+    without the image's size."""
+    if not bbox or not (width and height):
+        return None
+    return bbox[0] / width, bbox[1] / height, bbox[2] / width, bbox[3] / height
+
+
 def import_coco(
     ws: Workspace,
     path: Path | str,
@@ -137,12 +156,7 @@ def import_coco(
     to (0 = UTC). Importing the same file again updates the rows it made.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise CocoError(f"cannot read {path} as JSON ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise CocoError(f"{path} is not COCO Camera Traps: it has no 'images' list")
+    data = load_coco(path)
     cats = {c["id"]: c["name"] for c in data.get("categories", [])}
     by_key: dict[tuple[str, str | None], Any] = {}
     for cid, name in cats.items():
@@ -231,8 +245,8 @@ def import_coco(
             o.observation_level = "media"
             o.observation_type, o.scientific_name = label_to_observation(cat)
             bbox = ann.get("bbox")
-            if bbox and w and h:
-                o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = bbox[0] / w, bbox[1] / h, bbox[2] / w, bbox[3] / h
+            if (box := normalised_bbox(bbox, w, h)) is not None:
+                o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = box
             else:
                 o.bbox_x = o.bbox_y = o.bbox_width = o.bbox_height = None
             extra = {k: v for k, v in ann.items() if k not in _ANN_KEYS}

@@ -6,12 +6,16 @@ the standard fields ``DateTime`` and ``DeleteFlag``; every other column is match
 data field of the user's template (Species, Count, ... ). Pardus writes its review facts under
 such names, so a template with the same data labels imports them, and reviewers can work in
 Timelapse on photos Pardus has already sorted. Rows are streamed from the database.
+
+:func:`read_timelapse` reads such a CSV back (Timelapse's own, or this export) for teaching a
+species head from the labels people typed in Timelapse.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
@@ -126,3 +130,60 @@ def export_timelapse(
                 n += 1
         obs_conn.close()
     return n
+
+
+class TimelapseError(ValueError):
+    """A CSV that cannot be read as Timelapse data; says what is missing."""
+
+
+@dataclass(frozen=True)
+class TimelapseLabel:
+    """One label of one photo: a row, or one of the '|'-joined values the export writes for a photo
+    with several observations."""
+
+    file: str  # RelativePath and File joined with '/' (Timelapse writes the folder with backslashes)
+    species: str
+    observation_type: str  # "" when the CSV has no ObservationType column
+    classification_method: str  # "" when not said (in Timelapse itself a person typed every field)
+
+
+def read_timelapse(path: Path | str, species_column: str = "Species") -> tuple[list[TimelapseLabel], int]:
+    """(labels with a species, rows skipped because Timelapse marked them deleted) of a Timelapse CSV.
+    Columns are matched by name, ignoring case, as Timelapse matches them to a template's data labels."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TimelapseError(f"cannot read {path} as a CSV file ({exc})") from exc
+    if not rows:
+        raise TimelapseError(f"{path} is empty; a Timelapse CSV starts with a header row (File, RelativePath, ...)")
+    col = {name.strip().lower(): i for i, name in enumerate(rows[0])}
+    for need in ("file", species_column.lower()):
+        if need not in col:
+            raise TimelapseError(f"{path} has no {need if need == 'file' else species_column!r} column (its "
+                                 f"columns: {', '.join(rows[0])}); a Timelapse CSV names each photo in 'File' "
+                                 f"and its species in '{species_column}'")
+
+    def cell(row: list[str], name: str) -> str:
+        i = col.get(name.lower())
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    out: list[TimelapseLabel] = []
+    deleted = 0
+    for row in rows[1:]:
+        if not any(v.strip() for v in row):
+            continue
+        if cell(row, "DeleteFlag").lower() == "true":
+            deleted += 1
+            continue
+        folder = cell(row, "RelativePath").replace("\\", "/").strip("/")
+        file = f"{folder}/{cell(row, 'File')}" if folder else cell(row, "File")
+        names = cell(row, species_column).split("|")
+        types = cell(row, "ObservationType").split("|")
+        methods = cell(row, "ClassificationMethod").split("|")
+        for i, name in enumerate(names):
+            if name.strip():
+                out.append(TimelapseLabel(file, name.strip(), types[i].strip() if i < len(types) else "",
+                                          methods[i].strip() if i < len(methods) else ""))
+    return out, deleted
