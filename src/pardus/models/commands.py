@@ -76,16 +76,26 @@ def models_train_species(
     from_folder: Annotated[Path | None, typer.Option(
         help="Learn from a folder with one sub-folder per label instead of the reviewed photos "
              "(each photo is cropped by the detector, as `pardus process` crops them).")] = None,
+    from_labels: Annotated[Path | None, typer.Option(
+        help="Learn from people's labels in a Camtrap DP package (folder or datapackage.json), a COCO Camera "
+             "Traps .json or a Timelapse .csv instead of the reviewed photos. Boxes in the file are the crops; "
+             "photos without one are cropped by the detector. Labels a machine made are ignored.")] = None,
+    image_root: Annotated[Path | None, typer.Option(
+        help="Where the --from-labels file's photos are (default: the package's or the file's folder).")] = None,
     make_current: Annotated[bool, typer.Option(
-        "--make-current", help="Use the new head even if it is less accurate than the current one.")] = False,
+        "--make-current", help="Use the new head even if it is less accurate than the current one "
+                               "(or, for a first head, than the ImageNet map).")] = False,
 ) -> None:
     """Teach Pardus the park's own species (or fire and smoke) from photos people have labelled.
 
     Prints a teaching report (per label: examples, cross-validated recall, what it was mistaken for;
     labels left out and why), saved as JSON beside the head. The next `pardus process` names animals
-    with the new head only if it is at least as accurate as the current one (or with --make-current);
+    with the new head only if it is at least as accurate as the current one, or, for the first head,
+    as the ImageNet map on the same photos for the labels it can name (or with --make-current);
     results of older heads are kept.
     """
+    from rich.markup import escape
+
     from pardus.pipeline.teach import teach_head
 
     if task not in ("species", "fire"):
@@ -96,28 +106,28 @@ def models_train_species(
             with make_progress() as progress:
                 bar = progress.add_task("embedding the labelled examples", total=None)
                 taught = teach_head(ws, task, threshold=threshold, min_examples=min_examples, folder=from_folder,
-                                    make_current=make_current,
+                                    label_file=from_labels, image_root=image_root, make_current=make_current,
                                     progress=lambda d, t: progress.update(bar, completed=d, total=t))
         except ValueError as exc:
-            console.print(f"[red]{exc}[/]")
+            console.print(f"[red]{escape(str(exc))}[/]")
             raise typer.Exit(code=1) from exc
         heads = ws.settings.data_dir / "models"
     head, report = taught.head, taught.report
     for p in taught.problems[:20]:
-        console.print(f"[yellow]{p}[/]")
+        console.print(f"[yellow]{escape(p)}[/]")
     if len(taught.problems) > 20:
         console.print(f"[yellow]... and {len(taught.problems) - 20} more problems[/]")
     table = Table(title=f"{task} head {head.version}: teaching report (5-fold cross-validation)")
     for col in ("label", "examples", "recall", "unknown", "mistaken for"):
         table.add_column(col, justify="left" if col in ("label", "mistaken for") else "right")
     for label, c in report.classes.items():
-        table.add_row(label, str(c.examples), f"{c.recall:.0%}", f"{c.unknown:.0%}",
-                      ", ".join(f"{k} x{n}" for k, n in list(c.mistaken_for.items())[:3]))
+        table.add_row(escape(label), str(c.examples), f"{c.recall:.0%}", f"{c.unknown:.0%}",
+                      escape(", ".join(f"{k} x{n}" for k, n in list(c.mistaken_for.items())[:3])))
     for label, why in report.left_out.items():
-        table.add_row(f"[yellow]{label}[/]", "-", "-", "-", f"[yellow]left out: {why}[/]")
+        table.add_row(f"[yellow]{escape(label)}[/]", "-", "-", "-", f"[yellow]left out: {escape(why)}[/]")
     console.print(table)
     for line in report.lines():
-        console.print(line)
+        console.print(escape(line))
     colour = "green" if report.made_current else "yellow"
     console.print(f"[{colour}]{head.key}: {report.decision}[/]")
     console.print(f"Report: {heads / f'{task}-head-{head.version}.report.json'}")

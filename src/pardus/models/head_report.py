@@ -10,7 +10,10 @@ leopard), how well the head names its own teaching photos, and which labels were
 
 The report is saved beside the head as ``<task>-head-<version>.report.json``; ``pardus models
 train-species`` prints it and uses its balanced accuracy to decide whether the new head replaces
-the current one (:func:`compare_with_current`).
+the current one (:func:`compare_with_current`). A park's first species head replaces the ImageNet
+map the species stage uses out of the box, so it is held to that map instead, on the same teaching
+crops and on the labels the map can name (:func:`compare_with_imagenet`): teaching should never
+make a park's names worse without someone saying so.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class TeachingReport:
     previous: str | None = None  # the head that was current before
     previous_balanced_accuracy: float | None = None
     previous_measured: str = ""  # how the previous number was obtained
+    # A first species head against the ImageNet map on the same crops, on the labels the map can name:
+    imagenet_map: str | None = None  # the map's model key
+    imagenet_classes: list[str] = field(default_factory=list)  # the labels it can name
+    imagenet_balanced_accuracy: float | None = None  # the map's, on those labels' crops
+    head_on_imagenet_classes: float | None = None  # the new head's (cross-validated)
     made_current: bool = True
     decision: str = ""
 
@@ -81,6 +89,11 @@ class TeachingReport:
                f"'unknown' below probability {self.threshold:.2f} (temperature {self.temperature:.2f})"
                + (f" or similarity to the nearest teaching example below {min(floors):.2f}-{max(floors):.2f} "
                   "(per class)" if floors else "")]
+        if self.imagenet_balanced_accuracy is not None and self.head_on_imagenet_classes is not None:
+            out.append(f"balanced accuracy on the {len(self.imagenet_classes)} label(s) the ImageNet map can name "
+                       f"({', '.join(self.imagenet_classes)}): this head {self.head_on_imagenet_classes:.2f} "
+                       f"(cross-validated), the ImageNet map {self.imagenet_balanced_accuracy:.2f} "
+                       f"({self.imagenet_map}, same crops)")
         for label, why in self.left_out.items():
             out.append(f"left out: {label}: {why}")
         out += self.notes
@@ -181,3 +194,50 @@ def compare_with_current(report: TeachingReport, current: SpeciesHead | None, fo
         report.decision = (f"saved but NOT made current: balanced accuracy {report.balanced_accuracy:.2f} is below "
                            f"the current head's {prev:.2f} ({report.previous_measured}); the stages keep using "
                            f"{current.key}. Pass --make-current to use the new head anyway.")
+
+
+def map_names_label(taxon: str, label: str) -> bool:
+    """Whether the ImageNet map's ``taxon`` names a photo labelled ``label`` right: the same name, or
+    one name a rank below the other (the map's *Panthera pardus orientalis* for a label *Panthera
+    pardus*, its genus *Ardea* for *Ardea cinerea*). Generous to the map on purpose: a head that beats
+    it under this rule beats it under any stricter one. Names that need a taxonomy to relate (the map's
+    *Cervidae* and a label *Cervus nippon*) are not matched; such labels are not compared."""
+    a, b = " ".join(taxon.lower().split()), " ".join(label.lower().split())
+    return a == b or a.startswith(b + " ") or b.startswith(a + " ")
+
+
+def compare_with_imagenet(report: TeachingReport, map_key: str | None, calls: list[tuple[str, str | None]],
+                          make_current: bool) -> None:
+    """Decide whether a park's first species head becomes current, and say why in ``report``.
+
+    Without a head the species stage names animals with the ImageNet map (``map_key``). ``calls``
+    are the map's names (None: "unknown") of the teaching crops of the labels it can name, as
+    (label, name). On those labels the head's cross-validated balanced accuracy must be at
+    least the map's on the same crops, or the head is saved but not made current (``make_current``
+    overrides). A head whose labels the map cannot name at all (or ``map_key`` None: the map's
+    weights are not installed) has nothing to be compared with and is made current."""
+    first = "the first head for this task"
+    classes = sorted({lab for lab, _ in calls if lab in report.classes})
+    if map_key is None or not classes:
+        why = ("the ImageNet map's weights are not installed" if map_key is None
+               else "the ImageNet map cannot name any of its labels")
+        report.made_current = True
+        report.decision = f"{first}: made current ({why}, so there is nothing to compare with)"
+        return
+    recall = {lab: float(np.mean([name is not None and map_names_label(name, lab) for la, name in calls if la == lab]))
+              for lab in classes}
+    report.imagenet_map, report.imagenet_classes = map_key, classes
+    report.imagenet_balanced_accuracy = float(np.mean(list(recall.values())))
+    report.head_on_imagenet_classes = float(np.mean([report.classes[c].recall for c in classes]))
+    mine, theirs = report.head_on_imagenet_classes, report.imagenet_balanced_accuracy
+    said = (f"on the {len(classes)} label(s) the ImageNet map can name, cross-validated balanced accuracy "
+            f"{mine:.2f} against the map's {theirs:.2f} on the same crops")
+    if mine >= theirs - 1e-9:
+        report.made_current, report.decision = True, f"{first}: made current: {said}"
+    elif make_current:
+        report.made_current = True
+        report.decision = f"{first}: made current because you asked (--make-current), although {said}"
+    else:
+        report.made_current = False
+        report.decision = (f"{first}: saved but NOT made current: {said}; the species stage keeps using the "
+                           f"ImageNet map ({map_key}). Pass --make-current to use the new head anyway.")
