@@ -254,3 +254,47 @@ def test_report_refuses_absurd_numbers(card_env: Path, option: str, value: str) 
                               "--out", str(card_env / "r")])
     _refused(res, option)
     assert not (card_env / "r").exists()
+
+
+# --- camera ids (item 6) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("camera_id", [".", "..", ".hidden", "a/b", "..%2f", "a+b", "#", "a b", "x" * 65, "",
+                                       "C1\x00", "-rf"])
+def test_path_like_camera_ids_are_refused(env: Path, camera_id: str) -> None:
+    from pardus.console import open_cli_workspace
+
+    res = runner.invoke(app, ["cameras", "add", "--", camera_id])
+    _refused(res, "camera id")
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        from pardus.store.models import Camera
+
+        assert s.scalar(select(func.count()).select_from(Camera)) == 0
+
+
+def test_a_camera_named_by_a_field_sheet_gets_no_token_under_a_path_like_id(env: Path) -> None:
+    sheet = env / "sheet.csv"
+    sheet.write_text("deploymentID,cameraID\nD1,..\n")
+    assert runner.invoke(app, ["deployments", "import", str(sheet)]).exit_code == 0
+    _refused(runner.invoke(app, ["cameras", "token", "--", ".."]), "camera id '..'")
+    assert runner.invoke(app, ["cameras", "add", "LP-C017"]).exit_code == 0
+
+
+def test_accepted_camera_ids_are_one_url_path_step_and_one_mqtt_topic_level() -> None:
+    import httpx
+
+    from pardus.live.cameras import CameraError, check_camera_id
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(max_size=70) | st.sampled_from([".", "..", "...", "a.b", "LP-C017", "КАМ-01", "SN:1@x~y"]))
+    def check(text: str) -> None:
+        try:
+            check_camera_id(text)
+        except CameraError as exc:
+            assert "camera id" in str(exc)
+            return
+        assert 1 <= len(text) <= 64 and text.strip(".") and not text.startswith(".")
+        assert not set(text) & set("/+#%?$\\ \t\r\n\x00")
+        url = httpx.URL(f"http://h/api/v1/cameras/{text}/media")
+        assert url.path.split("/")[4] == text or httpx.URL(url).path == f"/api/v1/cameras/{text}/media"
+
+    check()

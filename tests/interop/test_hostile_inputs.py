@@ -147,3 +147,137 @@ def test_megadetector_refuses_json_constants(workspace: Workspace, tmp_path: Pat
     path.write_text('{"images": [{"file": "a.jpg", "detections": [' + box + "]}]}")
     with pytest.raises(MegaDetectorError, match="is not a number JSON allows"):
         import_megadetector(workspace, path)
+
+
+# --- Camtrap DP paths that lead out of the package (item 7) --------------------------------------
+
+SECRET = "root:x:0:0:the first line of a file outside the package"
+
+
+@pytest.fixture
+def package(shared_data: Path, tmp_path: Path) -> Path:
+    """A copy of the official example package, beside a 'secret' file outside it."""
+    import shutil
+
+    (tmp_path / "secret.txt").write_text(SECRET + "\n")
+    (tmp_path / "secret.jpg").write_bytes(b"\xff\xd8\xff" + SECRET.encode())
+    pkg = tmp_path / "pkg" / "inner"
+    shutil.copytree(shared_data / "camtrap-dp-example" / "example", pkg, ignore=shutil.ignore_patterns("media"))
+    for p in [pkg, *pkg.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return pkg
+
+
+def _set_path(pkg: Path, name: str, path: str) -> None:
+    desc = json.loads((pkg / "datapackage.json").read_text())
+    found = [r for r in desc["resources"] if r["name"] == name]
+    if found:
+        found[0]["path"] = path
+    else:
+        desc["resources"].append({"name": name, "path": path, "profile": "data-resource"})
+    (pkg / "datapackage.json").write_text(json.dumps(desc))
+
+
+def _nothing_imported(ws: Workspace) -> None:
+    from pardus.store.models import Project
+
+    with ws.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Project)) == 0
+        assert s.scalar(select(func.count()).select_from(Media)) == 0
+
+
+@pytest.mark.parametrize("table", ["deployments", "media", "observations"])
+@pytest.mark.parametrize("path", ["../../secret.txt", "../../../../../../../../etc/passwd", "/etc/passwd",
+                                  "sub/../../../secret.txt", "..\\..\\secret.txt"])
+def test_camtrap_dp_table_path_outside_the_package_is_refused(
+        workspace: Workspace, package: Path, table: str, path: str) -> None:
+    from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
+
+    _set_path(package, table, path)
+    with pytest.raises(CamtrapDPError, match="leads out of the package folder") as exc:
+        import_camtrap_dp(workspace, package)
+    assert "root:" not in str(exc.value)
+    _nothing_imported(workspace)
+
+
+def test_camtrap_dp_link_out_of_the_package_is_refused(workspace: Workspace, package: Path) -> None:
+    from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
+
+    (package / "deployments.csv").unlink()
+    (package / "deployments.csv").symlink_to(package.parent.parent / "secret.txt")
+    with pytest.raises(CamtrapDPError, match="leads out of the package folder") as exc:
+        import_camtrap_dp(workspace, package)
+    assert "root:" not in str(exc.value)
+    _nothing_imported(workspace)
+
+
+def test_camtrap_dp_extra_resource_outside_is_refused_before_anything_is_stored(
+        workspace: Workspace, package: Path) -> None:
+    from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
+
+    _set_path(package, "notes", "../../secret.txt")
+    with pytest.raises(CamtrapDPError, match="resource 'notes'.*leads out"):
+        import_camtrap_dp(workspace, package)
+    _nothing_imported(workspace)
+    derived = workspace.settings.data_dir
+    assert not any(SECRET.encode() in p.read_bytes() for p in derived.rglob("*") if p.is_file()
+                   and p.suffix not in (".sqlite", ".sqlite-wal", ".sqlite-shm"))
+
+
+def test_camtrap_dp_media_file_outside_is_recorded_not_read(workspace: Workspace, package: Path) -> None:
+    """media.csv's own pattern refuses '..' in filePath; a link inside the package that points out
+    of it passes the pattern, and is recorded as a photo not read, never copied into the store."""
+    from pardus.interop.camtrap_dp import CamtrapDPError, import_camtrap_dp
+
+    media = (package / "media.csv").read_text().splitlines()
+    first = media[1].split(",")
+    first[4] = "../../secret.jpg"
+    (package / "media.csv").write_text("\n".join([media[0], ",".join(first), *media[2:]]) + "\n")
+    with pytest.raises(CamtrapDPError, match="filePath"):
+        import_camtrap_dp(workspace, package)
+    _nothing_imported(workspace)
+    (package / "media").mkdir()
+    (package / "media" / "evil.jpg").symlink_to(package.parent.parent / "secret.jpg")
+    first[4] = "media/evil.jpg"
+    (package / "media.csv").write_text("\n".join([media[0], ",".join(first), *media[2:]]) + "\n")
+    rep = import_camtrap_dp(workspace, package)
+    assert rep.counts.get("media_refused") == 1 and "media_files" not in rep.counts
+    with workspace.db.session() as s:
+        m = s.get(Media, first[0])
+        assert m is not None and not m.available and m.sha256 is None and "leads out" in (m.file_issues or "")
+    blobs = workspace.settings.data_dir / "blobs"
+    assert not any(SECRET.encode() in p.read_bytes() for p in blobs.rglob("*") if p.is_file())
+
+
+def test_camtrap_dp_merge_refuses_a_resource_outside(package: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pardus.interop.camtrap_dp import CamtrapDPError, merge_packages
+
+    other = tmp_path / "pkg" / "other"
+    shutil.copytree(package, other)
+    desc = json.loads((other / "datapackage.json").read_text())
+    desc["name"] = "other"
+    (other / "datapackage.json").write_text(json.dumps(desc))
+    _set_path(package, "notes", "../../secret.txt")
+    with pytest.raises(CamtrapDPError, match="leads out"):
+        merge_packages(package, other, tmp_path / "merged", names=("a", "b"))
+    assert not any(SECRET in p.read_text(errors="replace") for p in (tmp_path / "merged").rglob("*") if p.is_file())
+
+
+def test_package_file_property(tmp_path: Path) -> None:
+    """Whatever the path text, package_file answers a path inside the folder or None."""
+    from pardus.interop.camtrap_dp import package_file
+
+    root = tmp_path / "p"
+    (root / "a").mkdir(parents=True)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(["..", ".", "a", "b", "", "/", "\\", "C:", "~", "x.csv", "\x00"]),
+                    max_size=8).map("/".join) | st.text(max_size=30))
+    def check(text: str) -> None:
+        got = package_file(root, text)
+        if got is not None:
+            assert got.resolve().is_relative_to(root.resolve())
+
+    check()

@@ -30,7 +30,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import String, and_, exists, func, or_, select, type_coerce
@@ -367,6 +367,41 @@ def read_descriptor(path: Path | str) -> tuple[Path, dict[str, Any]]:
     return dp.parent, desc
 
 
+def package_file(directory: Path, path: str) -> Path | None:
+    """The file ``path`` names inside the package folder, or None when it would lead out of it.
+
+    The Data Package standard allows only relative POSIX paths without '..'; a package from a
+    stranger naming ``../../../../etc/passwd`` (or an absolute path, or a link in the folder that
+    points out of it) must not make Pardus read a file of this machine, echo it in an error, or
+    copy it into the store. Checked by name first, then where the path really resolves.
+    """
+    posix = PurePosixPath(path.replace("\\", "/"))
+    if not path or "\x00" in path or posix.is_absolute() or re.match(r"^[A-Za-z]:", path) or ".." in posix.parts:
+        return None
+    full = directory / posix
+    try:
+        inside = full.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name the system refuses
+        return None
+    return full if inside else None
+
+
+def _outside(what: str, path: str, directory: Path) -> CamtrapDPError:
+    return CamtrapDPError(
+        f"{what} is at {path[:200]!r}, which leads out of the package folder {directory}; "
+        "a package names its files by relative paths inside its own folder, so nothing was read"
+    )
+
+
+def _check_resource_paths(directory: Path, desc: Mapping[str, Any]) -> None:
+    """Every local file the package's resources name stays inside it, checked before any is read."""
+    for r in desc["resources"]:
+        paths = r.get("path") if isinstance(r, dict) else None
+        for p in paths if isinstance(paths, list) else [paths]:
+            if isinstance(p, str) and "://" not in p and package_file(directory, p) is None:
+                raise _outside(f"the resource {str(r.get('name'))[:60]!r}", p, directory)
+
+
 def _resource_path(directory: Path, desc: Mapping[str, Any], name: str) -> Path:
     for r in desc["resources"]:
         if isinstance(r, dict) and r.get("name") == name:
@@ -377,7 +412,9 @@ def _resource_path(directory: Path, desc: Mapping[str, Any], name: str) -> Path:
                 raise CamtrapDPError(f"the {name} resource has no single file path; Pardus reads CSV files only")
             if "://" in p:
                 raise CamtrapDPError(f"the {name} table is at {p}, on the internet; download the package first")
-            full = directory / p
+            full = package_file(directory, p)
+            if full is None:
+                raise _outside(f"the {name} table", p, directory)
             if not full.is_file():
                 raise CamtrapDPError(f"the {name} table {p} named in datapackage.json is not in {directory}")
             return full
@@ -401,9 +438,10 @@ def check_version(desc: Mapping[str, Any]) -> str:
 
 def _is_pardus_individuals(directory: Path, res: Mapping[str, Any]) -> bool:
     path = res.get("path")
-    if not isinstance(path, str) or "://" in path or not (directory / path).is_file():
+    local = package_file(directory, path) if isinstance(path, str) and "://" not in path else None
+    if local is None or not local.is_file():
         return False
-    with open(directory / path, newline="", encoding="utf-8-sig") as f:
+    with open(local, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
     return header == INDIVIDUALS.names
 
@@ -444,70 +482,6 @@ def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def open_package(
-    path: Path | str, *, done: str = "imported", again: str = "import again"
-) -> tuple[Path, dict[str, Any], str, dict[str, Path]]:
-    """(folder, descriptor, version, file of each table) of a package whose tables pass validation
-    (every cell, keys across tables). A package with problems is refused with a list of them by file,
-    row and column, saying that nothing was ``done`` and to fix them and ``again``."""
-    directory, desc = read_descriptor(path)
-    version = check_version(desc)
-    files = {t: _resource_path(directory, desc, t) for t in TABLES}
-    report_v = ValidationReport()
-    keys: dict[str, set[str]] = {}
-    for t in TABLES:
-        keys[t] = validate_table_file(SCHEMAS[t], files[t], report_v, keys)
-    if not report_v.valid:
-        more = "+" if len(report_v.issues) >= report_v.max_issues else ""
-        raise CamtrapDPError(
-            f"the package at {directory} has {len(report_v.issues)}{more} problem(s); nothing was {done}. "
-            f"Fix these in the CSV files and {again}:\n{report_v.summary()}",
-            report_v,
-        )
-    return directory, desc, version, files
-
-
-@dataclass(frozen=True)
-class MediaObservation:
-    """A media-level observation beside the file of its media, typed as the import types it: what
-    teaching a species head from a package needs (``pardus models train-species --from-labels``)."""
-
-    media_id: str
-    file_path: str  # as media.csv gives it: relative to the package folder, or a URL
-    file_name: str | None
-    file_mediatype: str
-    observation_type: str
-    scientific_name: str | None
-    bbox: tuple[float, float, float, float] | None  # normalised x, y, width, height
-    classification_method: str | None  # human / machine / None (the package does not say)
-
-
-def read_media_observations(path: Path | str) -> tuple[Path, list[MediaObservation], int]:
-    """(package folder, media-level observations with their media file, number of event-level
-    observations) of a validated package, without a store: teaching reads labels, it imports nothing.
-    Event-level observations name a whole sequence, not one photo, so they are only counted."""
-    directory, _desc, _version, files = open_package(path, done="read", again="try again")
-    media_fields = {f.name: f for f in MEDIA.fields}
-    media: dict[str, tuple[str, str | None, str]] = {}
-    for _, row in read_csv_rows(files["media"]):
-        media[row["mediaID"]] = (row["filePath"], _typed(row, media_fields, "fileName"), row["fileMediatype"])
-    fields = {f.name: f for f in OBSERVATIONS.fields}
-    out: list[MediaObservation] = []
-    events = 0
-    for _, row in read_csv_rows(files["observations"]):
-        mid = _typed(row, fields, "mediaID")
-        if row["observationLevel"] != "media" or mid is None or mid not in media:
-            events += 1
-            continue
-        box = tuple(_typed(row, fields, n) for n in ("bboxX", "bboxY", "bboxWidth", "bboxHeight"))
-        file_path, file_name, mediatype = media[mid]
-        out.append(MediaObservation(
-            mid, file_path, file_name, mediatype, row["observationType"], _typed(row, fields, "scientificName"),
-            None if any(v is None for v in box) else (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-            _typed(row, fields, "classificationMethod")))
-    return directory, out, events
-
-
 def import_camtrap_dp(
     ws: Workspace,
     path: Path | str,
@@ -524,13 +498,27 @@ def import_camtrap_dp(
     front of every deployment, location, media, observation and event ID, for packages whose IDs
     clash with ones already in the store.
     """
-    directory, desc, version, files = open_package(path)
+    directory, desc = read_descriptor(path)
+    version = check_version(desc)
+    files = {t: _resource_path(directory, desc, t) for t in TABLES}
+    report_v = ValidationReport()
+    keys: dict[str, set[str]] = {}
+    for t in TABLES:
+        keys[t] = validate_table_file(SCHEMAS[t], files[t], report_v, keys)
+    if not report_v.valid:
+        more = "+" if len(report_v.issues) >= report_v.max_issues else ""
+        raise CamtrapDPError(
+            f"the package at {directory} has {len(report_v.issues)}{more} problem(s); nothing was imported. "
+            f"Fix these in the CSV files and import again:\n{report_v.summary()}",
+            report_v,
+        )
 
     meta = copy.deepcopy(desc)
     proj_meta = meta.get("project") if isinstance(meta.get("project"), dict) else {}
     pid = project_id or proj_meta.get("id") or meta.get("id") or meta.get("name") or new_id()
     rep = ImportReport(project_id=str(pid), version=version)
 
+    _check_resource_paths(directory, meta)
     with ws.db.session() as s:
         extra_resources: list[dict[str, Any]] = []
         resource_files: dict[str, str] = {}
@@ -539,13 +527,14 @@ def import_camtrap_dp(
         for res in meta["resources"]:
             if not isinstance(res, dict) or res.get("name") in TABLES:
                 continue
+            p = res.get("path")
+            local = package_file(directory, p) if isinstance(p, str) and "://" not in p else None
             if individuals_file is None and _is_pardus_individuals(directory, res):
-                individuals_file = directory / res["path"]
+                individuals_file = local
                 individuals_name = res["name"]
                 continue
-            p = res.get("path")
-            if isinstance(p, str) and "://" not in p and (directory / p).is_file():
-                key, _ = ws.derived.put_file(directory / p)
+            if local is not None and local.is_file():
+                key, _ = ws.derived.put_file(local)
                 resource_files[res["name"]] = key
             extra_resources.append(res)
         meta["resources"] = extra_resources
@@ -760,7 +749,13 @@ def _attach_file(ws: Workspace, s: Session, m: Media, directory: Path, rep: Impo
         m.sha256 = None
         rep.add("media_remote")
         return
-    local = directory / p
+    local = package_file(directory, p)
+    if local is None:
+        m.available = False
+        m.file_issues = f"{p[:200]} leads out of the package folder; it was not read"
+        rep.add("media_refused")
+        rep.warnings.append(f"media {m.id}: its filePath leads out of the package folder and was not read")
+        return
     if not local.is_file():
         m.available = False
         m.file_issues = f"{p} is named in media.csv but is not in the package"
@@ -1506,6 +1501,8 @@ def merge_packages(
     out.mkdir(parents=True, exist_ok=True)
     xf = {t: _resource_path(xd, xdesc, t) for t in TABLES}
     yf = {t: _resource_path(yd, ydesc, t) for t in TABLES}
+    _check_resource_paths(xd, xdesc)
+    _check_resource_paths(yd, ydesc)
 
     def ids(files: Mapping[str, Path]) -> dict[str, set[str]]:
         sets: dict[str, set[str]] = {"deploymentID": set(), "mediaID": set(), "observationID": set(), "eventID": set()}

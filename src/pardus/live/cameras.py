@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -78,6 +79,27 @@ class CameraInfo:
     health: dict
 
 
+# A camera id travels in URL paths (/api/v1/cameras/<id>/media), MQTT topics (pardus/cameras/<id>/...)
+# and tokens (pdc.<id>.<secret>): '/', '+', '#', '%', '?', blanks or an id of dots ('.', '..', which
+# clients fold away as path steps) would address something else in one of them.
+CAMERA_ID_RE = re.compile(r"[^\W_][\w.:@~-]{0,63}")
+
+
+def check_camera_id(camera_id: str) -> str:
+    """``camera_id`` when it is safe in a URL path, an MQTT topic and a token; else CameraError.
+
+    1-64 letters (any alphabet) or digits, then also '-', '_', '.', ':', '@', '~'; it starts with
+    a letter or digit, so '.', '..' and '.hidden' are refused too.
+    """
+    if not isinstance(camera_id, str) or not CAMERA_ID_RE.fullmatch(camera_id):
+        shown = repr(camera_id[:70]) if isinstance(camera_id, str) else type(camera_id).__name__
+        raise CameraError(
+            f"camera id {shown} must be 1-64 letters or digits (also - _ . : @ ~ after the first), "
+            "without spaces, '/', '+', '#' or '%'; e.g. LP-C017"
+        )
+    return camera_id
+
+
 def add_camera(
     ws: Workspace,
     camera_id: str,
@@ -87,8 +109,7 @@ def add_camera(
     model: str | None = None,
 ) -> str:
     """Register an online camera (or update it) and issue its first token; returns the token."""
-    if not camera_id or any(c in camera_id for c in "/ \t\n") or len(camera_id) > 64:
-        raise CameraError(f"camera id {camera_id!r} must be 1-64 characters without spaces or '/'")
+    check_camera_id(camera_id)
     with ws.db.session() as s:
         cam = s.get(Camera, camera_id)
         if cam is None:
@@ -102,7 +123,12 @@ def add_camera(
 
 
 def issue_token(ws: Workspace, camera_id: str) -> str:
-    """A new token for the camera; the previous one stops working at once."""
+    """A new token for the camera; the previous one stops working at once.
+
+    A camera recorded from a field sheet or a photo's serial may have an id no camera could send
+    under (see ``check_camera_id``): it gets no token until it is renamed.
+    """
+    check_camera_id(camera_id)
     token = f"{TOKEN_PREFIX}.{camera_id}.{secrets.token_urlsafe(32)}"
     with ws.db.session() as s:
         cam = s.get(Camera, camera_id)
