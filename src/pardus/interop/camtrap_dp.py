@@ -482,6 +482,70 @@ def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield batch
 
 
+def open_package(
+    path: Path | str, *, done: str = "imported", again: str = "import again"
+) -> tuple[Path, dict[str, Any], str, dict[str, Path]]:
+    """(folder, descriptor, version, file of each table) of a package whose tables pass validation
+    (every cell, keys across tables). A package with problems is refused with a list of them by file,
+    row and column, saying that nothing was ``done`` and to fix them and ``again``."""
+    directory, desc = read_descriptor(path)
+    version = check_version(desc)
+    files = {t: _resource_path(directory, desc, t) for t in TABLES}
+    report_v = ValidationReport()
+    keys: dict[str, set[str]] = {}
+    for t in TABLES:
+        keys[t] = validate_table_file(SCHEMAS[t], files[t], report_v, keys)
+    if not report_v.valid:
+        more = "+" if len(report_v.issues) >= report_v.max_issues else ""
+        raise CamtrapDPError(
+            f"the package at {directory} has {len(report_v.issues)}{more} problem(s); nothing was {done}. "
+            f"Fix these in the CSV files and {again}:\n{report_v.summary()}",
+            report_v,
+        )
+    return directory, desc, version, files
+
+
+@dataclass(frozen=True)
+class MediaObservation:
+    """A media-level observation beside the file of its media, typed as the import types it: what
+    teaching a species head from a package needs (``pardus models train-species --from-labels``)."""
+
+    media_id: str
+    file_path: str  # as media.csv gives it: relative to the package folder, or a URL
+    file_name: str | None
+    file_mediatype: str
+    observation_type: str
+    scientific_name: str | None
+    bbox: tuple[float, float, float, float] | None  # normalised x, y, width, height
+    classification_method: str | None  # human / machine / None (the package does not say)
+
+
+def read_media_observations(path: Path | str) -> tuple[Path, list[MediaObservation], int]:
+    """(package folder, media-level observations with their media file, number of event-level
+    observations) of a validated package, without a store: teaching reads labels, it imports nothing.
+    Event-level observations name a whole sequence, not one photo, so they are only counted."""
+    directory, _desc, _version, files = open_package(path, done="read", again="try again")
+    media_fields = {f.name: f for f in MEDIA.fields}
+    media: dict[str, tuple[str, str | None, str]] = {}
+    for _, row in read_csv_rows(files["media"]):
+        media[row["mediaID"]] = (row["filePath"], _typed(row, media_fields, "fileName"), row["fileMediatype"])
+    fields = {f.name: f for f in OBSERVATIONS.fields}
+    out: list[MediaObservation] = []
+    events = 0
+    for _, row in read_csv_rows(files["observations"]):
+        mid = _typed(row, fields, "mediaID")
+        if row["observationLevel"] != "media" or mid is None or mid not in media:
+            events += 1
+            continue
+        box = tuple(_typed(row, fields, n) for n in ("bboxX", "bboxY", "bboxWidth", "bboxHeight"))
+        file_path, file_name, mediatype = media[mid]
+        out.append(MediaObservation(
+            mid, file_path, file_name, mediatype, row["observationType"], _typed(row, fields, "scientificName"),
+            None if any(v is None for v in box) else (float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            _typed(row, fields, "classificationMethod")))
+    return directory, out, events
+
+
 def import_camtrap_dp(
     ws: Workspace,
     path: Path | str,
@@ -498,20 +562,7 @@ def import_camtrap_dp(
     front of every deployment, location, media, observation and event ID, for packages whose IDs
     clash with ones already in the store.
     """
-    directory, desc = read_descriptor(path)
-    version = check_version(desc)
-    files = {t: _resource_path(directory, desc, t) for t in TABLES}
-    report_v = ValidationReport()
-    keys: dict[str, set[str]] = {}
-    for t in TABLES:
-        keys[t] = validate_table_file(SCHEMAS[t], files[t], report_v, keys)
-    if not report_v.valid:
-        more = "+" if len(report_v.issues) >= report_v.max_issues else ""
-        raise CamtrapDPError(
-            f"the package at {directory} has {len(report_v.issues)}{more} problem(s); nothing was imported. "
-            f"Fix these in the CSV files and import again:\n{report_v.summary()}",
-            report_v,
-        )
+    directory, desc, version, files = open_package(path)
 
     meta = copy.deepcopy(desc)
     proj_meta = meta.get("project") if isinstance(meta.get("project"), dict) else {}
