@@ -1,0 +1,121 @@
+"""Trend across years: the multi-year virtual park keeps its books, Pradel's likelihood is a
+probability distribution and recovers φ and f, and multi-session SECR's λ sees the growth."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from pardus.simulate.captures import CaptureModelError
+from pardus.simulate.years import Demography, simulate_years
+from pardus.stats.open_pop import OpenPopulationError, _loglik, fit_pradel
+from pardus.stats.secr import Traps, grid_xy, make_mask
+from pardus.stats.secr_multi import Session, fit_secr_multi
+
+XY = grid_xy(5, 5, 1000.0)
+
+
+def test_multi_year_park_keeps_its_books():
+    park = simulate_years(
+        XY,
+        years=[2022, 2023, 2024, 2025],
+        density_per_km2=2.0,
+        sigma_m=600.0,
+        occasions=10,
+        lambda0=0.1,
+        demography=Demography(0.7, 0.4, immigration_per_km2=0.1, dispersal_m=200.0),
+        seed=5,
+    )
+    ys = park.years
+    for prev, cur in zip(ys, ys[1:], strict=False):
+        assert cur.n == prev.n - cur.deaths + cur.births + cur.immigrants
+        survivors = np.intersect1d(prev.alive, cur.alive)
+        assert len(survivors) == prev.n - cur.deaths
+        assert cur.alive.max() < park.n_animals_ever and len(np.unique(cur.alive)) == cur.n
+    hist, ids = park.encounter_histories()
+    assert hist.shape == (len(ids), 4) and hist.sum(axis=0).tolist() == [len(y.detected_ids) for y in ys]
+    exp = park.expected_density_per_km2()
+    assert exp[1] == pytest.approx(2.0 * 1.1 + 0.1)
+    assert np.all(ys[2].captures.centres >= [park.region.x_min, park.region.y_min])
+    with pytest.raises(CaptureModelError):
+        Demography(survival=1.5)
+
+
+def test_closed_park_is_the_same_animals_every_year():
+    park = simulate_years(
+        XY,
+        years=[1, 2, 3],
+        density_per_km2=1.0,
+        sigma_m=500.0,
+        occasions=3,
+        lambda0=0.2,
+        demography=Demography(1.0, 0.0),
+        seed=2,
+    )
+    c0 = park.years[0].captures.centres
+    for y in park.years:
+        assert np.array_equal(y.alive, park.years[0].alive)
+        np.testing.assert_array_equal(y.captures.centres, c0)
+
+
+def test_pradel_likelihood_is_a_distribution_over_histories():
+    beta = np.array([0.7, math.log(0.35), 0.2, -0.4, 0.9, -1.1])
+    hs = np.array([h for h in itertools.product([0, 1], repeat=4) if any(h)], dtype=float)
+    probs = [math.exp(_loglik(beta, h[None, :], np.array([h.argmax()]), np.array([3 - h[::-1].argmax()]))) for h in hs]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-12)
+
+
+def _pradel_data(rng: np.random.Generator, n0: int, phi: float, f: float, p: list[float]) -> np.ndarray:
+    alive = np.arange(n0)
+    rows: dict[int, np.ndarray] = {}
+    nxt = n0
+    for t, pt in enumerate(p):
+        if t:
+            births = rng.poisson(f * len(alive))
+            alive = np.concatenate([alive[rng.random(len(alive)) < phi], np.arange(nxt, nxt + births)])
+            nxt += births
+        for i in alive[rng.random(len(alive)) < pt]:
+            rows.setdefault(int(i), np.zeros(len(p)))[t] = 1
+    return np.array(list(rows.values()))
+
+
+def test_pradel_recovers_survival_and_recruitment():
+    hist = _pradel_data(np.random.default_rng(4), 3000, 0.75, 0.35, [0.5, 0.3, 0.6, 0.45])
+    fit = fit_pradel(hist, [2021, 2022, 2023, 2024])
+    assert fit.survival.lcl < 0.75 < fit.survival.ucl
+    assert fit.recruitment.lcl < 0.35 < fit.recruitment.ucl
+    assert fit.growth.value == pytest.approx(fit.survival.value + fit.recruitment.value)
+    assert fit.growth.lcl < 1.1 < fit.growth.ucl
+    assert fit.detection[1].lcl < 0.3 < fit.detection[1].ucl
+    assert fit.npar == 6 and len(fit.table()) == 7
+    with pytest.raises(OpenPopulationError):
+        fit_pradel(hist[:, :2])
+
+
+def test_multi_session_lambda_sees_a_growing_park():
+    park = simulate_years(
+        XY,
+        years=[2022, 2023, 2024],
+        density_per_km2=6.0,
+        sigma_m=500.0,
+        occasions=6,
+        lambda0=0.15,
+        demography=Demography(0.9, 0.4),
+        buffer_m=2000.0,
+        seed=8,
+    )
+    traps = Traps(XY, detector="proximity", usage=np.ones((25, 6)))
+    mask = make_mask(XY, 2000.0, spacing=400.0)
+    fit = fit_secr_multi(
+        [Session(str(y.year), y.captures.captures, traps, mask, y.year) for y in park.years],
+        density="session",
+        detectfn="HHN",
+    )
+    n = [y.n for y in park.years]
+    lam = fit.growth(0, 2)
+    assert lam.lcl < (n[2] / n[0]) ** 0.5 < lam.ucl
+    assert lam.lcl > 1.0  # 1.3 a year is seen as growth
+    assert len(fit.growth_rates()) == 2
