@@ -23,6 +23,7 @@ from pardus.reid.commands import individuals_app, reid_app
 from pardus.review.commands import review_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
+from pardus.telemetry.commands import link_tag_cmd, telemetry_app
 from pardus.web.commands import serve
 
 app = typer.Typer(
@@ -49,6 +50,8 @@ app.add_typer(review_app, name="review")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(telemetry_app, name="telemetry")
+individuals_app.command("link-tag")(link_tag_cmd)
 app.command("serve")(serve)
 
 

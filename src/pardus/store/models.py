@@ -454,17 +454,31 @@ class AlertEvent(Base):
 
 
 class TelemetryFix(Base):
-    """A GPS-collar position (Movebank-shaped), joined to an individual when known."""
+    """One record of a tag (Movebank-shaped): a GPS position, a failed fix (no position: kept, so
+    fix success can be judged) or another sensor's record (acceleration). Nothing is deleted:
+    outliers are flagged in ``outlier`` ('marked' by the data owner, 'speed', 'null-island').
+    (tag, sensor type, time) is the record's identity, so importing a file twice adds nothing.
+    ``individual_id`` is the catalogue individual the tag is linked to (``TelemetryTag``), copied
+    here so an individual's track is one indexed query."""
 
     __tablename__ = "telemetry_fix"
+    __table_args__ = (
+        UniqueConstraint("tag_id", "sensor_type", "timestamp", name="uq_telemetry_fix_record"),
+        Index("ix_telemetry_fix_individual_time", "individual_id", "timestamp"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tag_id: Mapped[str] = mapped_column(String(64), index=True)
     individual_id: Mapped[str | None] = mapped_column(String(64), index=True)
     timestamp: Mapped[datetime] = mapped_column()
-    latitude: Mapped[float] = mapped_column(Float)
-    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     dop: Mapped[float | None] = mapped_column(Float)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    sensor_type: Mapped[str] = mapped_column(String(32), default="gps")
+    animal: Mapped[str | None] = mapped_column(String(128))  # the data owner's individual-local-identifier
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)  # as the file said
+    outlier: Mapped[str | None] = mapped_column(String(32))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
@@ -526,3 +540,43 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TelemetryTag(Base):
+    """A collar or tag as the data owner names it (``tag-local-identifier``), and the catalogue
+    individual it is linked to (``pardus individuals link-tag SC_026 TAG123``)."""
+
+    __tablename__ = "telemetry_tag"
+
+    tag_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    animal: Mapped[str | None] = mapped_column(String(128))
+    taxon: Mapped[str | None] = mapped_column(String(255))
+    study: Mapped[str | None] = mapped_column(String(500))
+    individual_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    linked_by: Mapped[str | None] = mapped_column(String(128))
+    linked_at: Mapped[datetime | None] = mapped_column()
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class FireHotspot(Base):
+    """One satellite active-fire detection (NASA FIRMS, MODIS or VIIRS), kept whether or not it lies
+    in the park; ``key`` (satellite, time, place) makes a second import of the same file add nothing.
+    ``distance_m``/``location_id`` name the nearest camera location, ``alert_id`` the alert raised."""
+
+    __tablename__ = "fire_hotspot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    acquired: Mapped[datetime] = mapped_column(index=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    instrument: Mapped[str] = mapped_column(String(16))
+    satellite: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[str | None] = mapped_column(String(16))
+    frp: Mapped[float | None] = mapped_column(Float)
+    daynight: Mapped[str | None] = mapped_column(String(1))
+    in_park: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    location_id: Mapped[str | None] = mapped_column(String(64))
+    alert_id: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)

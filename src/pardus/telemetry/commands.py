@@ -1,0 +1,120 @@
+"""`pardus telemetry ...`, `pardus fire ...` and `pardus individuals link-tag`: translate only.
+
+    pardus telemetry import fishers.csv.gz          # Movebank CSV, .csv.gz or Movebank's .zip
+    pardus telemetry export --out track.csv --tag 1072
+    pardus telemetry tags
+    pardus individuals link-tag SC_026 TAG123 --by Olga
+    pardus fire import MODIS_C6_1_Global_24h.csv --buffer-km 5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pardus.console import console, fail, workspace_cmd
+from pardus.telemetry.fixes import DEFAULT_MAX_SPEED_KMH, TelemetryError
+from pardus.telemetry.movebank import TelemetryFileError
+
+telemetry_app = typer.Typer(help="GPS collars: Movebank files in and out, tracks beside the cameras.",
+                            no_args_is_help=True)
+
+
+@telemetry_app.command("import")
+def telemetry_import(
+    files: Annotated[list[Path], typer.Argument(help="Movebank CSV exports (.csv, .csv.gz or Movebank's .zip).")],
+    max_speed_kmh: Annotated[float, typer.Option(
+        help="Fixes implying a faster dash in and out are flagged as outliers (never deleted).")]
+    = DEFAULT_MAX_SPEED_KMH,
+) -> None:
+    """Import GPS-collar records from Movebank exports.
+
+    Each file is checked whole first: if any row is wrong (a coordinate that is not a number, a
+    latitude past 90, a second header), the rows are named and nothing of that file is written.
+    Importing the same file again adds nothing. Failed fixes are kept as records without a position;
+    outliers (the owner's visible=false, speed spikes) are flagged, never deleted.
+    Example: pardus telemetry import fishers.csv.gz
+    """
+    from pardus.telemetry.fixes import import_records
+    from pardus.telemetry.movebank import read_movebank
+
+    if max_speed_kmh <= 0:
+        raise fail("--max-speed-kmh must be above 0")
+    with workspace_cmd(TelemetryError, TelemetryFileError) as ws:
+        for path in files:
+            parsed = read_movebank(path)
+            with ws.db.session() as s:
+                rep = import_records(s, parsed, max_speed_kmh=max_speed_kmh)
+            flagged = ", ".join(f"{n} {why}" for why, n in sorted(rep.flagged.items())) or "none"
+            console.print(
+                f"[bold green]{rep.source}:[/] {rep.rows} rows: {rep.stored} stored "
+                f"({rep.without_fix} without a fix), {rep.already} already stored, {rep.duplicates} repeated "
+                f"in the file. Tags: {', '.join(rep.tags) or 'none'}. Outliers flagged: {flagged}.")
+
+
+@telemetry_app.command("export")
+def telemetry_export(
+    out: Annotated[Path | None, typer.Option(help="Write here (default: print the CSV).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only this tag-local-identifier.")] = None,
+    individual: Annotated[str | None, typer.Option(help="Only the tags linked to this individual code.")] = None,
+    flags: Annotated[bool, typer.Option(help="Add a pardus:outlier column saying what was flagged and why.")]
+    = False,
+) -> None:
+    """Write the stored records as a Movebank CSV (standard columns, then every column the files had)."""
+    from pardus.telemetry.export import export_csv
+
+    with workspace_cmd(TelemetryError) as ws, ws.db.session() as s:
+        text = export_csv(s, tag_id=tag, individual_code=individual, flags=flags)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_text(text, encoding="utf-8", newline="")
+        tmp.replace(out)
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from exc
+    console.print(f"Wrote {text.count(chr(10)) - 1} records to {out}.")
+
+
+@telemetry_app.command("tags")
+def telemetry_tags() -> None:
+    """The tags the store holds: animal, linked individual, records, fixes and outliers."""
+    from sqlalchemy import func, select
+
+    from pardus.store.models import Individual, TelemetryFix, TelemetryTag
+
+    with workspace_cmd(TelemetryError) as ws, ws.db.session() as s:
+        counts = {r[0]: r[1:] for r in s.execute(
+            select(TelemetryFix.tag_id, func.count(), func.count(TelemetryFix.latitude),
+                   func.count(TelemetryFix.outlier)).group_by(TelemetryFix.tag_id))}
+        codes = dict(s.execute(select(Individual.id, Individual.code)).all())
+        table = Table(title="Telemetry tags")
+        for col in ("tag", "animal", "individual", "records", "fixes", "outliers", "study"):
+            table.add_column(col)
+        for t in s.scalars(select(TelemetryTag).order_by(TelemetryTag.tag_id)):
+            n, fixes, out = counts.get(t.tag_id, (0, 0, 0))
+            table.add_row(t.tag_id, t.animal or "", codes.get(t.individual_id or "", ""), str(n), str(fixes),
+                          str(out), (t.study or "")[:40])
+    console.print(table)
+
+
+def link_tag_cmd(
+    code: Annotated[str, typer.Argument(help="The individual's code, e.g. SC_026.")],
+    tag: Annotated[str, typer.Argument(help="The collar's tag-local-identifier, e.g. TAG123.")],
+    by: Annotated[str, typer.Option("--by", envvar="PARDUS_USER",
+                                    help="Who links them (kept with the link); or set PARDUS_USER.")],
+) -> None:
+    """Link a GPS collar's tag to a catalogue individual, so its track stands beside its camera sightings.
+
+    The tag may be linked before its data are imported. Example: pardus individuals link-tag SC_026 TAG123
+    """
+    from pardus.telemetry.fixes import link_tag
+
+    with workspace_cmd(TelemetryError) as ws, ws.db.session() as s:
+        ind, n = link_tag(s, code, tag, by=by)
+        shown = ind.code
+    console.print(f"[bold green]Linked tag {tag} to {shown}[/] ({n} records so far); recorded for {by}.")
