@@ -1,5 +1,6 @@
 """Trend across years: the multi-year virtual park keeps its books, Pradel's likelihood is a
-probability distribution and recovers φ and f, and multi-session SECR's λ sees the growth."""
+probability distribution and recovers φ and f (multi-session λ on a growing park:
+test_stats_trend_report.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import pytest
 from pardus.simulate.captures import CaptureModelError
 from pardus.simulate.years import Demography, simulate_years
 from pardus.stats.open_pop import OpenPopulationError, _loglik, fit_pradel
-from pardus.stats.secr import Traps, grid_xy, make_mask
-from pardus.stats.secr_multi import Session, fit_secr_multi
+from pardus.stats.secr import grid_xy
 
 XY = grid_xy(5, 5, 1000.0)
 
@@ -93,29 +93,3 @@ def test_pradel_recovers_survival_and_recruitment():
     assert fit.npar == 6 and len(fit.table()) == 7
     with pytest.raises(OpenPopulationError):
         fit_pradel(hist[:, :2])
-
-
-def test_multi_session_lambda_sees_a_growing_park():
-    park = simulate_years(
-        XY,
-        years=[2022, 2023, 2024],
-        density_per_km2=6.0,
-        sigma_m=500.0,
-        occasions=6,
-        lambda0=0.15,
-        demography=Demography(0.9, 0.4),
-        buffer_m=2000.0,
-        seed=8,
-    )
-    traps = Traps(XY, detector="proximity", usage=np.ones((25, 6)))
-    mask = make_mask(XY, 2000.0, spacing=400.0)
-    fit = fit_secr_multi(
-        [Session(str(y.year), y.captures.captures, traps, mask, y.year) for y in park.years],
-        density="session",
-        detectfn="HHN",
-    )
-    n = [y.n for y in park.years]
-    lam = fit.growth(0, 2)
-    assert lam.lcl < (n[2] / n[0]) ** 0.5 < lam.ucl
-    assert lam.lcl > 1.0  # 1.3 a year is seen as growth
-    assert len(fit.growth_rates()) == 2

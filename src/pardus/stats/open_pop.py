@@ -87,7 +87,7 @@ class PradelFit:
     )
 
     def table(self) -> list[dict[str, Any]]:
-        rows = [e.as_dict() for e in (self.survival, self.recruitment, self.growth)]
+        rows = [dict(e.as_dict(), year="all") for e in (self.survival, self.recruitment, self.growth)]
         return rows + [dict(e.as_dict(), year=y) for e, y in zip(self.detection, self.years, strict=True)]
 
 
