@@ -118,3 +118,46 @@ def link_tag_cmd(
         ind, n = link_tag(s, code, tag, by=by)
         shown = ind.code
     console.print(f"[bold green]Linked tag {tag} to {shown}[/] ({n} records so far); recorded for {by}.")
+
+
+@telemetry_app.command("movement")
+def telemetry_movement(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC unless --utc-offset).")],
+    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (included).")],
+    plot: Annotated[str | None, typer.Option(help="Only tracks that enter this camera plot.")] = None,
+    near_m: Annotated[float, typer.Option(help="A fix this close to a camera counts as near it.")] = 500.0,
+    utc_offset: Annotated[int, typer.Option(help="Minutes east of UTC for days (600 = Vladivostok).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every number as JSON here.")] = None,
+) -> None:
+    """Home range (MCP 95%, kernel 95% with the reference bandwidth), distance per day and the camera
+    plots each collared animal entered, per tag in the period (methods: docs/telemetry.md)."""
+    import json
+    from datetime import date, datetime, timedelta, timezone
+
+    from pardus.telemetry.movement import MovementError, movement_report
+
+    tz = timezone(timedelta(minutes=utc_offset))
+    try:
+        t0 = datetime.combine(date.fromisoformat(start), datetime.min.time(), tz)
+        t1 = datetime.combine(date.fromisoformat(end), datetime.min.time(), tz) + timedelta(days=1)
+    except ValueError as exc:
+        raise fail(f"--from and --to are days like 2024-03-01 ({exc})") from None
+    if t1 <= t0:
+        raise fail("--to must not be before --from")
+    with workspace_cmd(TelemetryError, MovementError) as ws, ws.db.session() as s:
+        rows = movement_report(s, start=t0, end=t1, plot=plot, near_m=near_m, utc_offset_minutes=utc_offset)
+    table = Table(title=f"Movement {start} to {end}" + (f", plot {plot}" if plot else ""))
+    for col in ("tag", "individual", "fixes", "MCP 95% km²", "kernel 95% km²", "h (m)", "km/day ± SE", "plots"):
+        table.add_column(col)
+
+    def num(v: float | None, d: int = 2) -> str:
+        return "-" if v is None else f"{v:.{d}f}"
+
+    for r in rows:
+        table.add_row(r.tag_id, r.individual or "", str(r.fixes), num(r.mcp95_km2), num(r.kde95_km2),
+                      num(r.bandwidth_m, 0), f"{num(r.mean_daily_km)} ± {num(r.se_daily_km)}",
+                      ", ".join(f"{k} ({n})" for k, n in sorted(r.plots.items())))
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps([r.as_dict() for r in rows], indent=1, default=str))
+        console.print(f"Wrote {json_out}.")
