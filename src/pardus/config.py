@@ -21,7 +21,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("pardus-data"), description="Database, blobs, thumbnails.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL (default SQLite).")
-    blob_url: str | None = Field(default=None, description="Blob store location; default is data_dir/blobs.")
+    blob_url: str | None = Field(
+        default=None, description="Blob store location: a folder (a shared NFS mount for a cluster), file://..., "
+        "or an fsspec URL such as s3://bucket/pardus (needs s3fs); default data_dir/blobs.")
     shared_dir: Path = Field(default=Path("../shared"), description="Shared data/models folder.")
     sequence_gap_seconds: float = Field(default=60.0, description="Max gap within a burst.")
     thumbnail_size: int = Field(default=320, description="Longest side of stored thumbnails, pixels.")
@@ -43,6 +45,11 @@ class Settings(BaseSettings):
     mqtt_tls: bool = Field(default=False, description="Reach the MQTT broker over TLS, its certificate verified.")
     mqtt_ca_file: Path | None = Field(
         default=None, description="Authority that signed the broker's certificate (default: the system's).")
+    executor: str = Field(default="local", description="Where `pardus process` computes: local or ray.")
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster for the ray executor: auto, or ray://host:10001; unset: a Ray "
+        "instance on this machine for the run.")
+    ray_workers: int = Field(default=2, description="Ray workers, each with its own copy of the models.")
     detect_workers: int = Field(
         default=2, description="Worker processes that decode photos while the detector runs (0 = decode in "
         "the main process).")
@@ -55,9 +62,12 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
-        if self.blob_url:
+        """The local blob folder (for an fsspec URL: the local cache of it)."""
+        if self.blob_url and "://" not in self.blob_url:
             return Path(self.blob_url)
-        return self.data_dir / "blobs"
+        if self.blob_url and self.blob_url.startswith("file://"):
+            return Path(self.blob_url.removeprefix("file://"))
+        return self.data_dir / ("cache/blobs" if self.blob_url else "blobs")
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,6 +62,22 @@ class Stage(Protocol):
     def write(self, s: Session, result: ItemResult) -> None:
         """Record one successful result (detections, observations, ...)."""
         ...
+
+
+class Executor(Protocol):
+    """Where a stage's batches are computed; results come back to the caller, who writes them."""
+
+    def map(self, ws: Workspace, stage: Stage, batches: Sequence[Sequence[str]]) -> Iterator[list[ItemResult]]:
+        """Each batch's results, in any order (every batch exactly once)."""
+        ...
+
+
+class LocalExecutor:
+    """This process, one batch after another (the default)."""
+
+    def map(self, ws: Workspace, stage: Stage, batches: Sequence[Sequence[str]]) -> Iterator[list[ItemResult]]:
+        for batch in batches:
+            yield compute_batch(ws, stage, batch)
 
 
 @dataclass
@@ -130,14 +146,27 @@ def record_state(s: Session, media_id: str, stage: Stage, status: str, error: st
     state.updated = utcnow()
 
 
-def process_batch(ws: Workspace, stage: Stage, batch: Sequence[str]) -> list[ItemResult]:
-    """Process one batch and record each result and its state in one commit; failures are per item."""
+def compute_batch(ws: Workspace, stage: Stage, batch: Sequence[str]) -> list[ItemResult]:
+    """The stage's results for one batch, without writing; a batch that raises fails item by item.
+
+    This is the half an executor may run elsewhere (another process, a Ray worker)."""
     try:
         results = list(stage.process(ws, batch))
     except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, item by item, not raised
         message = f"{type(exc).__name__}: {exc}"
         results = [ItemResult(m, error=message) for m in batch]
         traceback.print_exc()
+    return results
+
+
+def process_batch(ws: Workspace, stage: Stage, batch: Sequence[str]) -> list[ItemResult]:
+    """Process one batch and record each result and its state in one commit; failures are per item."""
+    return record_batch(ws, stage, compute_batch(ws, stage, batch))
+
+
+def record_batch(ws: Workspace, stage: Stage, results: list[ItemResult]) -> list[ItemResult]:
+    """Write a batch's results and their states in one commit: the one writer every executor uses,
+    so the store's rules (state, idempotence, one result per item and model) live only here."""
     with ws.db.session() as s:
         for res in results:
             if res.error is None:
@@ -159,9 +188,11 @@ def run_stage(
     retry_failed: bool = False,
     rerun: bool = False,
     progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> StageRun:
     """Run ``stage`` over its pending media (or the given ones; every eligible one with ``rerun``);
-    commit after every batch."""
+    commit after every batch. ``executor`` computes the batches (here by default, or on a Ray
+    cluster: :mod:`pardus.pipeline.executors`); the results are always written here."""
     t0 = time.perf_counter()
     run = StageRun(stage=stage.name, model=stage.model_key)
     prepare = getattr(stage, "prepare", None)
@@ -173,16 +204,18 @@ def run_stage(
         wanted = set(media_ids)
         todo = [m for m in todo if m in wanted]
     total = len(todo)
-    for start in range(0, total, batch_size):
-        batch = todo[start : start + batch_size]
-        for res in process_batch(ws, stage, batch):
+    batches = [todo[start : start + batch_size] for start in range(0, total, batch_size)]
+    seen = 0
+    for results in (executor or LocalExecutor()).map(ws, stage, batches):
+        for res in record_batch(ws, stage, results):
             if res.error is None:
                 run.done += 1
             else:
                 run.failed += 1
                 run.errors.append((res.media_id, res.error))
+        seen += len(results)
         if progress:
-            progress(min(start + batch_size, total), total)
+            progress(seen, total)
     finish = getattr(stage, "finish", None)
     if finish is not None and run.done:
         finish(ws)  # work over the whole store (e.g. repeated boxes), after the items are in

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pardus.config import Settings, get_settings
-from pardus.store.blobs import BlobStore
+from pardus.store.blobs import BlobStore, open_blob_store
 from pardus.store.db import Store
 
 
@@ -37,6 +37,6 @@ def open_workspace(settings: Settings | None = None, *, migrate: bool = True) ->
     return Workspace(
         settings=settings,
         db=Store(settings.resolved_database_url, migrate=migrate),
-        blobs=BlobStore(settings.blob_dir),
+        blobs=open_blob_store(settings.blob_url or settings.blob_dir, settings.data_dir / "cache" / "blobs"),
         derived=BlobStore(settings.data_dir / "derived", durable=False),
     )

@@ -163,3 +163,84 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+class FsspecBlobStore(BlobStore):
+    """The same content-addressed store on any fsspec filesystem (``s3://bucket/pardus``, ``gcs://``,
+    ``memory://`` ...), for a cluster whose workers share no disk.
+
+    An object store writes a whole object or nothing, which is the atomicity the local store gets
+    from rename. Readers that need a file on disk (the decoders) get ``path()``: a copy in a local
+    cache folder, safe to keep because a blob never changes under its key. The protocol's package
+    (``s3fs`` for S3 and S3-compatible stores such as MinIO) must be installed beside Pardus.
+    """
+
+    def __init__(self, url: str, cache: Path, *, durable: bool = True) -> None:
+        import fsspec
+
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError) as exc:
+            raise ValueError(f"cannot open the blob store {url}: {exc}. For s3:// install s3fs "
+                             "(pip install s3fs) and give its credentials in the usual AWS variables") from None
+        self.url, self.remote_root, self.durable = url, root.rstrip("/"), durable
+        self.root = cache
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(exist_ok=True)
+
+    def _remote(self, key: str) -> str:
+        key = _check_key(key)
+        return f"{self.remote_root}/{key[:2]}/{key[2:4]}/{key}"
+
+    def path(self, key: str) -> Path:
+        local = super().path(key)
+        if not local.is_file():
+            data = self.fs.cat_file(self._remote(key))
+            self._write_atomic(local, lambda f: f.write(data))
+        return local
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self._remote(key)))
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def get_bytes(self, key: str) -> bytes:
+        local = super().path(key)
+        if local.is_file():
+            return local.read_bytes()
+        return bytes(self.fs.cat_file(self._remote(key)))
+
+    def put_bytes(self, data: bytes, key: str | None = None) -> str:
+        key = key or sha256_bytes(data)
+        target = self._remote(key)
+        if not self.fs.exists(target):
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.pipe_file(target, data)
+        return key
+
+    def put_file(self, source: Path) -> tuple[str, int]:
+        key, size = sha256_file(source), source.stat().st_size  # hash first: the object's name is its hash
+        target = self._remote(key)
+        if not self.fs.exists(target):
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(source), target)
+        return key, size
+
+    def verify(self, key: str) -> bool:
+        return sha256_bytes(bytes(self.fs.cat_file(self._remote(key)))) == key
+
+    def keys(self) -> Iterator[str]:
+        for p in self.fs.find(self.remote_root):
+            name = p.rsplit("/", 1)[-1]
+            if _KEY_RE.fullmatch(name):
+                yield name
+
+
+def open_blob_store(location: str | Path, cache: Path) -> BlobStore:
+    """A local folder (a path, ``file://``, or an NFS mount) or any other fsspec URL."""
+    text = str(location)
+    if "://" in text and not text.startswith("file://"):
+        return FsspecBlobStore(text, cache)
+    return BlobStore(Path(text.removeprefix("file://")))
