@@ -41,9 +41,13 @@ from pardus.store.models import Alert, Deployment, Detection, Location, Media, O
 DETECTION_KINDS = ("person", "vehicle", "fire", "smoke")
 MEDIA_KINDS = (*DETECTION_KINDS, "species", "new-individual")
 CAMERA_KINDS = ("camera-offline", "camera-tampered")
-KINDS = (*MEDIA_KINDS, *CAMERA_KINDS)
+# Facts from outside the cameras: a satellite fire hotspot in the park or within ``within_m`` of its
+# outline raises a "fire" alert at the nearest camera (pardus.telemetry.fire); ``min_score`` is the
+# least FIRMS confidence in percent (VIIRS low/nominal/high count as 0/50/100).
+SOURCE_KINDS = ("hotspot",)
+KINDS = (*MEDIA_KINDS, *CAMERA_KINDS, *SOURCE_KINDS)
 SEVERITY = {"person": "high", "vehicle": "high", "fire": "critical", "smoke": "high", "species": "medium",
-            "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high"}
+            "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high", "hotspot": "critical"}
 
 
 class RulesError(ValueError):
@@ -85,6 +89,7 @@ rules:
   - {name: new-individual, kind: new-individual}
   - {name: camera-offline, kind: camera-offline}
   - {name: camera-tampered, kind: camera-tampered}
+  - {name: fire-hotspot, kind: hotspot, within_m: 5000}
 """
 
 
@@ -288,7 +293,7 @@ def evaluate(rules: RuleSet, facts: MediaFacts) -> list[Hit]:
     """Every rule that fires on this photo (at most one hit per kind: the first matching rule)."""
     hits: dict[str, Hit] = {}
     for rule in rules.rules:
-        if rule.kind in hits or rule.kind in CAMERA_KINDS:
+        if rule.kind in hits or rule.kind in CAMERA_KINDS or rule.kind in SOURCE_KINDS:
             continue
         evidence: dict[str, Any] = {}
         if rule.kind in DETECTION_KINDS:

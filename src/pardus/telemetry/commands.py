@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,9 @@ from rich.table import Table
 from pardus.console import console, fail, workspace_cmd
 from pardus.telemetry.fixes import DEFAULT_MAX_SPEED_KMH, TelemetryError
 from pardus.telemetry.movebank import TelemetryFileError
+
+if TYPE_CHECKING:
+    from pardus.store import Workspace
 
 telemetry_app = typer.Typer(help="GPS collars: Movebank files in and out, tracks beside the cameras.",
                             no_args_is_help=True)
@@ -161,3 +164,102 @@ def telemetry_movement(
     if json_out is not None:
         json_out.write_text(json.dumps([r.as_dict() for r in rows], indent=1, default=str))
         console.print(f"Wrote {json_out}.")
+
+
+fire_app = typer.Typer(help="Satellite fire hotspots (NASA FIRMS) beside the cameras, and the alerts they raise.",
+                       no_args_is_help=True)
+
+RulesOpt = Annotated[Path | None, typer.Option(
+    "--rules", help="Alert rules YAML (default: <data dir>/alert-rules.yaml, else the built-in rules).")]
+BufferOpt = Annotated[float | None, typer.Option(
+    help="Hotspots within this many km of the park's outline count as in the park (default: the hotspot "
+         "rule's within_m, else 5 km).")]
+AgeOpt = Annotated[float, typer.Option(help="Only hotspots seen within this many hours alert (older ones are "
+                                            "stored and placed, silently).")]
+
+
+def _fire_import(ws: Workspace, path: Path, rules_path: Path | None, buffer_km: float | None,
+                 max_age_h: float) -> str:
+    from datetime import timedelta
+
+    from pardus.alerts.notify import channels_from
+    from pardus.alerts.rules import load_rules
+    from pardus.telemetry.fire import import_hotspots
+    from pardus.telemetry.firms import read_firms
+
+    rules = load_rules(rules_path or ws.settings.data_dir / "alert-rules.yaml")
+    parsed = read_firms(path)
+    with ws.db.session() as s:
+        rep = import_hotspots(s, parsed, rules, channels=channels_from(rules.channels),
+                              buffer_m=None if buffer_km is None else buffer_km * 1000.0,
+                              alert_max_age=timedelta(hours=max_age_h))
+    msg = (f"{rep.source} ({rep.layout}): {rep.rows} rows: {rep.stored} stored, {rep.already} already stored, "
+           f"{rep.duplicates} repeated in the file; {rep.in_park} in the park (within {rep.buffer_m / 1000:g} km); "
+           f"{len(rep.alerts_created)} fire alerts raised, {rep.alerts_joined} hotspots joined open alerts, "
+           f"{rep.too_old_to_alert} too old to alert.")
+    return msg + (f" Note: {rep.note}." if rep.note else "")
+
+
+@fire_app.command("import")
+def fire_import(
+    files: Annotated[list[Path], typer.Argument(help="FIRMS CSVs (MODIS or VIIRS; 24-hour, area API or archive; "
+                                                     ".csv or .csv.gz).")],
+    rules: RulesOpt = None,
+    buffer_km: BufferOpt = None,
+    alert_max_age_h: AgeOpt = 48.0,
+) -> None:
+    """Import satellite fire hotspots; those in the park (or within the buffer) raise fire alerts.
+
+    A file is checked whole first; a second import of the same file adds nothing and raises nothing.
+    Alerts are delivered by `pardus serve` (pending deliveries are sent when it runs).
+    Example: pardus fire import MODIS_C6_1_Global_24h.csv --buffer-km 5
+    """
+    from pardus.alerts.notify import ChannelError
+    from pardus.alerts.rules import RulesError
+
+    with workspace_cmd(TelemetryError, TelemetryFileError, RulesError, ChannelError) as ws:
+        for path in files:
+            console.print(_fire_import(ws, path, rules, buffer_km, alert_max_age_h))
+
+
+@fire_app.command("watch")
+def fire_watch(
+    folder: Annotated[Path, typer.Argument(help="The folder a download job drops FIRMS files into.")],
+    rules: RulesOpt = None,
+    buffer_km: BufferOpt = None,
+    alert_max_age_h: AgeOpt = 48.0,
+    interval_s: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 60.0,
+    once: Annotated[bool, typer.Option(help="Look once and stop (for cron and tests).")] = False,
+) -> None:
+    """Import every FIRMS file dropped into FOLDER: done ones move to FOLDER/imported/, refused ones to
+    FOLDER/refused/ with the reason beside them. A file still being written (its size changing) waits."""
+    import time
+
+    from pardus.alerts.notify import ChannelError
+    from pardus.alerts.rules import RulesError
+
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder")
+    sizes: dict[Path, int] = {}
+    with workspace_cmd(RulesError, ChannelError) as ws:
+        while True:
+            dropped = [p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".gz"))]
+            for path in sorted(dropped):
+                size = path.stat().st_size
+                if sizes.get(path) != size and not once:
+                    sizes[path] = size  # seen growing or new: take it on the next look
+                    continue
+                try:
+                    msg = _fire_import(ws, path, rules, buffer_km, alert_max_age_h)
+                    dest = folder / "imported"
+                except (TelemetryError, TelemetryFileError) as exc:
+                    msg, dest = f"{path.name}: refused: {exc}", folder / "refused"
+                    dest.mkdir(exist_ok=True)
+                    (dest / (path.name + ".reason.txt")).write_text(str(exc) + "\n")
+                dest.mkdir(exist_ok=True)
+                path.replace(dest / path.name)
+                sizes.pop(path, None)
+                console.print(msg)
+            if once:
+                return
+            time.sleep(interval_s)

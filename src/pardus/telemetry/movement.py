@@ -174,13 +174,13 @@ def distance_per_day(times: Sequence[datetime], lons: Sequence[float], lats: Seq
     return DailyDistance(out, float(vals.mean()), se)
 
 
-def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def inside_outline(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
     from matplotlib.path import Path as MplPath
 
     return MplPath(poly).contains_points(pts)
 
 
-def _dist_to_polygon(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def distance_to_outline(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Distance (m) from each point to the polygon's boundary."""
     a = poly
     b = np.roll(poly, -1, axis=0)
@@ -207,9 +207,9 @@ def fixes_in_plots(xy: np.ndarray, plots: dict[str, np.ndarray], buffer_m: float
     for name, stations in plots.items():
         hull = plot_hull(stations)
         if len(hull) >= 3:
-            inside = _inside(hull, xy)
+            inside = inside_outline(hull, xy)
             if buffer_m > 0:
-                inside |= _dist_to_polygon(hull, xy) <= buffer_m
+                inside |= distance_to_outline(hull, xy) <= buffer_m
         else:
             d = np.hypot(*(xy[:, None, :] - hull[None]).transpose(2, 0, 1)).min(axis=1)
             inside = d <= max(buffer_m, 0.0)
