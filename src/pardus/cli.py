@@ -212,6 +212,14 @@ def process(
     retry_failed: Annotated[bool, typer.Option(help="Try again the files a stage failed on.")] = False,
     rerun: Annotated[list[str] | None, typer.Option(
         help="Redo this stage on every file, and the stages after it (repeatable), e.g. --rerun species.")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="Where the stages compute: local (this process) or ray (a Ray cluster; default PARDUS_EXECUTOR). "
+             "Results are written here either way.")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster: auto (the one `ray start --head` runs here) or ray://host:10001; unset: a Ray "
+             "instance on this machine for this run (default PARDUS_RAY_ADDRESS).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Ray workers (one model copy each; default PARDUS_RAY_WORKERS).")] = None,
 ) -> None:
     """Run the processing stages over every file that still needs them.
 
@@ -221,9 +229,16 @@ def process(
     """
     from pardus.models.registry import ModelUnavailableError
     from pardus.pipeline.core import run_stage
+    from pardus.pipeline.executors import ExecutorError, make_executor
     from pardus.pipeline.stages import default_stages
 
     with open_cli_workspace() as ws:
+        st_ = ws.settings
+        try:
+            runner = make_executor(executor or st_.executor, address=address or st_.ray_address,
+                                   workers=workers or st_.ray_workers)
+        except ExecutorError as exc:
+            raise fail(str(exc)) from None
         try:
             every = default_stages()
         except ModelUnavailableError as exc:
@@ -240,13 +255,17 @@ def process(
             redo = redo or st.name in (rerun or [])  # a redone stage's results feed every later stage
             with make_progress() as progress:
                 task = progress.add_task(f"{st.name} ({st.model_key})", total=None)
-                run = run_stage(
-                    ws,
-                    st,
-                    retry_failed=retry_failed,
-                    rerun=redo,
-                    progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
-                )
+                try:
+                    run = run_stage(
+                        ws,
+                        st,
+                        retry_failed=retry_failed,
+                        rerun=redo,
+                        progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
+                        executor=runner,
+                    )
+                except ExecutorError as exc:  # the cluster went away or was never there: finished work is kept
+                    raise fail(f"{exc}. What was finished is kept; run again to go on.") from None
             console.print(f"{st.name}: {run.done} done, {run.failed} failed in {run.seconds:.1f} s")
             if run.set_aside:
                 console.print(f"  {run.set_aside} earlier results were made on another detector's boxes: "
