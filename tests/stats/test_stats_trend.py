@@ -66,6 +66,9 @@ def test_pradel_likelihood_is_a_distribution_over_histories():
     hs = np.array([h for h in itertools.product([0, 1], repeat=4) if any(h)], dtype=float)
     probs = [math.exp(_loglik(beta, h[None, :], np.array([h.argmax()]), np.array([3 - h[::-1].argmax()]))) for h in hs]
     assert sum(probs) == pytest.approx(1.0, abs=1e-12)
+    mix = np.concatenate([beta, [1.3, -0.5]])  # two detection classes (Pledger 2000)
+    probs = [math.exp(_loglik(mix, h[None, :], np.array([h.argmax()]), np.array([3 - h[::-1].argmax()]))) for h in hs]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-12)
 
 
 def _pradel_data(rng: np.random.Generator, n0: int, phi: float, f: float, p: list[float]) -> np.ndarray:
@@ -91,5 +94,25 @@ def test_pradel_recovers_survival_and_recruitment():
     assert fit.growth.lcl < 1.1 < fit.growth.ucl
     assert fit.detection[1].lcl < 0.3 < fit.detection[1].ucl
     assert fit.npar == 6 and len(fit.table()) == 7
+    assert fit_pradel(hist[:400], heterogeneity=True).npar == 8
     with pytest.raises(OpenPopulationError):
         fit_pradel(hist[:, :2])
+
+
+def test_pradel_gives_standard_errors_when_a_year_saw_every_animal():
+    # 60 days of cameras: animals inside the grid are seen every year, so some p_t reach 1
+    park = simulate_years(
+        grid_xy(8, 5, 2000.0),
+        years=[2021, 2022, 2023, 2024],
+        density_per_km2=0.05,
+        sigma_m=2500.0,
+        occasions=60,
+        lambda0=0.05,
+        demography=Demography(0.8, 0.3),
+        buffer_m=10_000.0,
+        seed=3,
+    )
+    fit = fit_pradel(park.encounter_histories()[0])
+    assert max(d.value for d in fit.detection) > 0.999
+    assert 0 < fit.survival.se < 0.2 and 0 < fit.recruitment.se < 0.3
+    assert fit.growth.lcl < fit.growth.value < fit.growth.ucl

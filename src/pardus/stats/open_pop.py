@@ -27,6 +27,8 @@ unmodelled individual heterogeneity in detection (animals living at the edge of 
 seen less) biases f and λ; that is what the spatial open models remove.
 
 References:
+    Pledger, S. (2000) Unified maximum likelihood estimates for closed capture-recapture models
+    using mixtures. Biometrics 56, 434-442.
     Pradel, R. (1996) Utilization of capture-mark-recapture for the study of recruitment and
     population growth rate. Biometrics 52, 703-709.
     Link, W. A. and Barker, R. J. (2005) Modeling association among demographic parameters in
@@ -91,17 +93,11 @@ class PradelFit:
         return rows + [dict(e.as_dict(), year=y) for e, y in zip(self.detection, self.years, strict=True)]
 
 
-def _loglik(beta: np.ndarray, hist: np.ndarray, first: np.ndarray, last: np.ndarray) -> float:
-    n, t_max = hist.shape
-    phi = float(expit(beta[0]))
-    f = math.exp(beta[1])
-    p = np.asarray(expit(beta[2:]), dtype=float)
-    if not (0 < phi < 1) or not np.all((p > 0) & (p < 1)):
-        return -math.inf
-    # entry proportions (unnormalised: they cancel in the conditional likelihood)
-    lam = phi + f
-    n_t = lam ** np.arange(t_max)
-    b = np.concatenate([[1.0], f * n_t[:-1]])
+def _class_loglik(
+    phi: float, b: np.ndarray, p: np.ndarray, hist: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """log Pr(history of each animal) for one detection class, and Pr(seen at least once)."""
+    t_max = len(p)
     psi = np.empty(t_max)
     psi[0] = b[0]
     for t in range(1, t_max):
@@ -116,15 +112,69 @@ def _loglik(beta: np.ndarray, hist: np.ndarray, first: np.ndarray, last: np.ndar
     t_idx = np.arange(t_max)[None, :]
     inside = (t_idx >= first[:, None]) & (t_idx <= last[:, None])
     det = np.where(inside, hist * logp[None, :] + (1 - hist) * log1p_[None, :], 0.0).sum(axis=1)
-    ll = np.log(psi[first]) + (last - first) * math.log(phi) + det + np.log(chi[last])
-    return float(ll.sum() - n * math.log(seen))
+    return np.log(psi[first]) + (last - first) * math.log(phi) + det + np.log(chi[last]), seen
 
 
-def fit_pradel(histories: np.ndarray, years: Sequence[str | int] | None = None, level: float = 0.95) -> PradelFit:
+def _loglik(beta: np.ndarray, hist: np.ndarray, first: np.ndarray, last: np.ndarray) -> float:
+    """Conditional log-likelihood; ``beta`` = (logit φ, log f, logit p_t ...[, δ, logit π]).
+
+    With the two extra coefficients, detection is a two-class finite mixture (Pledger 2000):
+    ``logit p_{t,2} = logit p_t + δ``, class 2 has proportion π; the classes share φ and f.
+    """
+    n, t_max = hist.shape
+    phi = float(expit(beta[0]))
+    f = math.exp(beta[1])
+    lp = np.asarray(beta[2 : 2 + t_max], dtype=float)
+    classes = [(1.0, np.asarray(expit(lp), dtype=float))]
+    if len(beta) == t_max + 4:
+        pi = float(expit(beta[-1]))
+        classes = [(1.0 - pi, classes[0][1]), (pi, np.asarray(expit(lp + beta[-2]), dtype=float))]
+    if not (0 < phi < 1) or any(not np.all((p > 0) & (p < 1)) for _, p in classes):
+        return -math.inf
+    # entry proportions (unnormalised: they cancel in the conditional likelihood)
+    n_t = (phi + f) ** np.arange(t_max)
+    b = np.concatenate([[1.0], f * n_t[:-1]])
+    per = [(w, *_class_loglik(phi, b, p, hist, first, last)) for w, p in classes]
+    if len(per) == 1:
+        return float(per[0][1].sum() - n * math.log(per[0][2]))
+    logs = np.stack([math.log(w) + lh for w, lh, _ in per if w > 0])
+    mx = logs.max(axis=0)
+    seen = sum(w * sn for w, _, sn in per)
+    return float((mx + np.log(np.exp(logs - mx).sum(axis=0))).sum() - n * math.log(seen))
+
+
+def _boundary_aware_vcv(negll: Any, beta: np.ndarray, t_max: int) -> np.ndarray:
+    """Covariance from the Hessian, holding detection probabilities at a boundary fixed.
+
+    With long camera seasons an animal living inside the grid is seen every year, so some ``p_t``
+    reach 1 (logit beyond ±7) and the Hessian is singular along them. As MARK does, such
+    parameters are treated as fixed: the covariance of the others is the inverse of their block
+    of the Hessian, and the boundary ones get no SE (NaN).
+    """
+    hess = numerical_hessian(negll, beta)
+    vcv = covariance_from_hessian(hess)
+    if np.all(np.isfinite(vcv)):
+        return vcv
+    free = np.ones(len(beta), dtype=bool)
+    free[2 : 2 + t_max] = np.abs(beta[2 : 2 + t_max]) < 7.0
+    out = np.full_like(hess, np.nan)
+    out[np.ix_(free, free)] = covariance_from_hessian(hess[np.ix_(free, free)])
+    return out
+
+
+def fit_pradel(
+    histories: np.ndarray,
+    years: Sequence[str | int] | None = None,
+    level: float = 0.95,
+    *,
+    heterogeneity: bool = False,
+) -> PradelFit:
     """Fit Pradel's φ(.) f(.) p(t) model to (animals x years) 0/1 encounter histories.
 
     Rows with no encounter are dropped. At least three years are needed (with two, φ and p are not
-    separately identifiable).
+    separately identifiable). ``heterogeneity`` adds a two-class mixture on detection (p(t + h2),
+    Pledger 2000), for animals seen more or less often than others (e.g. living at the grid's edge);
+    it is fitted starting from the p(t) fit.
     """
     t0 = time.perf_counter()
     hist = (np.asarray(histories) > 0).astype(float)
@@ -149,10 +199,13 @@ def fit_pradel(histories: np.ndarray, years: Sequence[str | int] | None = None, 
         return -v if np.isfinite(v) else 1e300
 
     res = optimize.minimize(negll, x0, method="BFGS", options={"gtol": 1e-6, "maxiter": 2000})
+    if heterogeneity:
+        x1 = np.concatenate([res.x, [-1.5, 0.0]])
+        res = optimize.minimize(negll, x1, method="BFGS", options={"gtol": 1e-6, "maxiter": 4000})
     beta = np.asarray(res.x, dtype=float)
-    hess = numerical_hessian(lambda x: -_loglik(x, hist, first, last), beta)
-    vcv = covariance_from_hessian(hess)
-    se = np.sqrt(np.diag(vcv))
+    vcv = _boundary_aware_vcv(lambda x: -_loglik(x, hist, first, last), beta, t_max)
+    # a link-scale SE above 50 means "not estimable" (a boundary); cap it so the interval stays finite
+    se = np.minimum(np.sqrt(np.diag(vcv)), 50.0)
     surv = from_link("phi", beta[0], se[0], "logit", level)
     rec = from_link("f", beta[1], se[1], "log", level, "per year")
     lam = surv.value + rec.value
@@ -164,11 +217,12 @@ def fit_pradel(histories: np.ndarray, years: Sequence[str | int] | None = None, 
     growth = Estimate(
         "lambda", lam, se_log * lam, lam * math.exp(-z * se_log), lam * math.exp(z * se_log), "log", level, "per year"
     )
-    dets = tuple(from_link(f"p {y}", beta[2 + i], se[2 + i], "logit", level) for i, y in enumerate(names_years))
+    cls = " (class 1)" if heterogeneity else ""
+    dets = tuple(from_link(f"p {y}{cls}", beta[2 + i], se[2 + i], "logit", level) for i, y in enumerate(names_years))
     loglik = -float(res.fun)
     npar = len(beta)
     return PradelFit(
-        model="Pradel phi(.) f(.) p(t), conditional likelihood",
+        model=f"Pradel phi(.) f(.) p({'t + h2' if heterogeneity else 't'}), conditional likelihood",
         years=names_years,
         survival=surv,
         recruitment=rec,
@@ -180,7 +234,9 @@ def fit_pradel(histories: np.ndarray, years: Sequence[str | int] | None = None, 
         aicc=aicc(loglik, npar, n),
         n_animals=n,
         beta=tuple(float(b) for b in beta),
-        beta_names=("logit phi", "log f") + tuple(f"logit p {y}" for y in names_years),
+        beta_names=("logit phi", "log f")
+        + tuple(f"logit p {y}" for y in names_years)
+        + (("h2 delta", "logit pi h2") if heterogeneity else ()),
         converged=bool(res.success) or bool(np.all(np.isfinite(se))),
         seconds=time.perf_counter() - t0,
         vcv=vcv,
