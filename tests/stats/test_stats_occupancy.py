@@ -44,3 +44,17 @@ def test_errors():
         fit_occupancy(np.zeros((4, 3)))
     with pytest.raises(OccupancyError, match="0, 1 or missing"):
         fit_occupancy(np.full((2, 2), 2.0))
+
+
+def test_a_species_seen_on_every_occasion_is_an_edge_estimate_not_a_crash():
+    """Found by bench/store_scale.py: a plot where the species is detected on every survey drove p to
+    exactly 1 and math.log1p(-1) raised in the middle of the plot-year report."""
+    import numpy as np
+
+    from pardus.stats.occupancy import fit_occupancy, occupancy_loglik
+
+    y = np.ones((6, 8))
+    assert occupancy_loglik(y, 1.0, 1.0) == 0.0
+    assert occupancy_loglik(np.zeros((2, 3)), 0.5, 1.0) == float(np.log(0.5) * 2)
+    fit = fit_occupancy(y)
+    assert fit.note and "edge" in fit.note

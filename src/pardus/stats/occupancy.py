@@ -73,8 +73,12 @@ def occupancy_loglik(y: np.ndarray, psi: float, p: float) -> float:
     k = obs.sum(axis=1)
     d = det.sum(axis=1)
     detected = d > 0
-    ll_det = math.log(psi) + d * math.log(p) + (k - d) * math.log1p(-p)
-    ll_non = np.log(psi * (1 - p) ** k + (1 - psi))
+    # At the edge of the range (p or psi exactly 0 or 1, which an optimiser reaches when a species is
+    # seen on every occasion) a log is -inf, never an error; 0 x log(0) counts as 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll_det = (np.log(psi) + np.where(d > 0, d * np.log(p), 0.0)
+                  + np.where(k - d > 0, (k - d) * np.log1p(-p), 0.0))
+        ll_non = np.log(psi * (1 - p) ** k + (1 - psi))
     return float(np.where(detected, ll_det, ll_non).sum())
 
 

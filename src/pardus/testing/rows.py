@@ -56,6 +56,7 @@ class SeasonSize:
     silent: int = 3  # of which this many stopped reporting (offline)
     heartbeats: int = 100  # heartbeat readings kept per online camera
     seed: int = 1
+    more_calls: int = 0  # further machine observations per photo (other models: detector, species head)
 
 
 def _pick(rng: random.Random, shares: tuple[tuple[str, float], ...]) -> str:
@@ -178,6 +179,13 @@ def fill_season(conn: Connection, size: SeasonSize = SeasonSize(), now: datetime
                    "classification_timestamp": media_time[i] + timedelta(days=2),
                    "classification_probability": None if human else 0.5 + (i % 50) / 100, "extra": {},
                    "text_hints": {}}
+            for k in range(size.more_calls):
+                yield {"id": f"o{i:08d}-{k}", "deployment_id": f"D{media_dep[i]:03d}", "media_id": f"m{i:08d}",
+                       "event_id": f"s{i // 3:08d}", "observation_level": "media", "observation_type": kind,
+                       "scientific_name": SPECIES[(i + k) % len(SPECIES)] if kind == "animal" else None,
+                       "count": None if kind == "blank" else 1, "classification_method": "machine",
+                       "classified_by": f"model-{k}@1", "classification_timestamp": media_time[i] + timedelta(days=1),
+                       "classification_probability": 0.4 + (i % 60) / 100, "extra": {}, "text_hints": {}}
 
     counts["observation"] = _write(conn, Observation, observation_rows())
     category = {"animal": "animal", "human": "person", "vehicle": "vehicle"}
