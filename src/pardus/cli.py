@@ -23,7 +23,7 @@ from pardus.reid.commands import individuals_app, reid_app
 from pardus.review.commands import review_app
 from pardus.simulate.commands import simulate_cmd
 from pardus.stats.commands import report
-from pardus.telemetry.commands import fire_app, link_tag_cmd, telemetry_app
+from pardus.telemetry.commands import fire_app, link_tag_cmd, sensors_app, telemetry_app
 from pardus.web.commands import serve
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(fire_app, name="fire")
+app.add_typer(sensors_app, name="sensors")
 individuals_app.command("link-tag")(link_tag_cmd)
 app.command("serve")(serve)
 

@@ -580,3 +580,23 @@ class FireHotspot(Base):
     location_id: Mapped[str | None] = mapped_column(String(64))
     alert_id: Mapped[str | None] = mapped_column(String(64))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Sensor(Base):
+    """An online sensor (smoke, PM2.5, temperature/humidity, fuel moisture, acoustic gunshot/chainsaw
+    detector, gate or vehicle counter, weather station), registered like a camera with its own token
+    (``pds.<sensor>.<secret>``, only a salted hash kept). Its readings are ``SensorReading`` rows with
+    ``source_id`` = the sensor's id."""
+
+    __tablename__ = "sensor"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    token_hash: Mapped[str | None] = mapped_column(String(255))
+    token_revoked: Mapped[datetime | None] = mapped_column()
+    last_seen: Mapped[datetime | None] = mapped_column()
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -263,3 +263,79 @@ def fire_watch(
             if once:
                 return
             time.sleep(interval_s)
+
+
+sensors_app = typer.Typer(help="Online sensors (smoke, PM2.5, weather, acoustic, counters): tokens and readings.",
+                          no_args_is_help=True)
+
+
+@sensors_app.command("add")
+def sensors_add(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id, e.g. PM25-07.")],
+    kind: Annotated[str, typer.Option(help="smoke, pm25, temperature, humidity, fuel-moisture, acoustic, gunshot, "
+                                           "chainsaw, gate, vehicle-counter, weather or other.")],
+    lat: Annotated[float | None, typer.Option(help="Latitude (WGS84).")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude (WGS84).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name people know it by.")] = None,
+) -> None:
+    """Register a sensor and print its token (shown once; only a hash is kept).
+
+    Example: pardus sensors add PM25-07 --kind pm25 --lat 43.12 --lon 131.40
+    """
+    from pardus.telemetry.sensors import SensorError, add_sensor, issue_token
+
+    with workspace_cmd(SensorError) as ws, ws.db.session() as s:
+        add_sensor(s, sensor_id, kind, name=name, latitude=lat, longitude=lon)
+        s.flush()
+        token = issue_token(s, sensor_id)
+    console.print(f"[bold green]Sensor {sensor_id} added.[/] Its token (shown once; put it in the sensor):")
+    typer.echo(token)
+
+
+@sensors_app.command("token")
+def sensors_token(sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")]) -> None:
+    """Issue a new token for a sensor (its old token stops working at once)."""
+    from pardus.telemetry.sensors import SensorError, issue_token
+
+    with workspace_cmd(SensorError) as ws, ws.db.session() as s:
+        token = issue_token(s, sensor_id)
+    typer.echo(token)
+
+
+@sensors_app.command("list")
+def sensors_list() -> None:
+    """The registered sensors, their place and when they last reported."""
+    from pardus.telemetry.sensors import SensorError, list_sensors
+
+    table = Table(title="Sensors")
+    for col in ("sensor", "kind", "name", "lat", "lon", "token", "last reading (UTC)"):
+        table.add_column(col)
+    with workspace_cmd(SensorError) as ws, ws.db.session() as s:
+        for x in list_sensors(s):
+            table.add_row(x.id, x.kind, x.name or "", "" if x.latitude is None else f"{x.latitude:.5f}",
+                          "" if x.longitude is None else f"{x.longitude:.5f}",
+                          "yes" if x.token_hash and not x.token_revoked else "no",
+                          f"{x.last_seen:%Y-%m-%d %H:%M}" if x.last_seen else "")
+    console.print(table)
+
+
+@sensors_app.command("import")
+def sensors_import(
+    files: Annotated[list[Path], typer.Argument(help="CSV series: sensor,time,kind,value[,unit] (times with their "
+                                                     "zone), a US EPA daily download or a Synoptic station file.")],
+    utc_offset: Annotated[int | None, typer.Option(
+        help="For files with local dates and no zone (EPA daily): minutes east of UTC, e.g. -480.")] = None,
+) -> None:
+    """Import historical sensor readings; importing the same file again adds nothing.
+
+    Example: pardus sensors import ad_viz_plotval_data.csv --utc-offset -480
+    """
+    from pardus.telemetry.sensors import SensorError, import_sensor_file
+
+    with workspace_cmd(SensorError, TelemetryFileError) as ws:
+        for path in files:
+            with ws.db.session() as s:
+                rep = import_sensor_file(s, path, utc_offset_minutes=utc_offset)
+            added = f" New sensors: {', '.join(rep.sensors_added)}." if rep.sensors_added else ""
+            console.print(f"[bold green]{rep.source}[/] ({rep.layout}): {rep.rows} rows, {rep.readings} readings: "
+                          f"{rep.stored} stored, {rep.already} already stored; {rep.empty_cells} empty cells.{added}")
