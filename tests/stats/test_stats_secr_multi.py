@@ -98,5 +98,11 @@ def test_shared_detection_trend_and_realised_variance(small_sessions):
     real = by_session.realised_density(0)
     assert real.value == by_session.density[0].value and real.se < by_session.density[0].se
     assert by_session.growth(0, 1, realised=True).se < by_session.growth(0, 1).se
+    # animals identified in both years share their activity centres: their covariance narrows λ
+    assert by_session.shared_animals_cov(0, 1, 0) == 0.0
+    cov = by_session.shared_animals_cov(0, 1, 5)
+    assert cov > 0 and by_session.shared_animals_cov(0, 1, 10) == pytest.approx(2 * cov)
+    shared = by_session.growth(0, 1, realised=True, recaptured=5)
+    assert shared.se < by_session.growth(0, 1, realised=True).se and shared.value == by_session.growth(0, 1).value
     assert {r["session"] for r in by_session.table()} == {"2022", "2023"}
     assert len(by_session.as_dict()["growth"]) == 1

@@ -131,6 +131,8 @@ class SecrMultiFit:
     level: float
     design_density: np.ndarray = field(repr=False, compare=False)
     vcv: np.ndarray = field(repr=False, compare=False)
+    pdot: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
+    same_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool), repr=False, compare=False)
     references: tuple[str, ...] = (
         "Borchers & Efford (2008) Biometrics 64:377-385",
         "Efford (2004) Oikos 106:598-610",
@@ -159,16 +161,44 @@ class SecrMultiFit:
         e = from_link("D (realised)", math.log(d.value), se_log, "log", self.level, d.unit)
         return e
 
-    def growth(self, i: int, j: int, *, per_year: bool = True, realised: bool = False) -> Estimate:
+    def shared_animals_cov(self, i: int, j: int, recaptured: int) -> float:
+        """Covariance of log N̂_i and log N̂_j that animals present in both sessions bring.
+
+        The sessions' likelihoods are independent, but the realised populations of two years share
+        the animals that survived, at the same activity centres: where they live (near the cameras or
+        not) moves both years' estimates the same way. For ``S`` shared animals with centres ``x_k``
+        this covariance of ``n_i`` and ``n_j`` is ``Σ_k (p_i(x_k) - p̄_i)(p_j(x_k) - p̄_j)``, whose
+        expectation ``S (∫p_i p_j / A - p̄_i p̄_j)`` is estimated from ``m``, the animals identified
+        in both sessions (``E m = S ∫p_i p_j / A``): ``m (1 - a_i a_j / (A ∫p_i p_j)) / (n_i n_j)``
+        on the log scale, ``p`` being each session's p.(x) at the fitted detection. Needs the same
+        mask in both sessions; 0 otherwise. A moment estimator written for Pardus (not from secr).
+        """
+        if not self.pdot or not self.same_mask[i, j] or recaptured <= 0:
+            return 0.0
+        pi, pj = self.pdot[i], self.pdot[j]
+        spp = float((pi * pj).sum())
+        if spp <= 0:
+            return 0.0
+        frac = 1.0 - float(pi.sum()) * float(pj.sum()) / (len(pi) * spp)
+        return recaptured * frac / (self.n_individuals[i] * self.n_individuals[j])
+
+    def growth(
+        self, i: int, j: int, *, per_year: bool = True, realised: bool = False, recaptured: int | None = None
+    ) -> Estimate:
         """Rate of change of density from session ``i`` to ``j``: ``D_j / D_i``, per year if asked.
 
         Delta method on the log scale: ``var(log λ) = c' V c`` with ``c`` the difference of the two
         sessions' density design rows; interval ``exp(log λ ± z SE)``. ``per_year`` takes the
         ``Δt``-th root (``Δt`` from the session times), the geometric mean yearly rate.
+        ``realised`` gives the interval for the animals that were there (Efford & Fewster 2013);
+        with it, ``recaptured`` (animals identified in both sessions) adds the covariance that
+        animals present in both years bring (:meth:`shared_animals_cov`).
         """
         v = self._density_log_var(realised)
         log_l = math.log(self.density[j].value) - math.log(self.density[i].value)
         var = float(v[i, i] + v[j, j] - 2.0 * v[i, j])
+        if realised and recaptured is not None:
+            var -= 2.0 * self.shared_animals_cov(i, j, recaptured)
         dt = 1.0
         if per_year:
             dt = self.times[j] - self.times[i]
@@ -353,7 +383,7 @@ def fit_secr_multi(
     det_link = "logit" if detectfn in ("HN", "EX") else "log"
     pd, pg = xd.shape[1], xg.shape[1]
     z = np.zeros
-    dens, dets, sigs, esa = [], [], [], []
+    dens, dets, sigs, esa, pdots = [], [], [], [], []
     for s, p in enumerate(preps):
         rows = {
             "D": np.concatenate([xd[s], z(pg), z(xs.shape[1])]),
@@ -371,6 +401,8 @@ def fit_secr_multi(
         dets.append(est[det_name])
         sigs.append(est["sigma"])
         esa.append(float(p.parts(lik.theta(beta[pd:], s))[1]))
+        h, _, _ = p.hazard(lik.theta(beta[pd:], s), grad=False)
+        pdots.append(-np.expm1(-(p.U @ h)))
     bnames = _names("D", density, names) + _names(det_name, detection, names) + _names("sigma", sigma, names)
     npar = len(beta)
     se_beta = np.sqrt(np.diag(vcv))
@@ -404,6 +436,13 @@ def fit_secr_multi(
         level=level,
         design_density=xd,
         vcv=vcv,
+        pdot=tuple(pdots),
+        same_mask=np.array(
+            [
+                [a.mask.spacing == b.mask.spacing and np.array_equal(a.mask.xy, b.mask.xy) for b in sessions]
+                for a in sessions
+            ]
+        ),
     )
 
 
