@@ -8,9 +8,9 @@ success rate is itself a fact about a collar and its habitat.
 Nothing is deleted. Two kinds of outlier are flagged in ``TelemetryFix.outlier``:
 - ``marked``: the data owner's own verdict (Movebank ``visible=false`` or ``manually-marked-outlier``);
 - ``speed``: a spike, a fix whose implied speed from the previous *and* to the next kept fix both
-  exceed ``max_speed_kmh`` (the classic two-sided speed filter; McConnell, Chambers and Fedak 1992,
-  Antarctic Science 4, 393-398; one fast step alone is a real dash, two in and out of one point is
-  a bad fix);
+  exceed ``max_speed_kmh`` (a two-sided speed filter, simplified from McConnell, Chambers and Fedak
+  1992, Antarctic Science 4, 393-398, who combine the speeds to two fixes on each side; one fast step
+  alone is a real dash, two in and out of one point is a bad fix);
 - ``null-island``: exactly 0, 0, a receiver's "no position" written as a position.
 Flags are recomputed for every tag an import touches, so they always describe the whole track.
 """
