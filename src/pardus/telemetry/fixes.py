@@ -5,7 +5,7 @@ later export of the same study, adds only the records not yet stored, and the da
 already stored are never overwritten. Failed fixes (no position) are stored as such, because fix
 success rate is itself a fact about a collar and its habitat.
 
-Nothing is deleted. Two kinds of outlier are flagged in ``TelemetryFix.outlier``:
+Nothing is deleted. Three kinds of outlier are flagged in ``TelemetryFix.outlier``:
 - ``marked``: the data owner's own verdict (Movebank ``visible=false`` or ``manually-marked-outlier``);
 - ``speed``: a spike, a fix whose implied speed from the previous *and* to the next kept fix both
   exceed ``max_speed_kmh`` (a two-sided speed filter, simplified from McConnell, Chambers and Fedak
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from pardus.telemetry.movebank import FixRecord, MovebankFile
 
 DEFAULT_MAX_SPEED_KMH = 100.0  # faster than any terrestrial carnivore sustains between fixes
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+FIXED_FLAGS = ("marked", "null-island")
 
 
 class TelemetryError(ValueError):
@@ -94,36 +95,38 @@ def _tag_rows(s: Session, tags: Iterable[str]) -> dict[str, TelemetryTag]:
 
 
 def reflag(s: Session, tags: Iterable[str], max_speed_kmh: float = DEFAULT_MAX_SPEED_KMH) -> dict[str, int]:
-    """Recompute the outlier flags of every record of these tags; returns flagged counts by reason."""
+    """Recompute the speed flags of every record of these tags; returns flagged counts by reason.
+
+    'marked' and 'null-island' are facts of the record itself, set when it is stored; speed spikes
+    depend on the neighbours, so they are recomputed over the whole track of each tag given.
+    """
     counts: dict[str, int] = {}
     for tag in sorted(set(tags)):
-        rows = s.execute(
+        rows = [tuple(r) for r in s.execute(
             select(TelemetryFix.id, TelemetryFix.timestamp, TelemetryFix.longitude, TelemetryFix.latitude,
-                   TelemetryFix.visible, TelemetryFix.outlier, TelemetryFix.extra, TelemetryFix.sensor_type)
-            .where(TelemetryFix.tag_id == tag).order_by(TelemetryFix.timestamp)).all()
-        want: dict[int, str | None] = {}
-        track = []
-        for r in rows:
-            marked = (not r.visible) or str((r.extra or {}).get("manually-marked-outlier", "")).lower() == "true"
-            if marked:
-                want[r.id] = "marked"
-            elif r.longitude is not None and r.latitude is not None and r.longitude == 0.0 and r.latitude == 0.0:
-                want[r.id] = "null-island"
-            else:
-                want[r.id] = None
-                if r.longitude is not None and r.latitude is not None:
-                    track.append(r)
-        spikes = speed_outliers([r.timestamp.timestamp() for r in track], [r.longitude for r in track],
-                                [r.latitude for r in track], max_speed_kmh)
+                   TelemetryFix.outlier)
+            .where(TelemetryFix.tag_id == tag, TelemetryFix.sensor_type == "gps", TelemetryFix.latitude.is_not(None))
+            .order_by(TelemetryFix.timestamp))]
+        track = [r for r in rows if r[4] not in FIXED_FLAGS]
+        spikes = speed_outliers([r[1].timestamp() for r in track], [r[2] for r in track], [r[3] for r in track],
+                                max_speed_kmh)
         for r, spike in zip(track, spikes, strict=True):
-            if spike:
-                want[r.id] = "speed"
-        for r in rows:
-            if want[r.id] != r.outlier:
-                s.execute(update(TelemetryFix).where(TelemetryFix.id == r.id).values(outlier=want[r.id]))
-            if want[r.id]:
-                counts[want[r.id]] = counts.get(want[r.id], 0) + 1  # type: ignore[index]
+            want = "speed" if spike else None
+            if want != r[4]:
+                s.execute(update(TelemetryFix).where(TelemetryFix.id == r[0]).values(outlier=want))
+        for r in s.execute(select(TelemetryFix.outlier, func.count()).where(
+                TelemetryFix.tag_id == tag, TelemetryFix.outlier.is_not(None)).group_by(TelemetryFix.outlier)):
+            counts[r[0]] = counts.get(r[0], 0) + int(r[1])
     return counts
+
+
+def record_flag(rec: FixRecord) -> str | None:
+    """The flag a record carries by itself: the owner's verdict, or a receiver's 0, 0."""
+    if not rec.visible or rec.marked_outlier:
+        return "marked"
+    if rec.latitude == 0.0 and rec.longitude == 0.0:
+        return "null-island"
+    return None
 
 
 def _row(rec: FixRecord, individual_id: str | None) -> dict[str, object]:
@@ -133,7 +136,7 @@ def _row(rec: FixRecord, individual_id: str | None) -> dict[str, object]:
     return {"tag_id": rec.tag_id, "sensor_type": rec.sensor_type, "timestamp": rec.timestamp,
             "latitude": rec.latitude, "longitude": rec.longitude, "event_id": rec.event_id,
             "animal": rec.animal, "visible": rec.visible, "dop": rec.dop, "individual_id": individual_id,
-            "outlier": None, "extra": extra}
+            "outlier": record_flag(rec), "extra": extra}
 
 
 def import_records(s: Session, parsed: MovebankFile, *,
@@ -163,8 +166,8 @@ def import_records(s: Session, parsed: MovebankFile, *,
     new_rows: list[dict[str, object]] = []
     for tag_id, recs in by_tag.items():
         lo, hi = min(r.timestamp for r in recs), max(r.timestamp for r in recs)
-        have = set(s.execute(select(TelemetryFix.sensor_type, TelemetryFix.timestamp).where(
-            TelemetryFix.tag_id == tag_id, TelemetryFix.timestamp >= lo, TelemetryFix.timestamp <= hi)).all())
+        have = {(st, ts) for st, ts in s.execute(select(TelemetryFix.sensor_type, TelemetryFix.timestamp).where(
+            TelemetryFix.tag_id == tag_id, TelemetryFix.timestamp >= lo, TelemetryFix.timestamp <= hi))}
         ind = tags[tag_id].individual_id
         for rec in recs:
             if (rec.sensor_type, rec.timestamp) in have:
@@ -181,7 +184,8 @@ def import_records(s: Session, parsed: MovebankFile, *,
         raise TelemetryError("another import stored some of these records at the same moment; nothing was "
                              "imported from this file: run the same command again") from exc
     rep.tags = sorted(by_tag)
-    rep.flagged = reflag(s, by_tag, max_speed_kmh)
+    # only tracks that gained records can gain or lose a spike
+    rep.flagged = reflag(s, {r["tag_id"] for r in new_rows}, max_speed_kmh)  # type: ignore[misc]
     return rep
 
 
