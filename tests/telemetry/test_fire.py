@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.telemetry.helpers import MODIS_24H, SEEN, khasansky_park
 from typer.testing import CliRunner
 
 from pardus.alerts.lifecycle import raise_alert
 from pardus.alerts.notify import channels_from
 from pardus.alerts.rules import MediaFacts, evaluate, load_rules, parse_rules
 from pardus.store import open_workspace
-from pardus.store.models import Alert, AlertEvent, Camera, Deployment, FireHotspot, Location
+from pardus.store.models import Alert, AlertEvent, FireHotspot
 from pardus.telemetry.fire import import_hotspots
 from pardus.telemetry.firms import parse_firms, read_firms
 from pardus.telemetry.movebank import TelemetryFileError
@@ -25,20 +26,6 @@ FILES = {
     "czu-2020-viirs-noaa20-nrt/viirs-1-081620-092220.csv.gz": (21024, "download", "VIIRS"),
     "ukraine-2021-viirs-snpp-archive/fire_archive_SV-C2_272178.csv": (10057, "archive", "VIIRS"),
 }
-MODIS_24H = "global-modis-24h-2025-11-18/MODIS_C6_1_Global_24h.csv"
-SEEN = datetime(2025, 11, 18, 12, 0, tzinfo=UTC)  # the morning after the passes in the 24-hour file
-
-
-def _khasansky_park(s) -> None:
-    """Three cameras around the Slavyanka hotspot cluster (42.89 N 131.34 E) in Khasansky district."""
-    for i, (lon, lat) in enumerate([(131.337, 42.895), (131.25, 42.85), (131.25, 42.95)]):
-        s.add(Camera(id=f"CAM{i}"))
-        s.add(Location(id=f"L{i}", name=f"station {i}", plot="KH-1", latitude=lat, longitude=lon))
-        s.add(Deployment(id=f"D{i}", location_id=f"L{i}", camera_id=f"CAM{i}",
-                         start=datetime(2025, 6, 1, tzinfo=UTC)))
-    s.flush()
-
-
 def test_every_real_firms_file_in_once(shared_data: Path, sqlite_settings) -> None:
     rules = load_rules(None)
     with open_workspace(sqlite_settings) as ws:
@@ -69,7 +56,7 @@ channels:
     parsed = read_firms(shared_data / "fire-firms" / MODIS_24H)
     with open_workspace(sqlite_settings) as ws:
         with ws.db.session() as s:
-            _khasansky_park(s)
+            khasansky_park(s)
             rep = import_hotspots(s, parsed, rules, channels=channels_from(rules.channels), now=SEEN)
         # the four Slavyanka detections (05:59 Aqua pass) lie inside the cameras' outline or within 3 km;
         # Nadezhdinsky (45 km) and the rest of the world do not
@@ -94,7 +81,7 @@ def test_a_hotspot_joins_the_cameras_own_fire_alert(shared_data: Path, sqlite_se
     parsed = read_firms(shared_data / "fire-firms" / MODIS_24H)
     with open_workspace(sqlite_settings) as ws:
         with ws.db.session() as s:
-            _khasansky_park(s)
+            khasansky_park(s)
             camera_alert = raise_alert(s, kind="fire", rule="fire", severity="critical", camera_id="CAM0",
                                        deployment_id="D0", media_id="photo-1", evidence={"best_score": 0.9},
                                        window=timedelta(minutes=30), now=SEEN - timedelta(minutes=5)).alert.id
@@ -110,7 +97,7 @@ def test_a_hotspot_joins_the_cameras_own_fire_alert(shared_data: Path, sqlite_se
 def test_old_hotspots_are_placed_but_wake_nobody(shared_data: Path, sqlite_settings) -> None:
     parsed = read_firms(shared_data / "fire-firms" / MODIS_24H)
     with open_workspace(sqlite_settings) as ws, ws.db.session() as s:
-        _khasansky_park(s)
+        khasansky_park(s)
         rep = import_hotspots(s, parsed, load_rules(None))  # now: a year after the file
         assert rep.in_park == 4 and rep.too_old_to_alert == 4 and rep.alerts_created == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -82,8 +83,8 @@ def test_readings_over_http_with_the_sensors_own_token(workspace) -> None:
                       headers={"Authorization": f"Bearer {token}"}).status_code == 404
         auth = {"Authorization": f"Bearer {token}"}
         r = c.post(url, json=body, headers=auth)
-        assert r.status_code == 200 and r.json() == {"stored": 2, "already": 0}
-        assert c.post(url, json=body, headers=auth).json() == {"stored": 0, "already": 2}  # a retry
+        assert r.status_code == 200 and r.json() == {"stored": 2, "already": 0, "alerts": []}
+        assert c.post(url, json=body, headers=auth).json() == {"stored": 0, "already": 2, "alerts": []}  # a retry
         bad = c.post(url, json={"time": "2024-05-01 08:30", "kind": "pm25", "value": 3}, headers=auth)
         assert bad.status_code == 400 and "no time zone" in bad.json()["error"]
         assert c.post(url, content=b"\xff{", headers=auth).status_code == 400
@@ -107,3 +108,78 @@ def test_sensors_cli(env: Path) -> None:
     assert res.exit_code == 0 and "1 stored" in res.output
     res = runner.invoke(app, ["sensors", "list"])
     assert res.exit_code == 0 and "GATE-1" in res.output
+
+
+def test_smoke_frame_pm25_rise_and_hotspot_are_one_alert(shared_data: Path, tmp_path: Path, sqlite_settings) -> None:
+    """A camera's smoke alert, a PM2.5 rise posted over HTTP by a sensor beside it and a FIRMS file
+    with hotspots near it: one alert, the three pieces of evidence attached."""
+    from datetime import timedelta
+
+    from tests.telemetry.helpers import MODIS_24H, SEEN, khasansky_park
+
+    from pardus.alerts.lifecycle import raise_alert
+    from pardus.store.models import Alert, AlertEvent
+    from pardus.telemetry.fire import import_hotspots
+    from pardus.telemetry.firms import read_firms
+    from pardus.web.app import create_app
+    from pardus.web.deps import LiveConfig
+    from pardus.web.routers import sensors
+
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text("""
+window_minutes: 120
+rules:
+  - {name: smoke, kind: smoke}
+  - {name: pm25-rise, kind: sensor, readings: [pm25], rise: 25, over_minutes: 120, within_m: 3000}
+  - {name: fire-hotspot, kind: hotspot, within_m: 3000}
+channels:
+  - {type: webhook, name: rangers, url: "http://127.0.0.1:9/hook"}
+""")
+    from pardus.alerts.rules import load_rules
+
+    rules = load_rules(rules_file)
+    now = datetime.now(UTC)
+    with open_workspace(sqlite_settings) as ws:
+        with ws.db.session() as s:
+            khasansky_park(s)
+            add_sensor(s, "PM25-1", "pm25", latitude=42.896, longitude=131.339)
+            s.flush()
+            token = issue_token(s, "PM25-1")
+            smoke = raise_alert(s, kind="smoke", rule="smoke", severity="high", camera_id="CAM0", deployment_id="D0",
+                                media_id="photo-1", evidence={"source": "camera", "best_score": 0.8},
+                                window=timedelta(minutes=120), now=now - timedelta(minutes=20)).alert.id
+        app = create_app(ws, LiveConfig(pipeline=False, rules_path=rules_file))
+        app.include_router(sensors.router)
+        t0 = now - timedelta(minutes=30)
+        body = {"readings": [{"time": (t0 + timedelta(minutes=10 * i)).isoformat(), "kind": "pm25",
+                              "value": v, "unit": "ug/m3"} for i, v in enumerate([8, 9, 12, 60])]}
+        with TestClient(app) as c:
+            r = c.post("/api/v1/sensors/PM25-1/readings", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.json()["stored"] == 4 and r.json()["alerts"] == []  # joined the smoke
+        parsed = read_firms(shared_data / "fire-firms" / MODIS_24H)
+        # the file's passes moved to "now", as if downloaded minutes after the overpass
+        shift = now - SEEN
+        parsed.hotspots = [type(h)(**{**h.__dict__, "acquired": h.acquired + shift}) for h in parsed.hotspots]
+        with ws.db.session() as s:
+            rep = import_hotspots(s, parsed, rules, now=now)
+        assert rep.alerts_created == [] and rep.alerts_joined == 4
+        with ws.db.session() as s:
+            (alert,) = s.scalars(select(Alert)).all()
+            assert alert.id == smoke and alert.details["sightings"] == 6
+            sources = [e.details.get("source") for e in s.scalars(
+                select(AlertEvent).where(AlertEvent.alert_id == smoke, AlertEvent.action == "sighting"))]
+            assert sources == ["sensor"] + ["NASA FIRMS"] * 4
+            ev = s.scalars(select(AlertEvent).where(AlertEvent.details["source"].as_string() == "sensor")).one()
+            assert ev.details["rise"] == 52 and ev.details["nearest_cameras"][0]["camera_id"] == "CAM0"
+
+
+def test_sensor_rules_checked_and_old_series_wake_nobody(shared_data: Path, sqlite_settings) -> None:
+    from pardus.alerts.rules import RulesError, parse_rules
+
+    with pytest.raises(RulesError, match="needs 'above: LEVEL' and/or 'rise: AMOUNT'"):
+        parse_rules("rules:\n  - {name: pm, kind: sensor}\n")
+    rules = parse_rules("rules:\n  - {name: smoky, kind: sensor, readings: [pm25], above: 35.45}\n")
+    with open_workspace(sqlite_settings) as ws, ws.db.session() as s:
+        rep = import_sensor_file(s, shared_data / EPA, utc_offset_minutes=-480, rules=rules)
+    # the 117 site-days above the US 24-h "unhealthy for sensitive groups" breakpoint, all from 2020
+    assert rep.alerts.too_old == 117 and rep.alerts.created == []

@@ -43,11 +43,14 @@ MEDIA_KINDS = (*DETECTION_KINDS, "species", "new-individual")
 CAMERA_KINDS = ("camera-offline", "camera-tampered")
 # Facts from outside the cameras: a satellite fire hotspot in the park or within ``within_m`` of its
 # outline raises a "fire" alert at the nearest camera (pardus.telemetry.fire); ``min_score`` is the
-# least FIRMS confidence in percent (VIIRS low/nominal/high count as 0/50/100).
-SOURCE_KINDS = ("hotspot",)
+# least FIRMS confidence in percent (VIIRS low/nominal/high count as 0/50/100). A sensor reading at or
+# above ``above`` and/or risen by ``rise`` within ``over_minutes`` raises a "fire" alert (smoke and PM2.5
+# sensors) or a "sensor" alert at the nearest camera within ``within_m``.
+SOURCE_KINDS = ("hotspot", "sensor")
 KINDS = (*MEDIA_KINDS, *CAMERA_KINDS, *SOURCE_KINDS)
 SEVERITY = {"person": "high", "vehicle": "high", "fire": "critical", "smoke": "high", "species": "medium",
-            "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high", "hotspot": "critical"}
+            "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high", "hotspot": "critical",
+            "sensor": "high"}
 
 
 class RulesError(ValueError):
@@ -65,6 +68,11 @@ class Rule:
     within_m: float = 2000.0
     min_score: float | None = None
     severity: str = ""
+    # sensor rules: which reading kinds (empty: any), a level to reach and/or a rise within over_minutes
+    readings: tuple[str, ...] = ()
+    above: float | None = None
+    rise: float | None = None
+    over_minutes: float = 60.0
 
 
 @dataclass
@@ -137,7 +145,14 @@ def parse_rules(text: str, source: str = "rules") -> RuleSet:
             near=tuple(raw.get("near") or ()), within_m=float(raw.get("within_m", 2000.0)),
             min_score=None if raw.get("min_score") is None else float(raw["min_score"]),
             severity=str(raw.get("severity") or SEVERITY[kind]),
+            readings=tuple(str(k) for k in raw.get("readings") or ()),
+            above=None if raw.get("above") is None else float(raw["above"]),
+            rise=None if raw.get("rise") is None else float(raw["rise"]),
+            over_minutes=float(raw.get("over_minutes", 60.0)),
         )
+        if kind == "sensor" and rule.above is None and rule.rise is None:
+            raise RulesError(f"rule {name!r}: a sensor rule needs 'above: LEVEL' and/or 'rise: AMOUNT' "
+                             "(with 'over_minutes', default 60)")
         for z in rule.zones:
             if z not in zones:
                 raise RulesError(f"rule {name!r}: zone {z!r} is not defined under 'zones:'")

@@ -325,17 +325,25 @@ def sensors_import(
                                                      "zone), a US EPA daily download or a Synoptic station file.")],
     utc_offset: Annotated[int | None, typer.Option(
         help="For files with local dates and no zone (EPA daily): minutes east of UTC, e.g. -480.")] = None,
+    rules: RulesOpt = None,
 ) -> None:
-    """Import historical sensor readings; importing the same file again adds nothing.
+    """Import historical sensor readings; importing the same file again adds nothing. New readings go
+    through the sensor rules (readings older than 48 hours alert nobody).
 
     Example: pardus sensors import ad_viz_plotval_data.csv --utc-offset -480
     """
+    from pardus.alerts.notify import ChannelError, channels_from
+    from pardus.alerts.rules import RulesError, load_rules
     from pardus.telemetry.sensors import SensorError, import_sensor_file
 
-    with workspace_cmd(SensorError, TelemetryFileError) as ws:
+    with workspace_cmd(SensorError, TelemetryFileError, RulesError, ChannelError) as ws:
+        rule_set = load_rules(rules or ws.settings.data_dir / "alert-rules.yaml")
+        channels = channels_from(rule_set.channels)
         for path in files:
             with ws.db.session() as s:
-                rep = import_sensor_file(s, path, utc_offset_minutes=utc_offset)
+                rep = import_sensor_file(s, path, utc_offset_minutes=utc_offset, rules=rule_set, channels=channels)
             added = f" New sensors: {', '.join(rep.sensors_added)}." if rep.sensors_added else ""
             console.print(f"[bold green]{rep.source}[/] ({rep.layout}): {rep.rows} rows, {rep.readings} readings: "
-                          f"{rep.stored} stored, {rep.already} already stored; {rep.empty_cells} empty cells.{added}")
+                          f"{rep.stored} stored, {rep.already} already stored; {rep.empty_cells} empty cells.{added} "
+                          f"Alerts: {len(rep.alerts.created)} raised, {rep.alerts.joined} joined open alerts, "
+                          f"{rep.alerts.too_old} readings too old to alert.")

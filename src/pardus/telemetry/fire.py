@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from pardus.alerts.lifecycle import raise_alert
 from pardus.alerts.notify import Channel, schedule
 from pardus.alerts.rules import Rule, RuleSet
-from pardus.store.models import Deployment, FireHotspot, Location, utcnow
+from pardus.store.models import Alert, Deployment, FireHotspot, Location, utcnow
 from pardus.telemetry.firms import FirmsFile, Hotspot
 from pardus.telemetry.fixes import TelemetryError
 from pardus.telemetry.movement import (
@@ -98,6 +98,16 @@ def park_outline(s: Session) -> Park | None:
     plane = LocalPlane.about(lons, lats)
     hull = plot_hull(plane.xy(lons, lats))
     return Park(stations, plane, hull, (min(lons), min(lats), max(lons), max(lats)))
+
+
+def fire_alert_kind(s: Session, camera_id: str | None, window: timedelta, now: datetime) -> str:
+    """The alert kind a fire sign from outside the camera (hotspot, smoke or PM2.5 sensor) is raised
+    as at this camera: "fire", unless the camera has an open "smoke" alert in the window and no open
+    "fire" alert, so its smoke frame, the sensor's rise and the satellite's hotspot are one alert."""
+    open_kinds = set(s.scalars(select(Alert.kind).where(
+        Alert.camera_id == camera_id, Alert.kind.in_(("fire", "smoke")), Alert.status != "resolved",
+        Alert.updated >= now - window)))
+    return "smoke" if open_kinds == {"smoke"} else "fire"
 
 
 @dataclass
@@ -187,12 +197,13 @@ def import_hotspots(s: Session, parsed: FirmsFile, rules: RuleSet, *, channels: 
                 rep.too_old_to_alert += 1
             elif rule is not None:
                 st = nearest[0][0]
-                raised = raise_alert(s, kind="fire", rule=rule.name, severity=rule.severity, camera_id=st.camera_id,
+                kind = fire_alert_kind(s, st.camera_id, window, now)
+                raised = raise_alert(s, kind=kind, rule=rule.name, severity=rule.severity, camera_id=st.camera_id,
                                      deployment_id=st.deployment_id, media_id=f"firms:{h.key}"[:64],
                                      evidence=_evidence(h, float(d), nearest), window=window, now=now)
                 alert_id = raised.alert.id
                 if raised.created:
-                    schedule(raised.alert, [c for c in channels if c.wants("fire")])
+                    schedule(raised.alert, [c for c in channels if c.wants(kind)])
                     rep.alerts_created.append(raised.alert.id)
                 else:
                     rep.alerts_joined += 1

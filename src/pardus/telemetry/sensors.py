@@ -20,14 +20,18 @@ import io
 import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pardus.alerts.lifecycle import raise_alert
+from pardus.alerts.notify import Channel, schedule
+from pardus.alerts.rules import RuleSet
 from pardus.live.cameras import AuthError, bearer, hash_token, token_matches
 from pardus.store.models import Sensor, SensorReading
 from pardus.telemetry.movebank import MAX_ERRORS_SHOWN, TelemetryFileError, decode, read_bytes
@@ -132,29 +136,112 @@ def reading(time: Any, kind: Any, value: Any, unit: Any = None) -> Reading:
     return Reading(ts.astimezone(UTC), kind, v, unit_s)
 
 
-def record_readings(s: Session, sensor_id: str, readings: list[Reading]) -> tuple[int, int]:
-    """Store the readings not stored yet (same sensor, kind and time); returns (stored, already)."""
+def store_readings(s: Session, sensor_id: str, readings: list[Reading]) -> tuple[list[Reading], int]:
+    """Store the readings not stored yet (same sensor, kind and time); returns (the new ones, already)."""
     if not readings:
-        return 0, 0
+        return [], 0
     lo = min(r.timestamp for r in readings)
     hi = max(r.timestamp for r in readings)
     have = {(k, t) for k, t in s.execute(select(SensorReading.kind, SensorReading.timestamp).where(
         SensorReading.source_id == sensor_id, SensorReading.timestamp >= lo, SensorReading.timestamp <= hi))}
-    rows = []
+    new: list[Reading] = []
     for r in readings:
         if (r.kind, r.timestamp) in have:
             continue
         have.add((r.kind, r.timestamp))
-        rows.append({"source_id": sensor_id, "timestamp": r.timestamp, "kind": r.kind, "value": r.value,
-                     "unit": r.unit, "extra": dict(r.extra)})
+        new.append(r)
+    rows = [{"source_id": sensor_id, "timestamp": r.timestamp, "kind": r.kind, "value": r.value, "unit": r.unit,
+             "extra": dict(r.extra)} for r in new]
     for i in range(0, len(rows), MAX_BATCH):
         s.execute(SensorReading.__table__.insert(), rows[i:i + MAX_BATCH])
     sensor = s.get(Sensor, sensor_id)
-    if sensor is not None and rows:
-        newest = max(r["timestamp"] for r in rows)
-        if sensor.last_seen is None or newest > sensor.last_seen:  # type: ignore[operator]
-            sensor.last_seen = newest  # type: ignore[assignment]
-    return len(rows), len(readings) - len(rows)
+    if sensor is not None and new:
+        newest = max(r.timestamp for r in new)
+        if sensor.last_seen is None or newest > sensor.last_seen:
+            sensor.last_seen = newest
+    return new, len(readings) - len(new)
+
+
+def record_readings(s: Session, sensor_id: str, readings: list[Reading]) -> tuple[int, int]:
+    """Store the readings not stored yet; returns (stored, already)."""
+    new, already = store_readings(s, sensor_id, readings)
+    return len(new), already
+
+
+FIRE_SENSORS = ("smoke", "pm25")
+DEFAULT_ALERT_MAX_AGE = timedelta(hours=48)
+
+
+@dataclass
+class SensorAlerts:
+    created: list[str] = field(default_factory=list)
+    joined: int = 0
+    too_old: int = 0
+
+
+def alert_on_readings(s: Session, sensor_id: str, new: list[Reading], rules: RuleSet, *,
+                      channels: Sequence[Channel] = (), now: datetime | None = None,
+                      alert_max_age: timedelta = DEFAULT_ALERT_MAX_AGE) -> SensorAlerts:
+    """Apply the rules of kind ``sensor`` to newly stored readings (in the caller's transaction).
+
+    A reading fires a rule when it reaches ``above`` and/or has risen by ``rise`` over the lowest
+    reading of the same sensor and kind in the ``over_minutes`` before it (both must hold when both
+    are given). The alert is raised at the nearest camera within the rule's ``within_m`` (else with no
+    camera), kind "fire" for smoke and PM2.5 sensors and "sensor" otherwise, so a camera's smoke
+    frame, a PM2.5 rise and a satellite hotspot near the same camera in the window are one fire alert
+    with the three pieces of evidence attached. Readings older than ``alert_max_age`` alert nobody.
+    """
+    from pardus.telemetry.fire import fire_alert_kind, park_outline
+
+    out = SensorAlerts()
+    rules_here = rules.for_kind("sensor")
+    sensor = s.get(Sensor, sensor_id)
+    if not rules_here or sensor is None or not new:
+        return out
+    now = now or datetime.now(UTC)
+    park = park_outline(s) if sensor.latitude is not None and sensor.longitude is not None else None
+    alert_kind = "fire" if sensor.kind in FIRE_SENSORS else "sensor"
+    window = timedelta(minutes=rules.window_minutes)
+    for r in sorted(new, key=lambda x: x.timestamp):
+        if r.value is None:
+            continue
+        for rule in rules_here:
+            if rule.readings and r.kind not in rule.readings:
+                continue
+            if rule.above is not None and r.value < rule.above:
+                continue
+            risen = None
+            if rule.rise is not None:
+                low = s.scalar(select(func.min(SensorReading.value)).where(
+                    SensorReading.source_id == sensor_id, SensorReading.kind == r.kind,
+                    SensorReading.timestamp >= r.timestamp - timedelta(minutes=rule.over_minutes),
+                    SensorReading.timestamp < r.timestamp))
+                risen = None if low is None else r.value - low
+                if risen is None or risen < rule.rise:
+                    continue
+            if r.timestamp < now - alert_max_age:
+                out.too_old += 1
+                break
+            near = park.nearest(sensor.longitude, sensor.latitude) if park is not None else []  # type: ignore[arg-type]
+            near = [(st, d) for st, d in near if d <= rule.within_m]
+            st = near[0][0] if near else None
+            evidence = {"source": "sensor", "sensor": sensor_id, "sensor_kind": sensor.kind, "reading": r.kind,
+                        "value": r.value, "unit": r.unit, "time": r.timestamp.isoformat(),
+                        "rise": None if risen is None else round(risen, 3), "over_minutes": rule.over_minutes,
+                        "nearest_cameras": [{"location_id": c.location_id, "camera_id": c.camera_id,
+                                             "distance_m": round(d)} for c, d in near]}
+            kind = fire_alert_kind(s, st.camera_id if st else None, window, now) if alert_kind == "fire" else alert_kind
+            raised = raise_alert(s, kind=kind, rule=rule.name, severity=rule.severity,
+                                 camera_id=st.camera_id if st else None, deployment_id=st.deployment_id if st else None,
+                                 media_id=f"sensor:{sensor_id}:{r.kind}:{r.timestamp:%Y%m%dT%H%M%S}"[:64],
+                                 evidence=evidence, window=window, now=now)
+            if raised.created:
+                schedule(raised.alert, [c for c in channels if c.wants(kind)])
+                out.created.append(raised.alert.id)
+            else:
+                out.joined += 1
+            break  # one rule per reading
+    return out
 
 
 def series(s: Session, sensor_id: str, kind: str | None = None, start: datetime | None = None,
@@ -364,11 +451,15 @@ class SensorImport:
     already: int
     empty_cells: int
     sensors_added: list[str]
+    alerts: SensorAlerts = field(default_factory=SensorAlerts)
 
 
-def import_sensor_file(s: Session, path: Path, *, utc_offset_minutes: int | None = None) -> SensorImport:
+def import_sensor_file(s: Session, path: Path, *, utc_offset_minutes: int | None = None,
+                       rules: RuleSet | None = None, channels: Sequence[Channel] = (),
+                       now: datetime | None = None) -> SensorImport:
     """Read a sensor CSV (plain or gzip) and store its readings in the caller's transaction. Sensors a
-    station file names and the store lacks are registered (without a token: they do not post)."""
+    station file names and the store lacks are registered (without a token: they do not post). With
+    ``rules``, the new readings go through the sensor rules (``alert_on_readings``)."""
     data, name = read_bytes(path)
     text, _ = decode(data)
     parsed = parse_sensor_csv(text, name, utc_offset_minutes=utc_offset_minutes)
@@ -383,11 +474,17 @@ def import_sensor_file(s: Session, path: Path, *, utc_offset_minutes: int | None
             added.append(sid)
     s.flush()
     stored = already = 0
+    alerts = SensorAlerts()
     for sid, readings in parsed.readings.items():
-        a, b = record_readings(s, sid, readings)
-        stored, already = stored + a, already + b
+        new, b = store_readings(s, sid, readings)
+        stored, already = stored + len(new), already + b
+        if rules is not None:
+            got = alert_on_readings(s, sid, new, rules, channels=channels, now=now)
+            alerts.created += got.created
+            alerts.joined += got.joined
+            alerts.too_old += got.too_old
     total = sum(len(v) for v in parsed.readings.values())
-    return SensorImport(name, parsed.layout, parsed.rows, total, stored, already, parsed.empty_cells, added)
+    return SensorImport(name, parsed.layout, parsed.rows, total, stored, already, parsed.empty_cells, added, alerts)
 
 
 def list_sensors(s: Session) -> list[Sensor]:

@@ -4,9 +4,9 @@
                                                               "kind": "pm25", "value": 35.2, "unit": "ug/m3"}]}
                                           (or one reading as the object itself)
 
-The answer (200) says how many were stored and how many were stored already (a retry after a lost
-answer stores nothing twice); a reading without a time zone or with a value that is not a number
-refuses the whole post (400) with the reading named.
+The answer (200) says how many were stored, how many were stored already (a retry after a lost
+answer stores nothing twice) and the alerts the sensor rules raised; a reading without a time zone
+or with a value that is not a number refuses the whole post (400) with the reading named.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from pardus.alerts.notify import channels_from
+from pardus.alerts.rules import load_rules
 from pardus.store import Workspace
-from pardus.telemetry.sensors import MAX_BATCH, SensorError, authenticate, reading, record_readings
-from pardus.web.deps import workspace
+from pardus.telemetry.sensors import MAX_BATCH, SensorError, alert_on_readings, authenticate, reading, store_readings
+from pardus.web.deps import AppState, app_state
 from pardus.web.problems import HTTPProblem
 from pardus.web.upload import read_limited
 
@@ -27,7 +29,10 @@ router = APIRouter(prefix="/api/v1", tags=["sensors"])
 MAX_BODY = 1024 * 1024
 
 
-def _store(ws: Workspace, sensor_id: str, authorization: str | None, items: list[Any]) -> dict[str, int]:
+def _store(state: AppState, sensor_id: str, authorization: str | None, items: list[Any]) -> dict[str, Any]:
+    ws = state.ws
+    rules = load_rules(state.config.rules_path or ws.settings.data_dir / "alert-rules.yaml")
+    channels = channels_from(rules.channels)
     with ws.db.session() as s:
         authenticate(s, sensor_id, authorization)
         readings = []
@@ -38,8 +43,13 @@ def _store(ws: Workspace, sensor_id: str, authorization: str | None, items: list
                 readings.append(reading(item.get("time"), item.get("kind"), item.get("value"), item.get("unit")))
             except SensorError as exc:
                 raise SensorError(f"reading #{i + 1}: {exc}") from None
-        stored, already = record_readings(s, sensor_id, readings)
-    return {"stored": stored, "already": already}
+        new, already = store_readings(s, sensor_id, readings)
+        alerts = alert_on_readings(s, sensor_id, new, rules, channels=channels)
+    deliveries = state.workers.get("deliveries")
+    if deliveries is not None:  # after the commit: the deliveries are pending in the store already
+        for alert_id in alerts.created:
+            deliveries.enqueue(alert_id, channels)
+    return {"stored": len(new), "already": already, "alerts": alerts.created}
 
 
 def _auth(ws: Workspace, sensor_id: str, authorization: str | None) -> None:
@@ -48,7 +58,8 @@ def _auth(ws: Workspace, sensor_id: str, authorization: str | None) -> None:
 
 
 @router.post("/sensors/{sensor_id}/readings")
-async def post_readings(sensor_id: str, request: Request, ws: Workspace = Depends(workspace)) -> dict[str, int]:
+async def post_readings(sensor_id: str, request: Request, state: AppState = Depends(app_state)) -> dict[str, Any]:
+    ws = state.ws
     # the token is checked before the body is read, as for cameras
     await run_in_threadpool(_auth, ws, sensor_id, request.headers.get("authorization"))
     raw = b""
@@ -63,6 +74,6 @@ async def post_readings(sensor_id: str, request: Request, ws: Workspace = Depend
     if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
         raise HTTPProblem(400, f"'readings' must be a list of 1 to {MAX_BATCH} readings")
     try:
-        return await run_in_threadpool(_store, ws, sensor_id, request.headers.get("authorization"), items)
+        return await run_in_threadpool(_store, state, sensor_id, request.headers.get("authorization"), items)
     except SensorError as exc:
         raise HTTPProblem(400, str(exc)) from exc
