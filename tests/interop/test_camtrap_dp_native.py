@@ -118,7 +118,8 @@ def test_native_export_is_valid_and_round_trips_with_individuals(
     out = tmp_path / "out"
     rep = export_camtrap_dp(workspace, out, exact_coordinates=True, allow_exact=True)
     assert rep.validation.valid, rep.validation.summary()
-    assert rep.counts == {"deployments": 2, "media": 4, "observations": 3, "individuals": 1}
+    # o0, a person's photo observation, is published at event level too (issue 20: GBIF reads events)
+    assert rep.counts == {"deployments": 2, "media": 4, "observations": 4, "individuals": 1, "events_reviewed": 1}
     assert frictionless_errors(out, shared_data / "camtrap-dp-example" / "schemas", tmp_path) == []
     meta = json.loads((out / "datapackage.json").read_text())
     res = {r["name"]: r for r in meta["resources"]}

@@ -11,8 +11,9 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.store.models import ClockCorrection, Deployment, Media
@@ -33,6 +34,22 @@ ISSUE_TEXT = {
     "after-deployment": "time after the deployment ended",
     "out-of-order": "earlier than a photo taken before it on the card",
 }
+
+
+# Media.timestamp_issues flags that make a photo's time unusable for dating a record: a reset or
+# impossible clock would invent sightings in other years (first seen 2000-01-13). One definition
+# for every reader that dates records (report, exports, the catalogue's first and last sightings).
+UNTRUSTED_TIME = frozenset({"clock-reset", "in-future", "before-deployment", "after-deployment", "no-time"})
+
+
+def time_is_trusted(issues: str | None) -> bool:
+    """Whether a photo with these comma-separated ``timestamp_issues`` flags may date a record."""
+    return not (issues and UNTRUSTED_TIME & set(issues.split(",")))
+
+
+def untrusted_time_clause(column: Any) -> Any:
+    """SQL condition true where a ``timestamp_issues`` column holds an untrusting flag (NULL: false)."""
+    return and_(column.is_not(None), or_(*(column.contains(flag) for flag in sorted(UNTRUSTED_TIME))))
 
 
 class TimeFixError(ValueError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import copy
 import csv
+import itertools
 import json
 import math
 import re
@@ -32,11 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import String, and_, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from pardus.ingest.exif import without_gps
+from pardus.ingest.timefix import untrusted_time_clause
 from pardus.interop.camtrap_dp_schema import (
     DEPLOYMENTS,
     INDIVIDUALS,
@@ -44,6 +47,7 @@ from pardus.interop.camtrap_dp_schema import (
     MISSING_VALUES,
     OBSERVATIONS,
     PROFILE_URL,
+    SAMPLING_DESIGNS,
     SCHEMAS,
     SUPPORTED_VERSIONS,
     TABLES,
@@ -57,6 +61,7 @@ from pardus.interop.camtrap_dp_schema import (
     validate_package,
     validate_table_file,
 )
+from pardus.interop.events import human_events
 from pardus.store import Workspace
 from pardus.store.models import (
     Camera,
@@ -167,10 +172,22 @@ def _decimals(precision: float) -> int:
     return len(text.split(".", 1)[1]) if "." in text and "e" not in text else max(0, -math.floor(math.log10(precision)))
 
 
+# What the pipeline keeps in ``extra`` for itself: which stage wrote a row, detection ids, re-id
+# candidates and scores, vote tallies, the machine's call under a person's decision. It is working
+# data, not a description of the animal, and it is not published. Structured values (dicts, lists)
+# are internal by construction, so a stage that adds one later stays private without a change here.
+PRIVATE_EXTRA = frozenset({
+    "stage", "detection_id", "best", "label", "reid", "boxes_from", "votes", "machine", "frames",
+    "blank_frames", "frames_with_this", "site_animal_threshold", "proposal_id", "new_in_encounter",
+})  # fmt: skip
+
+
 def _tags(standard: str | None, extra: Mapping[str, Any], standard_names: frozenset[str]) -> str:
-    """The tags column plus every non-standard ``extra`` item as 'key:value', so nothing is dropped."""
+    """The tags column plus the public non-standard ``extra`` items as 'key:value' (see PRIVATE_EXTRA)."""
     parts = [standard] if standard else []
     for k, v in extra.items():
+        if k in PRIVATE_EXTRA or isinstance(v, dict | list):
+            continue
         if k not in standard_names and v not in (None, ""):
             parts.append(f"{k}:{v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}")
     return " | ".join(parts)
@@ -267,6 +284,21 @@ def render_media(r: Mapping[str, Any], offset: int, has_person: bool) -> list[st
     ]
 
 
+def camtrap_sex(v: str | None) -> str:
+    """Camtrap DP knows only female and male; 'unknown' (the catalogue's word) and blanks are left empty.
+
+    The virtual park's truth and some field sheets write M/F: read them as male/female.
+    """
+    if not v:
+        return ""
+    return {"f": "female", "female": "female", "m": "male", "male": "male"}.get(v.strip().lower(), "")
+
+
+def camtrap_count(v: int | None) -> str:
+    """Camtrap DP's count is at least 1: a blank's 'no animal' is no count, not 0."""
+    return "" if v is None or int(v) < 1 else str(int(v))
+
+
 def render_observation(r: Mapping[str, Any], offset: int, individual_code: Callable[[str | None], str]) -> list[str]:
     extra = _json(r["extra"])
     start = r["event_start"]
@@ -284,9 +316,9 @@ def render_observation(r: Mapping[str, Any], offset: int, individual_code: Calla
         r["observation_type"],
         _s(r["camera_setup_type"]),
         _s(r["scientific_name"]),
-        _i(r["count"]),
+        camtrap_count(r["count"]),
         _s(r["life_stage"]),
-        _s(r["sex"]),
+        camtrap_sex(r["sex"]),
         _s(r["behavior"]),
         individual_code(r["individual_id"]),
         _s(extra.get("individualPositionRadius")),
@@ -311,7 +343,7 @@ def render_individual(r: Mapping[str, Any], code_of: Callable[[str | None], str]
         r["code"],
         _s(r["name"]),
         _s(r["scientific_name"]),
-        _s(r["sex"]),
+        camtrap_sex(r["sex"]),
         fmt_dt(r["first_seen"], int(extra.get("utcOffsetMinutes", 0))),
         fmt_dt(r["last_seen"], int(extra.get("utcOffsetMinutes", 0))),
         code_of(r["merged_into"]),
@@ -922,6 +954,106 @@ def _import_observations(
 # --- writing a package ------------------------------------------------------------------------
 
 
+CONTRIBUTOR_ROLES = ("contact", "principalInvestigator", "rightsHolder", "publisher", "contributor")
+# datapackage.json properties Pardus computes from what it wrote: a metadata file cannot set them.
+COMPUTED_PROPERTIES = frozenset({"resources", "profile", "spatial", "temporal", "taxonomic", "coordinatePrecision"})
+
+
+@dataclass
+class PackageMetadata:
+    """What a person says about a package that the data cannot: who made it, under which licence.
+
+    ``extra`` holds datapackage.json properties as they are written there (from ``--metadata FILE``),
+    applied first; the named fields (from the CLI's options) go on top. Properties Pardus computes
+    from the data (resources, spatial and temporal scope, taxa, coordinate precision) cannot be set.
+    """
+
+    title: str | None = None
+    description: str | None = None
+    contributors: list[dict[str, str]] = field(default_factory=list)
+    license: str | None = None
+    media_license: str | None = None
+    rights_holder: str | None = None
+    project_title: str | None = None
+    project_acronym: str | None = None
+    project_description: str | None = None
+    sampling_design: str | None = None
+    bibliographic_citation: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return self == PackageMetadata()
+
+
+def parse_contributor(text: str) -> dict[str, str]:
+    """'Name', 'Name:role' or 'Name:role:email' (the CLI's --contributor) as a Camtrap DP contributor."""
+    parts = [p.strip() for p in text.split(":", 2)]
+    if not parts[0]:
+        raise CamtrapDPError(f"contributor {text!r} has no name; write it as 'Name[:role[:email]]'")
+    out = {"title": parts[0]}
+    if len(parts) > 1 and parts[1]:
+        if parts[1] not in CONTRIBUTOR_ROLES:
+            raise CamtrapDPError(f"contributor role {parts[1]!r} is not one of: {', '.join(CONTRIBUTOR_ROLES)}")
+        out["role"] = parts[1]
+    if len(parts) > 2 and parts[2]:
+        if "@" not in parts[2]:
+            raise CamtrapDPError(f"contributor e-mail {parts[2]!r} does not look like an e-mail address")
+        out["email"] = parts[2]
+    return out
+
+
+def read_metadata_file(path: Path | str) -> dict[str, Any]:
+    """A JSON file of datapackage.json properties (title, contributors, licenses, project, ...)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise CamtrapDPError(f"the metadata file {path} does not exist") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CamtrapDPError(f"the metadata file {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CamtrapDPError(f"the metadata file {path} must hold one JSON object of datapackage.json properties")
+    fixed = sorted(COMPUTED_PROPERTIES & set(data))
+    if fixed:
+        raise CamtrapDPError(
+            f"the metadata file sets {', '.join(fixed)}, which Pardus computes from the data; remove them"
+        )
+    return data
+
+
+def _apply_metadata(meta: dict[str, Any], given: PackageMetadata) -> None:
+    """Put what a person said over the defaults and over what a source package said."""
+    for k, v in copy.deepcopy(given.extra).items():
+        if k == "project" and isinstance(v, dict) and isinstance(meta.get("project"), dict):
+            meta["project"].update(v)
+        else:
+            meta[k] = v
+    if given.title:
+        meta["title"] = given.title
+    if given.description:
+        meta["description"] = given.description
+    if given.bibliographic_citation:
+        meta["bibliographicCitation"] = given.bibliographic_citation
+    contributors = list(given.contributors)
+    if given.rights_holder and not any(c.get("role") == "rightsHolder" and c.get("title") == given.rights_holder
+                                       for c in contributors):
+        contributors.append({"title": given.rights_holder, "role": "rightsHolder"})
+    if contributors:
+        meta["contributors"] = contributors
+    if given.license or given.media_license:
+        lic = {lc.get("scope"): lc for lc in meta.get("licenses", []) if isinstance(lc, dict)}
+        if given.license:
+            lic["data"] = {"name": given.license, "scope": "data"}
+        lic["media"] = {"name": given.media_license or given.license, "scope": "media"} if (
+            given.media_license or given.license) else lic.get("media", {})
+        meta["licenses"] = [lic[k] for k in ("data", "media") if lic.get(k)]
+    proj = meta.setdefault("project", {})
+    for key, value in (("title", given.project_title), ("acronym", given.project_acronym),
+                       ("description", given.project_description), ("samplingDesign", given.sampling_design)):
+        if value:
+            proj[key] = value
+
+
 @dataclass
 class ExportReport:
     out: Path
@@ -1045,6 +1177,8 @@ def export_camtrap_dp(
     validate: bool = True,
     name: str | None = None,
     person_score: float = PERSON_SCORE,
+    metadata: PackageMetadata | None = None,
+    media_url: str | None = None,
 ) -> ExportReport:
     """Write the store (or one project, or some deployments) as a Camtrap DP 1.0.2 package in ``out``.
 
@@ -1052,7 +1186,14 @@ def export_camtrap_dp(
     ``exact_coordinates`` is asked for, which needs ``allow_exact`` (the caller decides it from the
     user's role). Photos with a person (a human observation, or a MegaDetector person detection
     of at least ``person_score``) are written with filePublic=false. ``copy_media`` copies the
-    stored photos into the package (otherwise filePath points to where they were).
+    stored photos into the package; ``media_url`` (where the photos are published) makes filePath
+    a URL instead; with neither, filePath names files the package does not hold, and the report
+    says so. ``metadata`` sets what only a person knows (title, contributors, licences, project).
+
+    Photos whose time cannot be trusted (a reset clock, a time outside the deployment) and their
+    observations are left out and counted in the warnings: they would be published as records of
+    another year. People's photo-by-photo review is published at event level too
+    (``interop.events``), and replaces the machine's event calls for the events a person reviewed.
     """
     if exact_coordinates and not allow_exact:
         raise CamtrapDPError(
@@ -1061,6 +1202,14 @@ def export_camtrap_dp(
         )
     if not coordinate_precision > 0:
         raise CamtrapDPError("--coordinate-precision must be a positive number of degrees, e.g. 0.1")
+    if metadata is not None and metadata.sampling_design and metadata.sampling_design not in SAMPLING_DESIGNS:
+        raise CamtrapDPError(f"sampling design {metadata.sampling_design!r} is not one of: "
+                             f"{', '.join(SAMPLING_DESIGNS)}")
+    if copy_media and media_url:
+        raise CamtrapDPError("give either --copy-media (photos inside the package) or --media-url, not both")
+    if media_url is not None and not re.match(r"^https?://[^\s/]+", media_url):
+        raise CamtrapDPError(f"--media-url must be an http(s) address like https://example.org/photos/, "
+                             f"not {media_url!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rep = ExportReport(out=out)
@@ -1074,7 +1223,7 @@ def export_camtrap_dp(
         if rep.obscured_locations:
             redactor = _Redactor(deps.sensitive_coords, coordinate_precision)
         media_stats = _export_media(ws, s, out, deps, redactor, copy_media, person_score, rep,
-                                    strip_gps=not exact_coordinates)
+                                    strip_gps=not exact_coordinates, media_url=media_url)
         obs_stats = _export_observations(s, out, deps, media_stats.skipped_media, redactor, rep)
         resources = [
             {
@@ -1098,7 +1247,8 @@ def export_camtrap_dp(
             n = _export_individuals(s, out / f"{res_name}.csv", obs_stats.individual_ids, redactor)
             resources.append(individuals_resource(f"{res_name}.csv", res_name))
             rep.counts["individuals"] = n
-        meta = _metadata(project, stored, resources, deps, media_stats, obs_stats, rep, name)
+        meta = _metadata(project, stored, resources, deps, media_stats, obs_stats, rep, name,
+                         metadata or PackageMetadata())
         if redactor is not None:
             meta = redactor.deep(meta)
             rep.redacted_values += redactor.count
@@ -1246,6 +1396,7 @@ def _export_media(
     rep: ExportReport,
     *,
     strip_gps: bool = True,
+    media_url: str | None = None,
 ) -> _MediaStats:
     stats = _MediaStats()
     human_obs = exists().where(Observation.media_id == Media.id, Observation.observation_type == "human")
@@ -1269,20 +1420,33 @@ def _export_media(
         Media.comments, _raw(Media.text_hints, dialect), Media.sha256, Media.available,
         (human_obs | person_det).label("has_person"),
     )  # fmt: skip
-    q = select(*cols).where(Media.timestamp.is_not(None)).order_by(
+    untrusted = untrusted_time_clause(Media.timestamp_issues)
+    q = select(*cols).where(Media.timestamp.is_not(None), ~untrusted).order_by(
         Media.deployment_id, Media.timestamp, Media.file_name, Media.id
     )
     dep_ids = set(deps.offsets)
     if deps.where is not None:
         q = q.where(Media.deployment_id.in_(dep_ids))
-    stats.skipped_media = s.scalar(
+    no_time = s.scalar(
         select(func.count()).select_from(Media).where(Media.timestamp.is_(None), Media.deployment_id.in_(dep_ids))
     ) or 0
-    if stats.skipped_media:
+    bad_time = s.scalar(
+        select(func.count()).select_from(Media).where(
+            Media.timestamp.is_not(None), untrusted, Media.deployment_id.in_(dep_ids))
+    ) or 0  # fmt: skip
+    stats.skipped_media = no_time + bad_time
+    if no_time:
         rep.warnings.append(
-            f"{stats.skipped_media} media without a time were left out (Camtrap DP needs one); "
+            f"{no_time} media without a time were left out (Camtrap DP needs one); "
             "fix their time with `pardus fix-time` and export again"
         )
+    if bad_time:
+        rep.warnings.append(
+            f"{bad_time} media whose camera time cannot be trusted (clock reset, in the future, outside the "
+            "deployment) were left out with their observations, so they are not published as records of "
+            "another date; correct the clock with `pardus fix-time` and export again"
+        )
+    not_held = 0
     n = 0
     copied = 0
     f, w = _writer(out / "media.csv")
@@ -1302,6 +1466,10 @@ def _export_media(
                 cells[10] = redactor.text(cells[10])
             if r["capture_method"]:
                 stats.capture_methods.add(r["capture_method"])
+            if media_url is not None and "://" not in cells[4]:
+                cells[4] = media_url.rstrip("/") + "/" + "/".join(quote(p) for p in cells[4].split("/"))
+            elif not copy_media and "://" not in cells[4] and not (out / cells[4]).is_file():
+                not_held += 1
             if copy_media and r["sha256"] and r["available"] and "://" not in cells[4]:
                 target = out / cells[4]
                 if not target.exists() and ws.blobs.exists(r["sha256"]):
@@ -1317,6 +1485,11 @@ def _export_media(
     rep.counts["media"] = n
     if copy_media:
         rep.counts["media_files_copied"] = copied
+    if not_held:
+        rep.warnings.append(
+            f"filePath of {not_held} media names a file this package does not hold: give --copy-media to put "
+            "the photos in the package, or --media-url URL where they are published"
+        )
     return stats
 
 
@@ -1367,14 +1540,28 @@ def _export_observations(
         q = q.where(Observation.deployment_id.in_(set(deps.offsets)))
     if skipped_media:
         q = q.where(or_(Observation.media_id.is_(None), Media.timestamp.is_not(None)))
+        # Media left out for an untrusted time take their observations, and the events they are in.
+        q = q.where(or_(Observation.media_id.is_(None), ~untrusted_time_clause(Media.timestamp_issues)))
+        bad_events = select(Media.sequence_id).where(
+            Media.sequence_id.is_not(None), untrusted_time_clause(Media.timestamp_issues))
+        q = q.where(or_(Observation.media_id.is_not(None), Observation.event_id.is_(None),
+                        Observation.event_id.not_in(bad_events)))  # fmt: skip
+    derived = human_events(s, set(deps.offsets) if deps.where is not None else None)
+    reviewed_events = {(e.deployment_id, e.event_id) for e in derived}
     n = 0
     no_time = 0
+    replaced = 0
     f, w = _writer(out / "observations.csv")
     with f:
         w.writerow(OBSERVATIONS.names)
         text_cols = [i for i, f in enumerate(OBSERVATIONS.fields) if f.type == "string"]
-        for r in s.connection().execute(q.execution_options(yield_per=5000, stream_results=True)).mappings():
+        rows = s.connection().execute(q.execution_options(yield_per=5000, stream_results=True)).mappings()
+        for r in itertools.chain(rows, (e.row() for e in derived)):
             dep = r["deployment_id"]
+            if (r["observation_level"] == "event" and r["classification_method"] == "machine"
+                    and (dep, r["event_id"]) in reviewed_events):
+                replaced += 1  # a person reviewed this event: their observations stand for it
+                continue
             cells = render_observation(r, deps.offsets[dep], code_of)
             if r["text_hints"]:
                 cells = apply_hints(cells, OBSERVATIONS.names, r["text_hints"])
@@ -1393,6 +1580,12 @@ def _export_observations(
             n += 1
     if no_time:
         rep.warnings.append(f"{no_time} event observations without a start time were left out")
+    if derived:
+        rep.counts["events_reviewed"] = len(reviewed_events)
+    if replaced:
+        rep.warnings.append(
+            f"{replaced} machine event observation(s) were replaced by people's review of the same events"
+        )
     rep.counts["observations"] = n
     return stats
 
@@ -1449,6 +1642,7 @@ def _metadata(
     obs: _ObsStats,
     rep: ExportReport,
     name: str | None,
+    given: PackageMetadata,
 ) -> dict[str, Any]:
     """datapackage.json: what the source package said, with what the data now says on top.
 
@@ -1476,15 +1670,18 @@ def _metadata(
                 ],
             }
         )
-        rep.warnings.append(
-            "no source metadata: contributors, licenses (CC-BY-4.0) and samplingDesign (targeted) are defaults; "
-            "check them in datapackage.json before publishing"
-        )
+        if given.is_empty():
+            rep.warnings.append(
+                "no source metadata: contributors, licenses (CC-BY-4.0) and samplingDesign (targeted) are "
+                "defaults; set them with --title, --contributor, --license, --rights-holder or --metadata FILE"
+            )
+    _apply_metadata(meta, given)
     meta.setdefault("created", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     proj = meta.get("project") if isinstance(meta.get("project"), dict) else {}
     if project is not None:
-        proj["title"] = project.title
-        if project.description is not None:
+        if not given.project_title and "title" not in (given.extra.get("project") or {}):
+            proj["title"] = project.title
+        if project.description is not None and not given.project_description:
             proj["description"] = project.description
         proj.setdefault("id", project.id)
     proj.setdefault("title", meta.get("title", "Pardus"))

@@ -17,7 +17,7 @@ import csv
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -533,6 +533,20 @@ def validate_metadata(desc: dict[str, Any], report: ValidationReport) -> None:
         report.add(where, "references must be a list of texts")
 
 
+def is_individuals_resource(res: Mapping[str, Any]) -> bool:
+    """Whether an extra resource is Pardus's individuals table, whatever it was named.
+
+    Told by its inline schema (the fields Pardus writes), not by its name or path: an export renames
+    it (pardus_individuals.csv) when a source package already had an 'individuals' resource, and a
+    check that looked at the name let that one through unchecked.
+    """
+    schema = res.get("schema")
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
+        return False
+    names = [f.get("name") for f in schema["fields"] if isinstance(f, dict)]
+    return names == INDIVIDUALS.names
+
+
 def validate_package(directory: Path | str, *, max_issues: int = 200) -> ValidationReport:
     """Validate a Camtrap DP 1.0.2 package folder offline: metadata, every cell, keys across tables.
 
@@ -568,6 +582,6 @@ def validate_package(directory: Path | str, *, max_issues: int = 200) -> Validat
         path = directory / res["path"]
         if not path.is_file():
             report.add(f"datapackage.json resource '{name}'", f"the file {res['path']} is missing")
-        elif res.get("path") == "individuals.csv" and isinstance(res.get("schema"), dict):
+        elif is_individuals_resource(res):
             validate_table_file(INDIVIDUALS, path, report)
     return report

@@ -41,18 +41,57 @@ def export_camtrap_dp_cmd(
     user: Annotated[str | None, typer.Option(help="Your user name, checked when exact places are asked for.")] = None,
     copy_media: Annotated[bool, typer.Option(help="Copy the stored photos into the package folder.")] = False,
     name: Annotated[str | None, typer.Option(help="Package name (datapackage.json 'name').")] = None,
+    media_url: Annotated[str | None, typer.Option(
+        help="Where the photos are published (https://...): filePath becomes this address + the photo's path.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the dataset.")] = None,
+    description: Annotated[str | None, typer.Option(help="Description of the dataset.")] = None,
+    contributor: Annotated[list[str] | None, typer.Option(
+        help="'Name[:role[:email]]', role one of contact, principalInvestigator, rightsHolder, publisher, "
+             "contributor (repeat for several).")] = None,
+    license: Annotated[str | None, typer.Option(
+        help="Licence of the data (e.g. CC-BY-4.0, CC0-1.0); also of the media unless --media-license.")] = None,
+    media_license: Annotated[str | None, typer.Option(help="Licence of the photos, if not the data's.")] = None,
+    rights_holder: Annotated[str | None, typer.Option(help="Who holds the rights (added as a contributor).")] = None,
+    project_title: Annotated[str | None, typer.Option(help="Title of the project (datapackage.json project).")] = None,
+    project_acronym: Annotated[str | None, typer.Option(help="Acronym of the project.")] = None,
+    sampling_design: Annotated[str | None, typer.Option(
+        help="simpleRandom, systematicRandom, clusteredRandom, experimental, targeted or opportunistic.")] = None,
+    citation: Annotated[str | None, typer.Option(help="How to cite the dataset (bibliographicCitation).")] = None,
+    metadata: Annotated[Path | None, typer.Option(
+        help="JSON file of datapackage.json properties (title, contributors, licenses, project, ...); "
+             "the options above go on top.")] = None,
 ) -> None:
     """Write a Camtrap DP 1.0.2 package (datapackage.json and CSV tables) for GBIF.
 
     Sensitive places are rounded to --coordinate-precision degrees; photos with people are marked
-    not public. The package is checked against the standard before this command ends.
+    not public; photos whose clock cannot be trusted are left out. People's review is published at
+    event level too. The package is checked against the standard before this command ends.
 
-    Example: pardus export camtrap-dp gbif-2024 --coordinate-precision 0.1
+    Example: pardus export camtrap-dp gbif-2024 --title "Leopards of Land of the Leopard 2024"
+    --contributor "Olga Ivanova:principalInvestigator:olga@example.org" --license CC-BY-4.0
+    --rights-holder "Land of the Leopard NP" --media-url https://photos.example.org/2024/
     """
     import os
 
-    from pardus.interop.camtrap_dp import CamtrapDPError, export_camtrap_dp
+    from pardus.interop.camtrap_dp import (
+        CamtrapDPError,
+        PackageMetadata,
+        export_camtrap_dp,
+        parse_contributor,
+        read_metadata_file,
+    )
     from pardus.interop.release import export_with_exact_places
+
+    try:
+        given = PackageMetadata(
+            title=title, description=description,
+            contributors=[parse_contributor(c) for c in contributor or []], license=license,
+            media_license=media_license, rights_holder=rights_holder, project_title=project_title,
+            project_acronym=project_acronym, sampling_design=sampling_design, bibliographic_citation=citation,
+            extra=read_metadata_file(metadata) if metadata is not None else {},
+        )  # fmt: skip
+    except CamtrapDPError as exc:
+        raise _fail(str(exc)) from None
 
     password = None
     if exact_coordinates:
@@ -62,7 +101,7 @@ def export_camtrap_dp_cmd(
     with workspace_cmd(CamtrapDPError) as ws:
         common: dict[str, Any] = {"project_id": project, "deployment_ids": deployment,
                                   "coordinate_precision": coordinate_precision, "copy_media": copy_media,
-                                  "name": name}
+                                  "name": name, "metadata": given, "media_url": media_url}
         if exact_coordinates:
             assert user is not None and password is not None
             rep = export_with_exact_places(ws, out, user=user, password=password, **common)

@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pardus.ingest.timefix import untrusted_time_clause
 from pardus.reid.features import FeatureParams
 from pardus.reid.index import Annotation, FeatureIndex
 from pardus.reid.photos import BACKGROUND_REFERENCES, photo_features
@@ -694,7 +695,8 @@ class Catalogue:
         first, last = s.execute(
             select(func.min(Media.timestamp), func.max(Media.timestamp))
             .join(Observation, Observation.media_id == Media.id)
-            .where(Observation.individual_id == ind.id, Observation.classification_method == "human")
+            .where(Observation.individual_id == ind.id, Observation.classification_method == "human",
+                   ~untrusted_time_clause(Media.timestamp_issues))  # a reset clock is no first sighting
         ).one()
         ind.first_seen, ind.last_seen = first, last
 

@@ -77,6 +77,7 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
 
     from sqlalchemy import select
 
+    from pardus.ingest.timefix import time_is_trusted
     from pardus.store.models import Individual, Media, Observation, utcnow
 
     season = Path(season)
@@ -104,13 +105,15 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
                 ind = individuals.get(code)
                 if ind is None:
                     a = animals.get(code, {})
-                    ind = Individual(code=code, scientific_name=r["scientific_name"] or None, sex=a.get("sex") or None)
+                    # The truth writes M/F; the catalogue (and Camtrap DP) speak female/male.
+                    sex = {"M": "male", "F": "female"}.get(a.get("sex") or "")
+                    ind = Individual(code=code, scientific_name=r["scientific_name"] or None, sex=sex)
                     s.add(ind)
                     s.flush()
                     individuals[code] = ind
                 ind_id = ind.id
                 t = media.timestamp
-                if t is not None:
+                if t is not None and time_is_trusted(media.timestamp_issues):  # a reset clock dates nothing
                     ind.first_seen = min(ind.first_seen or t, t)
                     ind.last_seen = max(ind.last_seen or t, t)
             key = (media.id, r["scientific_name"] or None, ind_id)
@@ -125,7 +128,7 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
                     observation_level="media",
                     observation_type=obs_type,
                     scientific_name=r["scientific_name"] or None,
-                    count=int(r["count"]) if r["count"] else None,
+                    count=int(r["count"]) if r["count"] and int(r["count"]) > 0 else None,  # blank: no count
                     individual_id=ind_id,
                     bbox_x=float(r["bbox_x"]) if has_box else None,
                     bbox_y=float(r["bbox_y"]) if has_box else None,

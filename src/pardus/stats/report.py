@@ -94,10 +94,6 @@ NUMBER_WORDS = [
 ]
 
 
-# Media.timestamp_issues flags that make a photo's time unusable for dating a record.
-UNTRUSTED_TIME = frozenset({"clock-reset", "in-future", "before-deployment", "after-deployment", "no-time"})
-
-
 class ReportError(ValueError):
     """The report cannot be made for this plot and year; the message says what is missing."""
 
@@ -188,6 +184,7 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
     """Read one plot's stations, deployments and animal observations for one (local) year."""
     from sqlalchemy import select
 
+    from pardus.ingest.timefix import UNTRUSTED_TIME
     from pardus.store.models import Deployment, Individual, Location, Media, Observation
 
     locs = list(session.scalars(select(Location).where(Location.plot == plot).order_by(Location.id)))
