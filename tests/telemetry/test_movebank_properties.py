@@ -109,3 +109,44 @@ def test_refused_file_leaves_nothing(workspace_sqlite, rows) -> None:
         rep = import_records(s, parsed)
     with ws.db.session() as s:
         assert s.scalar(select(func.count()).select_from(TelemetryFix)) == before + rep.stored
+
+
+FIRMS_HEAD = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+              "bright_ti5,frp,daynight,type")
+firms_cells = st.one_of(cells, st.sampled_from(["VIIRS", "MODIS", "n", "h", "nominal", "N20", "0134", "134",
+                                                "2025-11-18",
+                                                "D", "N", "-8.5", "179.99"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(firms_cells, min_size=13, max_size=16), max_size=6), st.sampled_from(["\n", "\r\n", "\r"]))
+def test_hostile_firms_never_a_traceback(rows: list[list[str]], eol: str) -> None:
+    from pardus.telemetry.firms import parse_firms
+
+    text = FIRMS_HEAD + eol + eol.join(",".join(r) for r in rows)
+    try:
+        f = parse_firms(text, "fuzz.csv")
+    except TelemetryFileError as exc:
+        assert str(exc).startswith("fuzz.csv")
+        return
+    for h in f.hotspots:
+        assert -90 <= h.latitude <= 90 and -180 <= h.longitude <= 180 and h.acquired.tzinfo is not None
+        assert h.instrument in ("MODIS", "VIIRS")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["sensor,time,kind,value,unit", "Station_ID,Date_Time,air_temp_set_1",
+                        '"Date","Site ID","POC","Daily Mean PM2.5 Concentration","UNITS"']),
+       st.lists(st.lists(cells, min_size=2, max_size=6), max_size=6), st.sampled_from([None, -480, 600]))
+def test_hostile_sensor_files_never_a_traceback(header: str, rows: list[list[str]], offset: int | None) -> None:
+    from pardus.telemetry.sensors import parse_sensor_csv
+
+    text = header + "\n" + "\n".join(",".join(r) for r in rows)
+    try:
+        f = parse_sensor_csv(text, "fuzz.csv", utc_offset_minutes=offset)
+    except TelemetryFileError as exc:
+        assert str(exc).startswith("fuzz.csv")
+        return
+    for readings in f.readings.values():
+        for r in readings:
+            assert r.timestamp.tzinfo is not None and (r.value is None or math.isfinite(r.value))

@@ -371,10 +371,10 @@ def _epa(rows: list[tuple[int, list[str]]], header: list[str], source: str, offs
             r = reading(day, "pm25", row[value_col], unit)
             r.extra.update({"daily_mean": True, "source": row[col["source"]] if "source" in col else None})
             if sid not in out.sensors:
-                lat = float(row[col["site_latitude"]]) if "site_latitude" in col else None
-                lon = float(row[col["site_longitude"]]) if "site_longitude" in col else None
+                place = _place({"LATITUDE": row[col["site_latitude"]] if "site_latitude" in col else "",
+                                "LONGITUDE": row[col["site_longitude"]] if "site_longitude" in col else ""})
                 out.sensors[sid] = {"kind": "pm25", "name": row[col["site name"]] if "site name" in col else None,
-                                    "latitude": lat, "longitude": lon}
+                                    **place}
         except (SensorError, ValueError) as exc:
             bad += 1
             if len(errors) < MAX_ERRORS_SHOWN:
@@ -386,13 +386,25 @@ def _epa(rows: list[tuple[int, list[str]]], header: list[str], source: str, offs
     return out
 
 
+def _place(meta: dict[str, str]) -> dict[str, float | None]:
+    """The station's place from its comment lines, when both are numbers on Earth; else unknown."""
+    try:
+        lat, lon = float(meta["LATITUDE"]), float(meta["LONGITUDE"])
+    except (KeyError, ValueError):
+        return {"latitude": None, "longitude": None}
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also NaN
+        return {"latitude": None, "longitude": None}
+    return {"latitude": lat, "longitude": lon}
+
+
 def _synoptic(rows: list[tuple[int, list[str]]], header: list[str], comments: list[str], source: str) -> SensorFile:
     meta = {}
     for c in comments:
         key, _, val = c.lstrip("# ").partition(":")
         meta[key.strip().upper()] = val.strip()
     col = {h.lower(): i for i, h in enumerate(header)}
-    units = rows[1][1] if len(rows) > 1 and not rows[1][1][col["date_time"]].strip() else None
+    second = rows[1][1] if len(rows) > 1 else []
+    units = second if len(second) == len(header) and not second[col["date_time"]].strip() else None
     data = rows[2:] if units else rows[1:]
     out = SensorFile(source, "synoptic", 0, {}, {})
     errors: list[str] = []
@@ -432,10 +444,7 @@ def _synoptic(rows: list[tuple[int, list[str]]], header: list[str], comments: li
             continue
         out.readings.setdefault(sid, []).extend(got)
         if sid not in out.sensors:
-            lat = meta.get("LATITUDE")
-            lon = meta.get("LONGITUDE")
-            out.sensors[sid] = {"kind": "weather", "name": meta.get("STATION NAME"),
-                                "latitude": float(lat) if lat else None, "longitude": float(lon) if lon else None}
+            out.sensors[sid] = {"kind": "weather", "name": meta.get("STATION NAME"), **_place(meta)}
     if bad:
         raise _fail(source, errors, bad, out.rows)
     return out
