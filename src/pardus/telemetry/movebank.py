@@ -234,7 +234,6 @@ def parse_movebank(text: str, source: str = "the file", encoding: str = "utf-8")
     try:
         header = next(reader, [])
         where = _columns(header, source)
-        header_norm = [_norm(h) for h in header]
         named = set(where.values())
         extra_cols = [(i, h) for i, h in enumerate(header)
                       if i not in named and h.strip() and _norm(h) not in OWN_COLUMNS]
@@ -244,9 +243,15 @@ def parse_movebank(text: str, source: str = "the file", encoding: str = "utf-8")
         errors: list[str] = []
         bad = rows = dups = 0
 
-        def cell(row: list[str], canon: str) -> str:
-            i = where.get(canon)
-            return row[i] if i is not None else ""
+        # a missing column reads as the empty cell appended to every row (no lookup per cell)
+        pad = len(header)
+        i_ts = where["timestamp"]
+        i_tag, i_ind = where.get("tag-local-identifier", pad), where.get("individual-local-identifier", pad)
+        i_lon, i_lat = where.get("location-long", pad), where.get("location-lat", pad)
+        i_sensor, i_event, i_vis = where.get("sensor-type", pad), where.get("event-id", pad), where.get("visible", pad)
+        i_marked, i_dop = where.get("manually-marked-outlier", pad), where.get("gps:dop", pad)
+        i_taxon, i_study = where.get("individual-taxon-canonical-name", pad), where.get("study-name", pad)
+        ts_header = header[i_ts].strip().lower()
 
         for row in reader:
             if not row or all(not c.strip() for c in row):
@@ -256,38 +261,39 @@ def parse_movebank(text: str, source: str = "the file", encoding: str = "utf-8")
             try:
                 if len(row) != len(header):
                     raise ValueError(f"{len(row)} fields where the header has {len(header)}")
-                if _norm(cell(row, "timestamp")) == header_norm[where["timestamp"]]:
+                row.append("")
+                if row[i_ts].strip().lower() == ts_header:
                     raise ValueError("a second header row (two files pasted together?)")
-                ts = parse_time(cell(row, "timestamp"))
-                tag = cell(row, "tag-local-identifier").strip() or cell(row, "individual-local-identifier").strip()
+                ts = parse_time(row[i_ts])
+                tag = row[i_tag].strip() or row[i_ind].strip()
                 if not tag:
                     raise ValueError("no tag-local-identifier nor individual-local-identifier")
                 if len(tag) > 64:
                     raise ValueError(f"tag {tag[:20]!r}... is longer than 64 characters")
                 lon = lat = None
                 if has_loc:
-                    lon = _number(cell(row, "location-long"), "location-long")
-                    lat = _number(cell(row, "location-lat"), "location-lat")
+                    lon = _number(row[i_lon], "location-long")
+                    lat = _number(row[i_lat], "location-lat")
                     if (lon is None) != (lat is None):
                         raise ValueError("only one of location-long / location-lat is given")
                     if lat is not None and not -90.0 <= lat <= 90.0:
                         raise ValueError(f"location-lat {lat} is outside -90..90")
                     if lon is not None and not -180.0 <= lon <= 180.0:
                         raise ValueError(f"location-long {lon} is outside -180..180")
-                sensor = cell(row, "sensor-type").strip().lower() or ("gps" if has_loc else "unknown")
+                sensor = row[i_sensor].strip().lower() or ("gps" if has_loc else "unknown")
                 rec = FixRecord(
                     tag_id=tag,
                     sensor_type=sensor[:32],
                     timestamp=ts,
                     latitude=lat,
                     longitude=lon,
-                    event_id=cell(row, "event-id").strip()[:64] or None,
-                    animal=cell(row, "individual-local-identifier").strip()[:128] or None,
-                    visible=_flag(cell(row, "visible"), "visible", True),
-                    marked_outlier=_flag(cell(row, "manually-marked-outlier"), "manually-marked-outlier", False),
-                    dop=_number(cell(row, "gps:dop"), "gps:dop"),
-                    taxon=cell(row, "individual-taxon-canonical-name").strip()[:255] or None,
-                    study=cell(row, "study-name").strip()[:500] or None,
+                    event_id=row[i_event].strip()[:64] or None,
+                    animal=row[i_ind].strip()[:128] or None,
+                    visible=_flag(row[i_vis], "visible", True),
+                    marked_outlier=_flag(row[i_marked], "manually-marked-outlier", False),
+                    dop=_number(row[i_dop], "gps:dop"),
+                    taxon=row[i_taxon].strip()[:255] or None,
+                    study=row[i_study].strip()[:500] or None,
                     extra={h: row[i] for i, h in extra_cols if row[i] != ""},
                 )
             except ValueError as exc:
