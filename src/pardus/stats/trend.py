@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from pardus.stats.effort import EffortError
 from pardus.stats.estimates import Estimate
 from pardus.stats.open_pop import OpenPopulationError, PradelFit, fit_pradel
-from pardus.stats.report import PlotYearReport, common_name
+from pardus.stats.report import PlotYearReport, ReportError, ReportOptions, analyse, collect, common_name
 from pardus.stats.secr import SecrError, Traps, make_mask
 from pardus.stats.secr_multi import SecrMultiFit, Session, fit_secr_multi
 
@@ -200,3 +201,44 @@ def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
     p.write_text(json.dumps(doc, indent=2, default=default))
     paths["trend.json"] = p
     return paths
+
+
+def build_trend(
+    workspace: Any, plot: str, years: Sequence[int], out_dir: Path, options: ReportOptions | None = None
+) -> tuple[TrendReport, dict[str, Path]]:
+    """Collect and analyse each year of a plot (as the plot-year report does), then fit and write its trend.
+
+    Years that cannot be analysed (no deployments, no captures) are left out and named in the
+    trend's messages; Pradel uses every confirmed identification of the plot in the chosen years.
+    """
+    o = options or ReportOptions()
+    reports: list[PlotYearReport] = []
+    msgs: list[str] = []
+    identities: list[tuple[str, int]] = []
+    for year in sorted(years):
+        try:
+            with workspace.db.session() as s:
+                data = collect(s, plot, year, o.species)
+            identities = list(data.focus_ids_all_years)
+            reports.append(analyse(data, o))
+        except (EffortError, ReportError) as exc:
+            msgs.append(f"{year}: {exc}")
+    try:
+        sessions = sessions_from_reports(reports, buffer_m=o.mask_buffer_m)
+    except SecrError as exc:
+        sessions = []
+        msgs.append(f"Multi-session SECR: {exc}")
+    for r in reports:
+        if str(r.data.year) not in {s.name for s in sessions}:
+            msgs.append(f"{r.data.year}: no confirmed {common_name(o.species)} captures with station coordinates")
+    chosen = set(years)
+    rep = analyse_trend(
+        plot,
+        sessions,
+        species=o.species,
+        identities=[(a, y) for a, y in identities if y in chosen],
+        detectfn=o.detectfn,
+        level=o.level,
+    )
+    rep.messages[:0] = msgs
+    return rep, write_trend(rep, out_dir)

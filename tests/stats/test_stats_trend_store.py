@@ -1,0 +1,91 @@
+"""The trend of a plot from rows in a real workspace: three years of confirmed identifications."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pardus.simulate.years import Demography, simulate_years
+from pardus.stats.report import ReportOptions
+from pardus.stats.secr import grid_xy
+from pardus.stats.trend import build_trend
+from pardus.store.models import Deployment, Individual, Location, Media, Observation
+
+TZ = timezone(timedelta(hours=10))
+DAYS = 40
+LEOPARD = "Panthera pardus orientalis"
+
+
+def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
+    xy = grid_xy(4, 4, 1500.0)
+    park = simulate_years(
+        xy,
+        years=[2022, 2023, 2024],
+        density_per_km2=0.5,
+        sigma_m=1200.0,
+        occasions=DAYS,
+        lambda0=0.06,
+        demography=Demography(0.85, 0.35),
+        seed=21,
+    )
+    names = [f"N{k:02d}" for k in range(len(xy))]
+    n = 0
+    with workspace.db.session() as s:
+        for name, (x, y) in zip(names, xy, strict=True):
+            s.add(Location(id=name, name=name, plot="North", x_m=float(x), y_m=float(y)))
+        s.flush()
+        animals: dict[int, Individual] = {}
+        for yt in park.years:
+            start = datetime(yt.year, 3, 1, 10, tzinfo=TZ)
+            for name in names:
+                s.add(
+                    Deployment(
+                        id=f"D-{name}-{yt.year}", location_id=name, start=start, end=start + timedelta(days=DAYS)
+                    )
+                )
+            s.flush()
+            for i, occ, k, _ in yt.captures.rows():
+                gid = int(yt.alive[i])
+                if gid not in animals:
+                    animals[gid] = Individual(code=f"LP_{gid:03d}", scientific_name=LEOPARD)
+                    s.add(animals[gid])
+                    s.flush()
+                when = start + timedelta(days=occ, hours=12)
+                media = f"m{n:05d}"
+                s.add(
+                    Media(
+                        id=media,
+                        deployment_id=f"D-{names[k]}-{yt.year}",
+                        file_path=f"{media}.JPG",
+                        file_mediatype="image/jpeg",
+                        timestamp=when,
+                    )
+                )
+                s.flush()
+                s.add(
+                    Observation(
+                        deployment_id=f"D-{names[k]}-{yt.year}",
+                        media_id=media,
+                        observation_type="animal",
+                        scientific_name=LEOPARD,
+                        individual_id=animals[gid].id,
+                        classification_method="human",
+                        count=1,
+                        observation_level="media",
+                    )
+                )
+                n += 1
+    rep, paths = build_trend(
+        workspace,
+        "North",
+        [2021, 2022, 2023, 2024],
+        tmp_path,
+        ReportOptions(occasion_days=4.0, n_boot=10, mask_buffer_m=4800.0, mask_spacing_m=600.0),
+    )
+    assert rep.years == (2022, 2023, 2024)
+    assert any(m.startswith("2021:") for m in rep.messages)  # no camera ran in 2021: said, not hidden
+    assert rep.secr is not None and rep.secr.converged and len(rep.growth) == 2
+    assert rep.sentence.startswith("Between 2022 and 2024 the number of leopards on plot North ")
+    assert rep.pradel is not None and rep.pradel.n_animals == len(park.encounter_histories()[1])
+    assert json.loads(paths["trend.json"].read_text())["sentence"] == rep.sentence
