@@ -63,7 +63,6 @@ def test_bad_sensor_files_refused(text: str, says: str) -> None:
 def test_readings_over_http_with_the_sensors_own_token(workspace) -> None:
     from pardus.web.app import create_app
     from pardus.web.deps import LiveConfig
-    from pardus.web.routers import sensors
 
     with workspace.db.session() as s:
         add_sensor(s, "PM25-07", "pm25", latitude=43.12, longitude=131.4)
@@ -71,8 +70,7 @@ def test_readings_over_http_with_the_sensors_own_token(workspace) -> None:
         s.flush()
         token = issue_token(s, "PM25-07")
         other = issue_token(s, "SMOKE-1")
-    app = create_app(workspace, LiveConfig(pipeline=False))
-    app.include_router(sensors.router)
+    app = create_app(workspace, LiveConfig(pipeline=False))  # pardus serve's app: the sensors' routes included
     url = "/api/v1/sensors/PM25-07/readings"
     body = {"readings": [{"time": "2024-05-01T06:30:00+10:00", "kind": "pm25", "value": 12.5, "unit": "ug/m3"},
                          {"time": "2024-05-01T07:30:00+10:00", "kind": "pm25", "value": 88.0, "unit": "ug/m3"}]}
@@ -123,7 +121,6 @@ def test_smoke_frame_pm25_rise_and_hotspot_are_one_alert(shared_data: Path, tmp_
     from pardus.telemetry.firms import read_firms
     from pardus.web.app import create_app
     from pardus.web.deps import LiveConfig
-    from pardus.web.routers import sensors
 
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text("""
@@ -149,7 +146,6 @@ channels:
                                 media_id="photo-1", evidence={"source": "camera", "best_score": 0.8},
                                 window=timedelta(minutes=120), now=now - timedelta(minutes=20)).alert.id
         app = create_app(ws, LiveConfig(pipeline=False, rules_path=rules_file))
-        app.include_router(sensors.router)
         t0 = now - timedelta(minutes=30)
         body = {"readings": [{"time": (t0 + timedelta(minutes=10 * i)).isoformat(), "kind": "pm25",
                               "value": v, "unit": "ug/m3"} for i, v in enumerate([8, 9, 12, 60])]}

@@ -23,7 +23,7 @@ from pardus.live.queue import LiveWorker
 from pardus.store import Workspace
 from pardus.web import problems, render
 from pardus.web.deps import AppState, LiveConfig
-from pardus.web.routers import alerts, auth, cameras, individuals, pages, review
+from pardus.web.routers import alerts, auth, cameras, individuals, pages, review, sensors
 
 __all__ = ["LiveConfig", "create_app"]
 log = logging.getLogger("pardus.web")
@@ -93,6 +93,7 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     app.state.pardus = state
     problems.install(app, render.render_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (cameras.router, alerts.router, auth.router, pages.router, individuals.router, review.router):
+    for router in (cameras.router, alerts.router, auth.router, pages.router, individuals.router, review.router,
+                   sensors.router):
         app.include_router(router)
     return app
