@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from pardus.live.stations import shown_place
 from pardus.reid.catalogue import Catalogue, lineage
-from pardus.store.models import Deployment, Individual, IndividualEvent, Location, Media, Observation
+from pardus.store.models import Deployment, Detection, Individual, IndividualEvent, Location, Media, Observation
 
 REID_MODEL_PREFIX = "pardus-reid"
 BATCH = 200
@@ -48,6 +48,9 @@ class Candidate:
     photo_media_ids: list[str]  # its catalogue photos the machine matched, best first
     rejected: bool = False
     species: str | None = None
+    # False: its coat got votes but no photo of it lined up with this one (no score, no "% sure");
+    # the desk names it as the closest, never as the probable animal
+    verified: bool = True
 
 
 @dataclass
@@ -71,6 +74,11 @@ class Proposal:
     @property
     def open_candidates(self) -> list[Candidate]:
         return [c for c in self.candidates if not c.rejected]
+
+    @property
+    def best_open(self) -> Candidate | None:
+        """The candidate the verdict speaks of: the best one nobody rejected."""
+        return self.open_candidates[0] if self.open_candidates else None
 
     @property
     def likely_species(self) -> str | None:
@@ -256,7 +264,7 @@ def _proposal(s: Session, obs: Observation, media: Media, *, top: int = 5) -> Pr
             inliers=int(c.get("inliers") or 0),
             photo_media_ids=[m for p in (c.get("photos") or [])[:3] if (m := media_of.get(p))],
             rejected=c.get("individual_id") in rejected or (ind is not None and ind.id in rejected),
-            species=ind.scientific_name if ind else None))
+            species=ind.scientific_name if ind else None, verified=c.get("verified", True) is not False))
     box = None
     if None not in (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height):
         box = (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height)
@@ -271,6 +279,65 @@ def proposal(s: Session, proposal_id: str) -> Proposal | None:
     """One proposal (decided or not) with its candidates as they stand now; None when there is none."""
     row = s.execute(_proposals_base().where(Observation.id == proposal_id)).first()
     return _proposal(s, row[0], row[1]) if row is not None else None
+
+
+# --- a photo without a proposal --------------------------------------------------------------------
+
+@dataclass
+class PhotoIdentity:
+    """An identity a person already gave in the photo (one per animal confirmed)."""
+
+    code: str
+    box: tuple[float, float, float, float] | None  # None: the whole frame
+    flank: str | None
+
+
+@dataclass
+class PhotoToIdentify:
+    """A photo a reviewer identifies by hand (the detector boxed nothing useful, or it never went
+    through re-identification): what it is, the machine's best animal box to offer, the proposals
+    that still wait for it (decided on the queue instead) and the identities it already has."""
+
+    media_id: str
+    file_name: str | None
+    deployment_id: str
+    timestamp: datetime | None
+    is_image: bool
+    best_box: tuple[float, float, float, float] | None
+    best_box_score: float | None
+    open_proposals: list[str]
+    identities: list[PhotoIdentity]
+
+
+def photo_to_identify(s: Session, media_id: str) -> PhotoToIdentify | None:
+    """What the "identify this photo" page shows; None when there is no such photo.
+
+    The offered box is the detector's best animal box (highest score, repeats of a camera's
+    fixed scenery left out), the box the species stage classified and the review desk keeps."""
+    media = s.get(Media, media_id)
+    if media is None:
+        return None
+    det = s.scalars(select(Detection).where(Detection.media_id == media.id, Detection.category == "animal",
+                                            Detection.repeat.is_(False))
+                    .order_by(Detection.score.desc(), Detection.id).limit(1)).first()
+    open_ids = [o.id for o, _ in _walk(s, 50, None, True, Observation.media_id == media.id)]
+    cache: dict[str, Individual | None] = {}
+    known = []
+    for obs in s.scalars(select(Observation).where(Observation.media_id == media.id,
+                                                   Observation.classification_method == "human",
+                                                   Observation.individual_id.is_not(None))
+                         .order_by(Observation.classification_timestamp)):
+        ind = _current(s, obs.individual_id or "", cache)
+        box = None
+        if None not in (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height):
+            box = (obs.bbox_x, obs.bbox_y, obs.bbox_width, obs.bbox_height)
+        known.append(PhotoIdentity(ind.code if ind else str(obs.individual_id), box, _reid(obs).get("flank")))
+    return PhotoToIdentify(media_id=media.id, file_name=media.file_name or media.file_path,
+                           deployment_id=media.deployment_id, timestamp=media.timestamp,
+                           is_image=(media.file_mediatype or "image/").startswith("image/"),
+                           best_box=(det.x, det.y, det.w, det.h) if det is not None else None,
+                           best_box_score=det.score if det is not None else None,
+                           open_proposals=open_ids, identities=known)
 
 
 # --- the review sheet ----------------------------------------------------------------------------

@@ -106,9 +106,12 @@ def _sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_id_sheet(path: Path) -> tuple[list[SheetRow], list[str]]:
+def read_id_sheet(path: Path, *, photos_beside: bool = True) -> tuple[list[SheetRow], list[str]]:
     """The sheet's well-formed rows and the problems of the others (by row); a sheet that cannot be
-    read at all, or lacks the photo or individual column, raises a :class:`CatalogueError`."""
+    read at all, or lacks the photo or individual column, raises a :class:`CatalogueError`.
+
+    ``photos_beside`` False: never read a file the sheet names (a sheet uploaded to the web app
+    has no folder of photos beside it, and its paths must not reach the server's own files)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -145,7 +148,7 @@ def read_id_sheet(path: Path) -> tuple[list[SheetRow], list[str]]:
         photo, code = cell(values, "photo"), cell(values, "code")
         if not photo:
             bad.append("no photo (file name, path or sha256)")
-        elif (base / photo).is_file():
+        elif photos_beside and (base / photo).is_file():
             photo = _sha256_of(base / photo)  # the park's own copy: found by content
         if not code:
             bad.append("no individual code")
@@ -172,14 +175,15 @@ def read_id_sheet(path: Path) -> tuple[list[SheetRow], list[str]]:
 
 
 def import_id_sheet(cat: Catalogue, path: Path, *, by: str, species: str | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> SheetReport:
+                    progress: Callable[[int, int], None] | None = None, photos_beside: bool = True) -> SheetReport:
     """Confirm every row of the sheet in one transaction, then add the new photos to the index.
 
     ``species``: for individuals the sheet creates and whose row names none. Existing individuals
     keep their facts; a row that contradicts them (another species, name or sex) is a problem to
-    fix, not a silent change (`pardus individuals edit` changes them).
+    fix, not a silent change (`pardus individuals edit` changes them). ``photos_beside``: see
+    :func:`read_id_sheet`.
     """
-    rows, problems = read_id_sheet(path)
+    rows, problems = read_id_sheet(path, photos_beside=photos_beside)
     source = f"ID sheet {path.name}"
     report = SheetReport(rows=len(rows))
     with cat.ws.db.session() as s:

@@ -1,5 +1,6 @@
 """Leopard and tiger identities: the queue of the machine's re-identification proposals, decided by
-keyboard, and the catalogue with one page per individual.
+keyboard, the catalogue with one page per individual, a photo without a proposal identified by
+hand, and a park's ID sheet imported.
 
 Routes only translate. What a page shows comes from :mod:`pardus.reid.desk`; every decision goes
 through :class:`pardus.reid.catalogue.Catalogue` with the signed-in person's name, so the web page
@@ -10,18 +11,21 @@ viewer sees every page, and each of their POSTs is refused 403 by ``page_person(
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pardus.live import stations as st
 from pardus.people.accounts import REVIEW, Person
 from pardus.reid import desk
-from pardus.reid.catalogue import Catalogue, CatalogueError
+from pardus.reid.catalogue import Catalogue, CatalogueError, same_box
+from pardus.reid.idsheet import IdSheetError, SheetReport, import_id_sheet
 from pardus.reid.stage import MARKED_SPECIES
 from pardus.store import Workspace
 from pardus.web.deps import AppState, app_state, page_person, workspace
@@ -117,6 +121,159 @@ async def identities(request: Request, last: str | None = None, who: Person = De
     """The first proposal waiting for a decision (or word that none waits)."""
     ctx = await run_in_threadpool(_queue_page, ws, who, None, last)
     return render(request, "identities.html", {**ctx, "who": who, "page": "identities"})
+
+
+# --- a photo without a proposal, and an ID sheet ---------------------------------------------------
+# (registered before /identities/{proposal_id}, whose one path segment would otherwise take "photo"
+# and "import")
+
+REGIONS = ("frame", "box")
+MAX_SHEET_BYTES = 5 * 1024 * 1024  # an ID sheet of ~50,000 rows; a bigger upload is a mistake or an attack
+SHEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}")
+
+
+def _species(value: str) -> str | None:
+    if value == "":
+        return None
+    if value not in MARKED_SPECIES:
+        raise HTTPProblem(400, f"species must be one of {', '.join(MARKED_SPECIES)}")
+    return value
+
+
+@router.get("/identities/photo")
+async def find_photo(ref: str = "", deployment: str = "", code: str = "", _: Person = Depends(page_person()),
+                     ws: Workspace = Depends(workspace)) -> Response:
+    """A photo named as on the card (file name, path or sha256): its "identify" page."""
+    if len(ref) > 1000 or len(deployment) > MAX_ID or (code and not CODE.fullmatch(code)):
+        raise HTTPProblem(400, "name the photo by its file name, path on the card or sha256")
+
+    def run() -> str:
+        with ws.db.session() as s:
+            try:
+                return Catalogue(ws).find_photo(s, ref, deployment=deployment.strip() or None).id
+            except CatalogueError as exc:
+                raise HTTPProblem(404 if "no photo" in str(exc) else 400, str(exc)) from exc
+
+    media_id = await run_in_threadpool(run)
+    return RedirectResponse(f"/identities/photo/{media_id}" + (f"?code={code}" if code else ""), status_code=303)
+
+
+def _photo_page(ws: Workspace, who: Person, media_id: str, code: str | None) -> dict[str, Any]:
+    with ws.db.session() as s:
+        photo = desk.photo_to_identify(s, _id(media_id, "photo"))
+        if photo is None:
+            raise HTTPProblem(404, "no such photo")
+        rows = desk.catalogue_rows(s)
+        next_code = Catalogue(ws).next_code(s, None)
+    return {"photo": photo, "individuals": rows, "chosen": code, "next_code": next_code,
+            "can_decide": who.may(REVIEW), "species": MARKED_SPECIES}
+
+
+@router.get("/identities/photo/{media_id}")
+async def identify_photo(request: Request, media_id: str, code: str = "", who: Person = Depends(page_person()),
+                         ws: Workspace = Depends(workspace)) -> Response:
+    """Identify a photo that has no proposal: the whole frame or the machine's best animal box."""
+    ctx = await run_in_threadpool(_photo_page, ws, who, media_id, code[:32] or None)
+    return render(request, "identify_photo.html", {**ctx, "who": who, "page": "identities"})
+
+
+@router.post("/identities/photo/{media_id}/confirm")
+async def confirm_photo(media_id: str, individual: str = Form(..., max_length=32),
+                        region: str = Form("frame", max_length=10), flank: str = Form("", max_length=10),
+                        code: str = Form("", max_length=32), name: str = Form("", max_length=128),
+                        sex: str = Form("", max_length=10), species: str = Form("", max_length=128),
+                        who: Person = Depends(page_person(REVIEW)), ws: Workspace = Depends(workspace)) -> Response:
+    """This photo (whole frame, or the machine's best animal box) shows ``individual`` (a code, or
+    ``new``: a new record with code, name, sex, species). The same catalogue operations as
+    `pardus reid confirm PHOTO CODE [--box]` and `pardus individuals create`."""
+    mid, side = _id(media_id, "photo"), _flank(flank)
+    if region not in REGIONS:
+        raise HTTPProblem(400, "region must be frame (the whole photo) or box (the machine's animal box)")
+    new = individual == "new"
+    target = None if new else _optional_code(individual)
+    if not new and target is None:
+        raise HTTPProblem(400, "choose an individual, or new")
+    new_code, new_name, new_sex, new_species = _optional_code(code), _name(name), _sex(sex), _species(species)
+
+    def run() -> str:
+        with ws.db.session() as s:
+            photo = desk.photo_to_identify(s, mid)
+        if photo is None:
+            raise HTTPProblem(404, "no such photo")
+        if photo.open_proposals:
+            raise HTTPProblem(409, "this photo has a re-identification proposal waiting: decide it on its identity "
+                                   f"page, /identities/{photo.open_proposals[0]}")
+        box = photo.best_box if region == "box" else None
+        if region == "box" and box is None:
+            raise HTTPProblem(400, "the machine boxed no animal in this photo; confirm the whole frame")
+        taken = next((i for i in photo.identities if same_box(i.box, box)), None)
+        if taken is not None:
+            raise HTTPProblem(409, f"{'this box' if box else 'the whole frame'} of this photo is already confirmed as "
+                                   f"{taken.code}; change it on the individual's page (split or merge)")
+
+        def act(cat: Catalogue) -> str:
+            chosen = target
+            if new:
+                chosen = cat.create(by=who.name, code=new_code, name=new_name, species=new_species, sex=new_sex,
+                                    details={"media_id": mid, "source": "identify a photo (web)"}).code
+            assert chosen is not None
+            cat.confirm_photo(mid, chosen, by=who.name, box=box, flank=side)
+            with ws.db.session() as s:
+                return cat.find(s, chosen).code  # a merged record's photos go to its survivor
+
+        return _decide(ws, act)
+
+    return _back(await run_in_threadpool(run))
+
+
+def _sheet_name(filename: str | None) -> str:
+    """The uploaded file's own name (kept in the history as the source), reduced to safe letters."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return base if SHEET_NAME.fullmatch(base) else "id-sheet.csv"
+
+
+@router.get("/identities/import")
+async def import_page(request: Request, who: Person = Depends(page_person()),
+                      ws: Workspace = Depends(workspace)) -> Response:
+    """The form to bring a park's ID sheet in (reviewers and admins)."""
+    return render(request, "identities_import.html", {"who": who, "page": "identities", "can_decide": who.may(REVIEW),
+                                                      "species": MARKED_SPECIES, "result": None})
+
+
+@router.post("/identities/import")
+async def import_sheet(request: Request, sheet: UploadFile = File(...), species: str = Form("", max_length=128),
+                       who: Person = Depends(page_person(REVIEW)), ws: Workspace = Depends(workspace)) -> Response:
+    """Check the uploaded ID sheet whole and import it (`pardus individuals import`): the summary,
+    or every problem by its row with nothing written (422)."""
+    sp = _species(species)
+    data = await sheet.read(MAX_SHEET_BYTES + 1)
+    if len(data) > MAX_SHEET_BYTES:
+        raise HTTPProblem(413, f"the ID sheet is larger than {MAX_SHEET_BYTES // (1024 * 1024)} MB; split it")
+    if not data.strip():
+        raise HTTPProblem(400, "the uploaded ID sheet is empty; choose the CSV file")
+    name = _sheet_name(sheet.filename)
+
+    def run() -> tuple[SheetReport | None, list[str]]:
+        with tempfile.TemporaryDirectory(prefix="pardus-idsheet-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+
+            def act(cat: Catalogue) -> tuple[SheetReport | None, list[str]]:
+                try:
+                    return import_id_sheet(cat, path, by=who.name, species=sp, photos_beside=False), []
+                except IdSheetError as exc:
+                    return None, exc.problems
+
+            return _decide(ws, act)
+
+    report, problems = await run_in_threadpool(run)
+    result = {"name": name, "report": report, "problems": problems}
+    status = 422 if problems else 200
+    if request.headers.get("hx-request") == "true":
+        return render(request, "_import_result.html", {"result": result}, status=status)
+    return render(request, "identities_import.html", {"who": who, "page": "identities", "can_decide": True,
+                                                      "species": MARKED_SPECIES, "result": result},
+                  status=status)
 
 
 @router.get("/identities/{proposal_id}")

@@ -19,6 +19,15 @@
     if (c) { var d = c.closest("dialog"); if (d) d.close(); }
   });
 
+  // An ID sheet with problems is answered 422 with the list of problems by row: show it where
+  // the summary would go (htmx swaps nothing on an error answer by default).
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr.status === 422 && e.detail.target && e.detail.target.id === "import-result") {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var dialog = e.target.closest && e.target.closest("dialog");
