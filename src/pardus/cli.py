@@ -89,6 +89,11 @@ def import_card_cmd(
             progress.update(task, completed=done, total=total)
 
         rep = import_card(ws, path, deployment, progress=on_progress)
+    for r in rep.resumes:
+        console.print(
+            f"[yellow]An earlier import of this card (started {r.started:%Y-%m-%d %H:%M} UTC) was interrupted "
+            f"after {r.files} file(s); this import has finished it.[/]"
+        )
     if rep.created_deployment:
         console.print(
             f"[yellow]Deployment {deployment} was new and has been created. "
@@ -164,11 +169,14 @@ def status(
     ] = None,
 ) -> None:
     """How far each deployment has come: files, time problems, and each processing stage."""
+    from pardus.ingest.card import check_import_runs
     from pardus.store.status import deployment_status, totals
 
-    with open_cli_workspace() as ws, ws.db.session() as s:
-        rows = deployment_status(s, deployment)
-        tot = totals(s)
+    with open_cli_workspace() as ws:
+        runs = check_import_runs(ws)
+        with ws.db.session() as s:
+            rows = deployment_status(s, deployment)
+            tot = totals(s)
     stages = sorted({st for r in rows for st in r.stages})
     table = Table(title=f"Pardus status ({tot['media']} files in {tot['deployments']} deployments)")
     for col in (
@@ -203,6 +211,14 @@ def status(
         table.add_row(*cells)
     console.print(table)
     console.print(f"Detections: {tot['detections']}   Observations: {tot['observations']}")
+    for r in runs.running:
+        console.print(f"Import running: {r.source} into {r.deployment_id}, started {r.started:%Y-%m-%d %H:%M} UTC, "
+                      f"{r.files} file(s) so far" + (f", on {r.where}" if r.where else ""))
+    for r in runs.interrupted:
+        console.print(
+            f"[yellow]Import interrupted:[/] {r.source} into {r.deployment_id}, started {r.started:%Y-%m-%d %H:%M} "
+            f"UTC, stopped after {r.files} file(s). Finish it with: pardus import-card {r.source} -d {r.deployment_id}"
+        )
 
 
 @app.command()

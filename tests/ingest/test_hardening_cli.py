@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -298,3 +299,78 @@ def test_accepted_camera_ids_are_one_url_path_step_and_one_mqtt_topic_level() ->
         assert url.path.split("/")[4] == text or httpx.URL(url).path == f"/api/v1/cameras/{text}/media"
 
     check()
+
+
+# --- interrupted imports (item 7) ---------------------------------------------------------------
+
+def _cli_env(settings) -> dict[str, str]:
+    import os
+
+    env = {**os.environ, "PARDUS_DATA_DIR": str(settings.data_dir)}
+    env.pop("PARDUS_DATABASE_URL", None)
+    if settings.database_url:
+        env["PARDUS_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def _items(ws) -> int:
+    from pardus.store.models import ImportItem
+
+    with ws.db.session() as s:
+        return s.scalar(select(func.count()).select_from(ImportItem)) or 0
+
+
+def test_killed_import_is_reported_interrupted_and_the_rerun_finishes_it(settings, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pardus.ingest.card import check_import_runs
+    from pardus.store import open_workspace
+    from pardus.store.models import ImportItem, ImportRun
+
+    card = tmp_path / "card"
+    write_card(card, 240, datetime(2024, 7, 1, 2, 0), size=(320, 240))
+    env = _cli_env(settings)
+    cmd = [sys.executable, "-m", "pardus"]
+    with open_workspace(settings) as ws:
+        # A live import is never called interrupted, however long it takes.
+        proc = subprocess.Popen([*cmd, "import-card", str(card), "-d", "K1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _items(ws) < 60 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the import ended before it could be looked at; make the card bigger"
+        live = check_import_runs(ws)
+        assert [r.deployment_id for r in live.running] == ["K1"] and live.interrupted == []
+        assert live.running[0].where and str(proc.pid) in live.running[0].where
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with ws.db.session() as s:
+            run = s.scalars(select(ImportRun)).one()
+            assert run.finished is None and run.status == "running"  # what the issue saw: for ever
+            killed_id = run.id
+        res = subprocess.run([*cmd, "status"], env=env, capture_output=True, text=True, timeout=120)
+        flat = " ".join(res.stdout.split())
+        assert res.returncode == 0 and "Import interrupted:" in flat and f"pardus import-card {card}" in flat, flat
+        with ws.db.session() as s:
+            run = s.get(ImportRun, killed_id)
+            assert run is not None and run.status == "interrupted" and run.finished is not None
+            items = dict(s.execute(select(ImportItem.status, func.count()).where(ImportItem.run_id == killed_id)
+                                   .group_by(ImportItem.status)).all())  # fmt: skip
+            assert run.counts == items and sum(items.values()) >= 60
+            assert "interrupted before its end" in (run.message or "")
+        done = subprocess.run([*cmd, "import-card", str(card), "-d", "K1"], env=env, capture_output=True,
+                              text=True, timeout=600)
+        flat = " ".join(done.stdout.split())
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "An earlier import of this card" in flat and "this import has finished it" in flat
+        res = subprocess.run([*cmd, "status"], env=env, capture_output=True, text=True, timeout=120)
+        assert "Import interrupted" not in res.stdout and "Import running" not in res.stdout
+        with ws.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Media)) == 240
+            statuses = Counter(s.scalars(select(ImportRun.status)))
+            assert statuses == {"interrupted": 1, "finished": 1}
+        assert not list((settings.data_dir / "runs").glob("*.lock")), "no lock file left behind"

@@ -8,8 +8,10 @@ a crash hits, running the same import again ends with every file stored exactly 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import re
+import socket
 import time
 import zipfile
 from collections import deque
@@ -20,7 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so no run is ever declared dead (see _lock_free)
+    fcntl = None  # type: ignore[assignment]
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pardus.ingest.deployments import create_once
@@ -37,7 +44,7 @@ from pardus.ingest.probe import (
 from pardus.ingest.timefix import refresh_deployment_times
 from pardus.store import Workspace
 from pardus.store.blobs import DiskFullError, disk_full_message, sha256_bytes
-from pardus.store.models import Camera, Deployment, ImportItem, ImportRun, Media, utcnow
+from pardus.store.models import Camera, Deployment, ImportItem, ImportRun, Media, new_id, utcnow
 
 ProgressCallback = Callable[[int, int, str], None]
 BATCH_ITEMS = 64
@@ -71,6 +78,9 @@ class ImportReport:
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     created_deployment: bool = False
     stopped: str | None = None
+    # Earlier imports of this card into this deployment that were killed before their end; this
+    # run finishes what they left (see ``check_import_runs``).
+    resumes: list[RunInfo] = field(default_factory=list)
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -93,6 +103,113 @@ class ImportReport:
             w.writerow(["file", "status", "reason"])
             w.writerows(self.problems)
         return path
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One card import as ``pardus status`` and a re-run tell it: what, where, since when."""
+
+    run_id: str
+    source: str
+    deployment_id: str
+    started: datetime
+    files: int  # files recorded so far (imported, duplicate, failed, skipped, damaged)
+    where: str | None = None  # "host (pid n)" of a running import
+
+
+@dataclass
+class ImportRuns:
+    """Imports still running (on this machine, or elsewhere as far as can be told), and imports
+    killed before their end that no later import of the same card has finished yet."""
+
+    running: list[RunInfo] = field(default_factory=list)
+    interrupted: list[RunInfo] = field(default_factory=list)
+
+
+_RUNNING = "running on "
+
+
+def _lock_path(ws: Workspace, run_id: str) -> Path:
+    return ws.settings.data_dir / "runs" / f"{run_id}.lock"
+
+
+@contextmanager
+def _run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``runs/<run id>.lock`` for as long as the import runs.
+
+    The operating system drops the lock the moment the process dies, even by SIGKILL or a power
+    cut, so a run whose lock can be taken is known not to be running: that is how an interrupted
+    run is told from a long one without guessing from times. The lock is taken before the run's
+    row exists and given up after its end is recorded, so no one ever sees an unlocked live run.
+    """
+    path = _lock_path(ws, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _lock_free(path: Path) -> bool:
+    """True when no live process holds the run's lock (or the lock file is gone)."""
+    if fcntl is None:
+        return False  # cannot tell: better "running" than a live import called dead
+    try:
+        f = open(path, "a")  # noqa: SIM115 - closed below; 'a' never truncates a holder's file
+    except FileNotFoundError:
+        return True
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+
+
+def check_import_runs(ws: Workspace) -> ImportRuns:
+    """Mark imports killed before their end as ``interrupted`` and say which ones still need a re-run.
+
+    A run without an end is alive only while its process holds its lock (``_run_lock``). One that
+    does not is recorded as interrupted, with the files it had recorded and when that was noticed,
+    instead of staying 'running' for ever. A run started on another machine (PostgreSQL shared by
+    several) cannot be checked from here and is listed as running there. Called by every import
+    and by ``pardus status``.
+    """
+    here = socket.gethostname()
+    state = ImportRuns()
+    with ws.db.session() as s:
+        files = dict(s.execute(select(ImportItem.run_id, func.count()).where(
+            ImportItem.run_id.in_(select(ImportRun.id).where(ImportRun.status.in_(("running", "interrupted")))))
+            .group_by(ImportItem.run_id)).all())  # fmt: skip
+        open_runs = list(s.scalars(select(ImportRun).where(ImportRun.finished.is_(None))))
+        finished_later = {(src, dep): started for src, dep, started in s.execute(
+            select(ImportRun.source, ImportRun.deployment_id, func.max(ImportRun.started))
+            .where(ImportRun.status == "finished").group_by(ImportRun.source, ImportRun.deployment_id))}
+        for run in open_runs:
+            info = RunInfo(run.id, run.source, run.deployment_id, run.started, files.get(run.id, 0))
+            where = (run.message or "").removeprefix(_RUNNING) if (run.message or "").startswith(_RUNNING) else None
+            host = where.split(" (", 1)[0] if where else here
+            if host != here or not _lock_free(_lock_path(ws, run.id)):
+                state.running.append(dataclasses.replace(info, where=where))
+                continue
+            counts = dict(s.execute(select(ImportItem.status, func.count()).where(ImportItem.run_id == run.id)
+                                    .group_by(ImportItem.status)).all())  # fmt: skip
+            s.execute(update(ImportRun).where(ImportRun.id == run.id, ImportRun.finished.is_(None)).values(
+                status="interrupted", finished=utcnow(), counts=counts,
+                message=f"interrupted before its end (the process was killed or crashed) with {info.files} "
+                        "file(s) recorded; noticed when the lock it held was found free. Importing the same "
+                        "card again finishes it"))  # fmt: skip
+            _lock_path(ws, run.id).unlink(missing_ok=True)
+        for run in s.scalars(select(ImportRun).where(ImportRun.status == "interrupted").order_by(ImportRun.started)):
+            done = finished_later.get((run.source, run.deployment_id))
+            if done is None or done < run.started:
+                state.interrupted.append(
+                    RunInfo(run.id, run.source, run.deployment_id, run.started, files.get(run.id, 0)))
+    return state
 
 
 def natural_key(path: str) -> list[object]:
@@ -206,15 +323,32 @@ def _import_entries(
     progress: ProgressCallback | None,
 ) -> ImportReport:
     ws.blobs.clean_tmp()
+    earlier = check_import_runs(ws).interrupted
+    run_id = new_id()
+    with _run_lock(ws, run_id):
+        return _run(ws, source, entries, deployment_id, progress, run_id, earlier)
+
+
+def _run(
+    ws: Workspace,
+    source: Path,
+    entries: list[CardEntry],
+    deployment_id: str,
+    progress: ProgressCallback | None,
+    run_id: str,
+    earlier: list[RunInfo],
+) -> ImportReport:
     # Two imports into a new deployment at once both find it missing: exactly one creates it.
     created = create_once(ws.db, Deployment, deployment_id, lambda: Deployment(id=deployment_id))
+    where = f"{_RUNNING}{socket.gethostname()} (pid {os.getpid()})"
     with ws.db.session() as s:
         dep = s.get(Deployment, deployment_id)
         assert dep is not None, "deployments are never deleted"
-        run = ImportRun(source=str(source.resolve()), deployment_id=deployment_id)
+        run = ImportRun(id=run_id, source=str(source.resolve()), deployment_id=deployment_id, message=where)
         s.add(run)
         s.flush()
-        report = ImportReport(run_id=run.id, deployment_id=deployment_id, created_deployment=created)
+        resumes = [r for r in earlier if (r.source, r.deployment_id) == (run.source, deployment_id)]
+        report = ImportReport(run_id=run.id, deployment_id=deployment_id, created_deployment=created, resumes=resumes)
         offset = dep.utc_offset_minutes
         clock = dep.clock_offset_s
     importer = _Importer(ws, report, deployment_id, offset, clock)
