@@ -13,7 +13,7 @@ from pardus.stats.trend import build_trend
 from pardus.store.models import Deployment, Individual, Location, Media, Observation
 
 TZ = timezone(timedelta(hours=10))
-DAYS = 40
+DAYS = 30
 LEOPARD = "Panthera pardus orientalis"
 
 
@@ -25,7 +25,7 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
         density_per_km2=0.5,
         sigma_m=1200.0,
         occasions=DAYS,
-        lambda0=0.06,
+        lambda0=0.08,
         demography=Demography(0.85, 0.35),
         seed=21,
     )
@@ -45,43 +45,45 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
                     )
                 )
             s.flush()
-            for i, occ, k, _ in yt.captures.rows():
-                gid = int(yt.alive[i])
-                if gid not in animals:
-                    animals[gid] = Individual(code=f"LP_{gid:03d}", scientific_name=LEOPARD)
-                    s.add(animals[gid])
-                    s.flush()
+            rows = list(yt.captures.rows())
+            fresh = {int(yt.alive[i]) for i, _, _, _ in rows} - set(animals)
+            animals.update({g: Individual(code=f"LP_{g:03d}", scientific_name=LEOPARD) for g in sorted(fresh)})
+            s.add_all([animals[g] for g in sorted(fresh)])
+            media = []
+            for i, occ, k, _ in rows:
+                dep = f"D-{names[k]}-{yt.year}"
+                mid = f"m{n:05d}"
                 when = start + timedelta(days=occ, hours=12)
-                media = f"m{n:05d}"
+                media.append((mid, dep, int(yt.alive[i])))
                 s.add(
                     Media(
-                        id=media,
-                        deployment_id=f"D-{names[k]}-{yt.year}",
-                        file_path=f"{media}.JPG",
-                        file_mediatype="image/jpeg",
-                        timestamp=when,
+                        id=mid, deployment_id=dep, file_path=f"{mid}.JPG", file_mediatype="image/jpeg", timestamp=when
                     )
                 )
-                s.flush()
-                s.add(
+                n += 1
+            s.flush()  # media and individuals before the observations that point at them
+            s.add_all(
+                [
                     Observation(
-                        deployment_id=f"D-{names[k]}-{yt.year}",
-                        media_id=media,
+                        deployment_id=dep,
+                        media_id=mid,
                         observation_type="animal",
                         scientific_name=LEOPARD,
-                        individual_id=animals[gid].id,
+                        individual_id=animals[g].id,
                         classification_method="human",
                         count=1,
                         observation_level="media",
                     )
-                )
-                n += 1
+                    for mid, dep, g in media
+                ]
+            )
+            s.flush()
     rep, paths = build_trend(
         workspace,
         "North",
         [2021, 2022, 2023, 2024],
         tmp_path,
-        ReportOptions(occasion_days=4.0, n_boot=10, mask_buffer_m=4800.0, mask_spacing_m=600.0),
+        ReportOptions(occasion_days=6.0, n_boot=10, mask_buffer_m=4800.0, mask_spacing_m=600.0),
     )
     assert rep.years == (2022, 2023, 2024)
     assert any(m.startswith("2021:") for m in rep.messages)  # no camera ran in 2021: said, not hidden
