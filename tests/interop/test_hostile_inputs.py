@@ -281,3 +281,72 @@ def test_package_file_property(tmp_path: Path) -> None:
             assert got.resolve().is_relative_to(root.resolve())
 
     check()
+
+
+# --- camera heartbeats (item 6): the one boundary for HTTP and MQTT, live.health.record_heartbeat ----
+
+def test_heartbeat_values_are_bounded_over_http(workspace: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from pardus.live.cameras import add_camera
+    from pardus.store.models import Camera, SensorReading
+    from pardus.web.app import LiveConfig, create_app
+
+    token = add_camera(workspace, "C1")
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    refused = [
+        ('{"battery_pct": 1e308}', "battery_pct 1e+308 is outside"),
+        ('{"battery_pct": NaN}', "battery_pct must be a number"),
+        ('{"signal_dbm": "-Infinity"}', "signal_dbm must be a number"),
+        ('{"temperature_c": true}', "temperature_c must be a number"),
+        ('{"temperature_c": 500}', "outside what a camera can report"),
+        ('{"fw": NaN}', "finite"),
+        ('{"fw": "a\\u0000b"}', "NUL"),
+        ('{"fw": "\\ud800"}', "Unicode"),
+        (json.dumps({f"k{i}": i for i in range(40)}), "at most 32 other fields"),
+        (json.dumps({"log": "x" * 5000}), "at most 4096 bytes"),
+        (json.dumps({"k" * 70: 1}), "field names are 1-64 characters"),
+    ]
+    with TestClient(create_app(workspace, LiveConfig(pipeline=False))) as client:
+        for body, words in refused:
+            r = client.post("/api/v1/cameras/C1/heartbeat", content=body.encode(), headers=auth)
+            assert r.status_code == 400 and words in r.json()["error"], (body, r.text)
+        ok = client.post("/api/v1/cameras/C1/heartbeat", headers=auth, content=json.dumps(
+            {"battery_pct": "81", "signal_dbm": -97, "temperature_c": -31.5, "fw": "2.1", "gps": {"fix": True}}))
+        assert ok.status_code == 200, ok.text
+    with workspace.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(SensorReading)) == 4, "refused heartbeats store nothing"
+        cam = s.get(Camera, "C1")
+        assert cam is not None and cam.health["battery_pct"] == 81.0 and cam.health["other"]["fw"] == "2.1"
+
+
+def test_heartbeat_property(workspace: Workspace) -> None:
+    """Any JSON object: stored whole (known values in range, the rest small) or a HeartbeatError;
+    never another exception, never a partial row."""
+    from pardus.live.cameras import add_camera
+    from pardus.live.health import RANGES, HeartbeatError, record_heartbeat
+    from pardus.store.models import Camera, SensorReading
+
+    add_camera(workspace, "HB")
+    values = st.one_of(ANY_JSON, st.floats(), st.sampled_from(["nan", "inf", "80", "-97.5", "1e400"]))
+    bodies = st.dictionaries(st.one_of(st.sampled_from(sorted(RANGES)), st.text(max_size=70)), values, max_size=40)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(bodies)
+    def check(body: dict[str, Any]) -> None:
+        with workspace.db.session() as s:
+            before = s.scalar(select(func.count()).select_from(SensorReading))
+        try:
+            with workspace.db.session() as s:
+                cam = s.get(Camera, "HB")
+                health = record_heartbeat(s, cam, body)
+        except HeartbeatError as exc:
+            assert str(exc) and " object at 0x" not in str(exc)
+            with workspace.db.session() as s:
+                assert s.scalar(select(func.count()).select_from(SensorReading)) == before
+            return
+        for name, (lo, hi) in RANGES.items():
+            if body.get(name) is not None:
+                assert lo <= health[name] <= hi and math.isfinite(health[name])
+
+    check()

@@ -11,6 +11,8 @@ a small greyscale image, separately for day and infrared night views (they look 
 from __future__ import annotations
 
 import io
+import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +32,20 @@ QUANTITIES = {
     "temperature_c": ("temperature", "degC"),
     "free_storage_mb": ("free_storage", "MB"),
 }
+# What a working camera can report; outside these a value is a fault or a forgery, refused so that
+# it never reaches a battery curve or an alert rule (1e308 %, NaN dBm).
+RANGES = {
+    "battery_pct": (0.0, 100.0),
+    "battery_v": (0.0, 60.0),
+    "signal_dbm": (-200.0, 30.0),
+    "temperature_c": (-90.0, 90.0),
+    "free_storage_mb": (0.0, 1e9),  # a petabyte
+}
+# Other fields (firmware version, counters) are kept as sent, within these limits: a heartbeat is
+# a few hundred bytes, not a place to store 64 KB of anything.
+MAX_OTHER_FIELDS = 32
+MAX_OTHER_BYTES = 4096
+MAX_NAME = 64
 OFFLINE_GRACE = 1.5
 VIEW_SIZE = (64, 36)
 VIEW_ROWS = (0.08, 0.88)  # leave out the cameras' data strips (time, temperature): they match in every view
@@ -45,20 +61,79 @@ class HeartbeatError(ValueError):
     """A heartbeat is malformed; the message names the field."""
 
 
-def record_heartbeat(s: Session, cam: Camera, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
-    """Store one heartbeat; unknown fields are kept in the reading's ``extra``, not dropped."""
-    at = at or utcnow()
-    known: dict[str, float] = {}
-    for name, (kind, unit) in QUANTITIES.items():
-        if values.get(name) is None:
-            continue
+def _shown(value: object) -> str:
+    """A sent value as JSON, cut short: messages quote what the camera sent, never a Python repr."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _quantity(name: str, raw: object) -> float:
+    """One known quantity as a float within its range; HeartbeatError naming it otherwise."""
+    lo, hi = RANGES[name]
+    value: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str) and len(raw) <= 32:
         try:
-            value = float(values[name])
-        except (TypeError, ValueError) as exc:
-            raise HeartbeatError(f"{name} must be a number, not {values[name]!r}") from exc
-        known[name] = value
-        s.add(SensorReading(source_id=cam.id, timestamp=at, kind=kind, value=value, unit=unit))
+            value = float(raw)
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value):
+        raise HeartbeatError(f"{name} must be a number, not {_shown(raw)}")
+    if not lo <= value <= hi:
+        raise HeartbeatError(f"{name} {value:g} is outside what a camera can report ({lo:g} to {hi:g})")
+    return value
+
+
+def _check_other(other: dict[str, Any]) -> None:
+    """Fields Pardus does not know: few, small, and storable in either database."""
+    if len(other) > MAX_OTHER_FIELDS:
+        raise HeartbeatError(f"a heartbeat carries at most {MAX_OTHER_FIELDS} other fields, not {len(other)}")
+    try:
+        text = json.dumps(other, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise HeartbeatError("a heartbeat's numbers must be finite (no NaN or Infinity)") from exc
+    except RecursionError as exc:
+        raise HeartbeatError("a heartbeat is nested too deeply; send a flat JSON object") from exc
+    if len(text.encode("utf-8", "replace")) > MAX_OTHER_BYTES:
+        raise HeartbeatError(f"a heartbeat's other fields take at most {MAX_OTHER_BYTES} bytes as JSON")
+    for k in other:
+        if not k or len(k) > MAX_NAME:
+            raise HeartbeatError(f"field names are 1-{MAX_NAME} characters, not {_shown(k)}")
+    stack: list[Any] = [other]
+    while stack:  # PostgreSQL keeps no NUL in text, UTF-8 no lone surrogate: refused, not a 500
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise HeartbeatError("a heartbeat may not hold NUL characters (\\u0000)")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise HeartbeatError("a heartbeat must be valid Unicode text (a lone surrogate was sent)") from exc
+
+
+def record_heartbeat(s: Session, cam: Camera, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+    """Store one heartbeat; unknown fields are kept in the reading's ``extra``, not dropped.
+
+    This is the one boundary for heartbeats from HTTP and MQTT alike: known quantities must be
+    finite numbers within ``RANGES``, other fields within ``MAX_OTHER_*``; anything else is a
+    HeartbeatError naming the field, and nothing of that heartbeat is stored.
+    """
+    at = at or utcnow()
+    known = {name: _quantity(name, values[name]) for name in QUANTITIES if values.get(name) is not None}
     other = {k: v for k, v in values.items() if k not in QUANTITIES}
+    _check_other(other)
+    for name, value in known.items():
+        kind, unit = QUANTITIES[name]
+        s.add(SensorReading(source_id=cam.id, timestamp=at, kind=kind, value=value, unit=unit))
     if other:
         s.add(SensorReading(source_id=cam.id, timestamp=at, kind="heartbeat", extra=other))
     cam.health = {**(cam.health or {}), **known, **({"other": other} if other else {}), "heartbeat_at": at.isoformat()}
