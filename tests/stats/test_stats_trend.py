@@ -116,3 +116,32 @@ def test_pradel_gives_standard_errors_when_a_year_saw_every_animal():
     assert max(d.value for d in fit.detection) > 0.999
     assert 0 < fit.survival.se < 0.2 and 0 < fit.recruitment.se < 0.3
     assert fit.growth.lcl < fit.growth.value < fit.growth.ucl
+
+
+def test_spatial_open_population_recovers_survival():
+    from pardus.stats.secr import Traps, make_mask
+    from pardus.stats.secr_multi import Session
+    from pardus.stats.secr_open import fit_secr_open
+
+    xy = grid_xy(5, 5, 1000.0)
+    park = simulate_years(
+        xy,
+        years=[2021, 2022, 2023, 2024],
+        density_per_km2=3.0,
+        sigma_m=600.0,
+        occasions=10,
+        lambda0=0.1,
+        demography=Demography(0.75, 0.35),
+        buffer_m=2400.0,
+        seed=13,
+    )
+    traps = Traps(xy, detector="proximity", usage=np.ones((25, 10)))
+    mask = make_mask(xy, 2400.0, spacing=600.0)
+    sessions = [Session(str(y.year), y.captures.captures, traps, mask, y.year) for y in park.years]
+    fit = fit_secr_open(sessions, [[str(a) for a in y.detected_ids] for y in park.years])
+    assert fit.survival.lcl < 0.75 < fit.survival.ucl
+    assert fit.recruitment.lcl < 0.35 < fit.recruitment.ucl
+    assert fit.sigma.lcl < 600.0 < fit.sigma.ucl and fit.detection.lcl < 0.1 < fit.detection.ucl
+    assert fit.growth.value == pytest.approx(fit.survival.value + fit.recruitment.value)
+    with pytest.raises(OpenPopulationError):
+        fit_secr_open(sessions[:2], [[], []])
