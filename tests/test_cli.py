@@ -79,9 +79,41 @@ def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
         assert not is_empty(s)
     # The simulated card mess (a damaged file, a second copy of a card) is reported, not hidden.
     assert "damaged" in flat or "truncated" in flat
+    # One line says which detector every box-needing stage used: MegaDetector v6 fitted into the demo's
+    # own data folder where ../shared/models holds it, else the offline pair and why.
+    from pardus.demo import MDV6_FOLDER, shared_folder
+
+    mdv6 = shared_folder() / MDV6_FOLDER
+    assert flat.count("Detector:") == 1
+    if mdv6.is_dir():
+        assert "Detector:MegaDetectorv6,fittedfrom" in flat
+        assert (out / "pardus-data" / "models" / "mdv6-yolov10-c-first-layer.npz").is_file()
+    else:
+        assert "Detector:theofflinepair" in flat and "noMegaDetectorv6fileat" in flat
+    # The season's story against its truth: species, re-identification (right / wrong / "new") and the
+    # plot-year report's headline beside the simulator's values, then where the time went.
+    assert "Re-identificationonthephotosfrom" in flat
+    assert 'animalnotinthecatalogue,called"new"(right)' in flat and "boxonanotheranimal" in flat
+    assert "Plot-yearreport,plot" in flat and "headline:" in flat and "densityper100km²(SECR)" in flat
+    assert (out / "report" / "report.html").is_file()
+    assert "Time:" in flat and "inall" in flat
     again = runner.invoke(app, ["demo", "--out", str(out), "--cameras", "2", "--days", "3"])
     assert again.exit_code == 0, again.output
-    assert "Seasonreused" in "".join(again.output.split()) and "0filesimportednow" in "".join(again.output.split())
+    flat = "".join(again.output.split())
+    assert "Seasonreused" in flat and "0filesimportednow" in flat
+    assert ("Detector:MegaDetectorv6,alreadyfittedinto" if mdv6.is_dir() else "Detector:theofflinepair") in flat
+    assert "Re-identificationonthephotosfrom" in flat and "Plot-yearreport,plot" in flat
+
+
+def test_demo_keeps_the_offline_pair_and_says_why_without_the_shared_models(tmp_path: Path) -> None:
+    from pardus.config import Settings
+    from pardus.demo import choose_detector
+
+    choice = choose_detector(Settings(data_dir=tmp_path / "data", detector="auto"), shared=tmp_path / "nowhere")
+    assert choice.detector == "offline" and "no MegaDetector v6 file at" in choice.line
+    assert not (tmp_path / "data" / "models").exists()
+    choice = choose_detector(Settings(data_dir=tmp_path / "data", detector="offline"))
+    assert choice.detector == "offline" and "PARDUS_DETECTOR=offline" in choice.line
 
 
 def test_models_list_says_what_is_installed_and_download_never_fetches() -> None:

@@ -307,7 +307,7 @@ def demo(
     Shows the whole path a park's cards take, on made-up data with known truth, without touching
     your real data folder. Run it again and it reuses what is there.
     """
-    from pardus.demo import demo_settings, run_demo, species_lines
+    from pardus.demo import demo_settings, run_demo, story_lines
     from pardus.store import open_workspace
     from pardus.store.status import deployment_status, totals
 
@@ -319,7 +319,8 @@ def demo(
                 tasks[phase] = progress.add_task(phase, total=total)
             progress.update(tasks[phase], completed=done, total=total)
 
-        result = run_demo(out, cameras=cameras, days=days, seed=seed, progress=on_progress)
+        result = run_demo(out, cameras=cameras, days=days, seed=seed, progress=on_progress,
+                          say=progress.console.print)
     imported = sum(r.counts.get("imported", 0) + r.counts.get("damaged", 0) for r in result.reports)
     dup = sum(r.counts.get("duplicate", 0) for r in result.reports)
     problems = [(r.deployment_id, p) for r in result.reports for p in r.problems]
@@ -338,7 +339,7 @@ def demo(
         for content, (n, found) in result.detection_vs_truth.items():
             word = "wrongly called non-blank" if content == "blank" else "found"
             console.print(f"  {content:8} {found:4d} / {n:<4d} {word}")
-    for line in species_lines(result.species) if result.species else []:
+    for line in story_lines(result):
         console.print(line)
     with open_workspace(demo_settings(out)) as ws, ws.db.session() as s:
         tot = totals(s)
