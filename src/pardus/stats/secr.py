@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -678,35 +679,103 @@ def simulate_captures(
     return counts[seen], n_pop
 
 
-def read_secr_text(capt_path: str | Any, trap_path: str | Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read secr's text input: a trap file (``trapID x y``) and an "XY" capture file.
+def _secr_lines(path: str | Any) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a secr text file: blank lines and '#' comments skipped, and what
+    follows '/' on a trap line (usage, covariates) cut off as secr's read.traps does."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecrError(f"cannot read {path} as text ({exc})") from None
+    for line_no, line in enumerate(text.splitlines(), 1):
+        parts = line.split("#", 1)[0].split("/", 1)[0].split()
+        if parts:
+            yield line_no, parts
 
-    Capture lines are ``Session ID Occasion X Y`` (further columns ignored), X Y being the
-    coordinates of the detecting trap (secr ``read.capthist(fmt = "XY")``). Returns
-    (counts (animals x occasions x traps), trap coordinates (K, 2), animal ids in sorted order).
+
+def _number(text: str, where: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise SecrError(f"{where}: {what} {text!r} is not a number") from None
+    if not np.isfinite(v):
+        raise SecrError(f"{where}: {what} {text!r} is not a finite number")
+    return v
+
+
+def read_secr_text(
+    capt_path: str | Any, trap_path: str | Any, fmt: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read secr's text input: a trap file (``trapID x y``) and a capture file in either of
+    ``read.capthist``'s forms.
+
+    ``fmt="XY"``: capture lines ``Session ID Occasion X Y``, X Y the detecting trap's coordinates;
+    ``fmt="trapID"``: ``Session ID Occasion Detector``, the detector named as in the trap file (trap
+    ids may be text, e.g. ``A1``); ``"auto"`` tells them apart per file (XY when every line's 4th and
+    5th fields are a trap's coordinates). Further columns are ignored (individual covariates). Every
+    problem ends in a ``SecrError`` naming the file and line. Returns (counts (animals x occasions x
+    traps), trap coordinates (K, 2), animal ids in sorted order).
     """
-    traps = np.loadtxt(trap_path, ndmin=2)
-    if traps.shape[1] < 3:
-        raise SecrError(f"{trap_path}: expected 'trapID x y' on each line")
-    xy = traps[:, 1:3]
-    rows = []
-    with open(capt_path) as f:
-        for line_no, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if len(parts) < 5:
-                raise SecrError(f"{capt_path} line {line_no}: expected 'Session ID Occasion X Y'")
-            rows.append((parts[1], int(parts[2]), float(parts[3]), float(parts[4])))
+    if fmt not in ("auto", "XY", "trapID"):
+        raise SecrError(f"fmt must be 'auto', 'XY' or 'trapID', not {fmt!r}")
+    trap_ids: list[str] = []
+    coords: list[tuple[float, float]] = []
+    for line_no, parts in _secr_lines(trap_path):
+        where = f"{trap_path} line {line_no}"
+        if len(parts) < 3:
+            raise SecrError(f"{where}: expected 'trapID x y'")
+        if parts[0] in trap_ids:
+            raise SecrError(f"{where}: trap {parts[0]!r} appears twice")
+        trap_ids.append(parts[0])
+        coords.append((_number(parts[1], where, "x"), _number(parts[2], where, "y")))
+    if not coords:
+        raise SecrError(f"{trap_path}: no traps (expected 'trapID x y' on each line)")
+    xy = np.array(coords, dtype=float)
+    by_id = {t: k for k, t in enumerate(trap_ids)}
+    by_xy: dict[tuple[float, float], list[int]] = {}
+    for k, c in enumerate(coords):
+        by_xy.setdefault(c, []).append(k)
+    lines = list(_secr_lines(capt_path))
+    if not lines:
+        raise SecrError(f"{capt_path}: no captures")
+
+    def at_trap(parts: list[str]) -> bool:
+        if len(parts) < 5:
+            return False
+        try:
+            return len(by_xy.get((float(parts[3]), float(parts[4])), [])) == 1
+        except ValueError:
+            return False
+
+    if fmt == "auto":
+        fmt = "XY" if all(at_trap(p) for _, p in lines) else "trapID"
+    rows: list[tuple[str, int, int]] = []
+    for line_no, parts in lines:
+        where = f"{capt_path} line {line_no}"
+        need = 5 if fmt == "XY" else 4
+        if len(parts) < need:
+            form = "Session ID Occasion X Y" if fmt == "XY" else "Session ID Occasion Detector"
+            raise SecrError(f"{where}: expected '{form}'")
+        occ_text = parts[2]
+        if not occ_text.isdigit() or int(occ_text) < 1 or int(occ_text) > 100_000:
+            raise SecrError(f"{where}: occasion {occ_text!r} is not a whole number from 1")
+        if fmt == "XY":
+            x, y = _number(parts[3], where, "X"), _number(parts[4], where, "Y")
+            ks = by_xy.get((x, y), [])
+            if len(ks) != 1:
+                raise SecrError(f"{where}: capture at ({x}, {y}) does not match exactly one trap")
+            k = ks[0]
+        else:
+            if parts[3] not in by_id:
+                raise SecrError(f"{where}: detector {parts[3]!r} is not in the trap file {trap_path}")
+            k = by_id[parts[3]]
+        rows.append((parts[1], int(occ_text), k))
     ids = tuple(sorted({r[0] for r in rows}, key=lambda s: (len(s), s)))
     index = {s: i for i, s in enumerate(ids)}
     n_occ = max(r[1] for r in rows)
     counts = np.zeros((len(ids), n_occ, len(xy)), dtype=np.int64)
-    for animal, occ, x, y in rows:
-        k = np.nonzero((np.abs(xy[:, 0] - x) < 1e-9) & (np.abs(xy[:, 1] - y) < 1e-9))[0]
-        if len(k) != 1:
-            raise SecrError(f"{capt_path}: capture at ({x}, {y}) does not match exactly one trap")
-        counts[index[animal], occ - 1, k[0]] += 1
+    for animal, occ, k in rows:
+        counts[index[animal], occ - 1, k] += 1
     return counts, xy, ids
 
 
