@@ -59,7 +59,7 @@ def card_env(env: Path) -> Path:
 
 # --- import megadetector ------------------------------------------------------------------------
 
-GOOD = {"file": "DCIM/100MEDIA/IMG_0001.JPG", "detections": [
+GOOD = {"file": "DCIM/100RECNX/IMG_0001.JPG", "detections": [
     {"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]}
 
 
@@ -122,7 +122,7 @@ def test_import_megadetector_refuses_bad_header_fields(card_env: Path) -> None:
 
 def test_import_megadetector_still_reads_a_good_file(card_env: Path) -> None:
     path = card_env / "md.json"
-    path.write_text(json.dumps({"images": [GOOD, {"file": "DCIM/100MEDIA/IMG_0002.JPG", "detections": [
+    path.write_text(json.dumps({"images": [GOOD, {"file": "DCIM/100RECNX/IMG_0002.JPG", "detections": [
         {"category": 1, "conf": 1, "bbox": [0, 0, 1, 1]}]}]}))
     res = runner.invoke(app, ["import", "megadetector", str(path)])
     assert res.exit_code == 0, res.output
@@ -374,3 +374,46 @@ def test_killed_import_is_reported_interrupted_and_the_rerun_finishes_it(setting
             statuses = Counter(s.scalars(select(ImportRun.status)))
             assert statuses == {"interrupted": 1, "finished": 1}
         assert not list((settings.data_dir / "runs").glob("*.lock")), "no lock file left behind"
+
+
+# --- what a file or a sheet says about itself, longer than the store keeps (both databases) ------
+
+def test_overlong_exif_paths_and_ids_are_clipped_or_refused_never_a_crash(workspace, tmp_path: Path) -> None:
+    import zipfile
+
+    from pardus.ingest.card import CardError, import_card
+    from pardus.ingest.deployments import DeploymentError, DeploymentSpec, upsert_deployment
+    from pardus.ingest.one import ingest_file
+    from pardus.ingest.synthetic import camera_jpeg
+    from pardus.live.cameras import add_camera
+    from pardus.store.models import Camera
+
+    card = tmp_path / "card.zip"
+    with zipfile.ZipFile(card, "w") as zf:
+        zf.writestr("DCIM/100/IMG_0001.JPG", camera_jpeg(datetime(2024, 1, 1), make="M" * 200, model="X" * 300,
+                                                         serial="S" * 100, size=(160, 120)))
+        zf.writestr("DCIM/100/IMG_0002.JPG", camera_jpeg(datetime(2024, 1, 1), seed=2, serial="S" * 100,
+                                                         size=(160, 120)))
+        zf.writestr("DCIM/" + "d" * 1100 + "/IMG_0003.JPG", camera_jpeg(datetime(2024, 1, 1), seed=3, size=(160, 120)))
+    rep = import_card(workspace, card, "LONG1")
+    assert rep.counts == {"imported": 2, "skipped": 1}, rep.counts
+    assert any("1024" in why for _, _, why in rep.problems)
+    with workspace.db.session() as s:
+        makes = {m.exif_make for m in s.scalars(select(Media))}
+        assert all(m is None or len(m) <= 128 for m in makes) and any(m and m.startswith("MMM") for m in makes)
+        dep = s.get(Deployment, "LONG1")
+        assert dep is not None and dep.camera_id is None, "a 100-character serial is no camera id"
+        assert s.scalar(select(func.count()).select_from(Camera)) == 0
+    with pytest.raises(CardError, match="1-64 characters"):
+        import_card(workspace, card, "D" * 100)
+    with workspace.db.session() as s, pytest.raises(DeploymentError, match="plot is 200 characters"):
+        upsert_deployment(s, DeploymentSpec(id="LONG2", plot="p" * 200))
+    with workspace.db.session() as s, pytest.raises(DeploymentError, match="camera id"):
+        upsert_deployment(s, DeploymentSpec(id="LONG3", camera_id="c" * 65))
+    add_camera(workspace, "UP1")
+    res = ingest_file(workspace, camera_jpeg(datetime(2024, 1, 2), seed=9, size=(160, 120)), camera_id="UP1",
+                      filename="n" * 1000 + ".JPG")
+    with workspace.db.session() as s:
+        m = s.get(Media, res.media_id)
+        assert m is not None and len(m.file_name or "") <= 255 and m.file_name.endswith(".jpg")
+        assert s.get(Deployment, "LONG2") is None and s.get(Deployment, "LONG3") is None

@@ -30,9 +30,9 @@ except ImportError:  # Windows: no advisory locks, so no run is ever declared de
     fcntl = None  # type: ignore[assignment]
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pardus.ingest.deployments import create_once
+from pardus.ingest.deployments import DeploymentError, check_id, create_once
 from pardus.ingest.exif import CameraMetadata, read_camera_metadata
-from pardus.ingest.one import media_row
+from pardus.ingest.one import MAX_FILE_NAME, MAX_FILE_PATH, media_row
 from pardus.ingest.probe import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -52,6 +52,7 @@ BATCH_SECONDS = 1.5
 MAX_IN_MEMORY = 256 << 20
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 PREFETCH = 2 * WORKERS
+MAX_CAMERA_ID = 64  # the store's camera.id
 
 
 class CardError(Exception):
@@ -293,6 +294,9 @@ def _zip_entries(zf: zipfile.ZipFile) -> list[CardEntry]:
 def _classify(rel_path: str) -> tuple[str | None, str | None]:
     """('image'|'video', None) for media; (None, reason) for files that are not imported."""
     name = PurePosixPath(rel_path).name
+    if len(rel_path) > MAX_FILE_PATH or len(name) > MAX_FILE_NAME:
+        return None, (f"the path is {len(rel_path)} characters long (the name {len(name)}); Pardus keeps paths of "
+                      f"up to {MAX_FILE_PATH} and names of up to {MAX_FILE_NAME}: rename it and import again")
     if name.startswith("._") or name in {".DS_Store", "Thumbs.db"}:
         return None, "operating-system metadata file, not a photo"
     suffix = PurePosixPath(rel_path).suffix.lower()
@@ -311,6 +315,10 @@ def import_card(
     progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Import one card into one deployment; returns the report (also kept in the database)."""
+    try:
+        check_id(deployment_id)
+    except DeploymentError as exc:
+        raise CardError(str(exc)) from exc
     with open_card(Path(source)) as entries:
         return _import_entries(ws, Path(source), entries, deployment_id, progress)
 
@@ -437,9 +445,10 @@ class _Importer:
         self.report.add(status)
         if status in ("failed", "skipped", "damaged") and message:
             self.report.problems.append((entry.rel_path, status, message))
+        path = entry.rel_path  # the report keeps it whole; the item row as much as its column holds
         return ImportItem(
             run_id=self.report.run_id,
-            path=entry.rel_path,
+            path=path if len(path) <= MAX_FILE_PATH else path[: MAX_FILE_PATH - 1] + "…",
             size=entry.size,
             status=status,
             message=message,
@@ -636,8 +645,8 @@ def _attach_camera(
     if not seen:
         return
     (make, model, serial), _ = max(seen.items(), key=lambda kv: kv[1])
-    if not serial:
-        return
+    if not serial or len(serial) > MAX_CAMERA_ID:
+        return  # no serial, or one longer than a camera id (a damaged or forged field): not linked
     with ws.db.session() as s:
         dep = s.get(Deployment, deployment_id)
         if dep is None or dep.camera_id is not None:

@@ -74,6 +74,17 @@ def parse_instant(text: str | None, default_offset_minutes: int, field: str) -> 
     return dt
 
 
+MAX_ID = 64  # the store's deployment.id, location.id and camera.id
+
+
+def check_id(value: str, what: str = "deployment id") -> str:
+    """``value`` if it fits the store as an id: 1-64 characters, no control characters."""
+    if not value or not value.strip() or len(value) > MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        shown = value[:70] + ("..." if len(value) > 70 else "")
+        raise DeploymentError(f"the {what} {shown!r} must be 1-{MAX_ID} characters without control characters")
+    return value
+
+
 def create_once(db: Store, model: type[Row], key: str, make: Callable[[], Row]) -> bool:
     """Make sure the row of ``model`` with primary key ``key`` exists; True if this call made it.
 
@@ -128,6 +139,14 @@ def upsert_deployment(s: Session, spec: DeploymentSpec) -> Deployment:
     """Create or update a deployment with its location and camera (idempotent)."""
     if not spec.id or not spec.id.strip():
         raise DeploymentError("a deployment needs an id (deploymentID)")
+    check_id(spec.id)
+    for what, value in (("location id", spec.location_id), ("camera id", spec.camera_id)):
+        if value is not None:
+            check_id(value, what)
+    for what, value, limit in (("plot", spec.plot, 128), ("locationName", spec.location_name, 255),
+                               ("cameraMake", spec.camera_make, 128), ("cameraModel", spec.camera_model, 128)):
+        if value is not None and len(value) > limit:
+            raise DeploymentError(f"deployment {spec.id}: {what} is {len(value)} characters; at most {limit} are kept")
     for name, value, lo, hi in (
         ("latitude", spec.latitude, -90, 90),
         ("longitude", spec.longitude, -180, 180),

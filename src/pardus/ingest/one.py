@@ -33,6 +33,17 @@ from pardus.store import Workspace
 from pardus.store.blobs import sha256_bytes
 from pardus.store.models import Deployment, Media, new_id, utcnow
 
+# The store's column sizes for what a file says about itself (media.exif_make ... file_name). EXIF text
+# is written by the camera, or by whoever made the file: a longer value is clipped, never a failed row.
+MAX_EXIF_TEXT = 128
+MAX_EXIF_TIME = 64
+MAX_FILE_NAME = 255
+MAX_FILE_PATH = 1024
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
 
 class IngestError(ValueError):
     """The file cannot be stored as a photo or video; ``status`` is the HTTP code an API answers."""
@@ -75,10 +86,10 @@ def media_row(
         height=probe.height,
         duration_s=probe.duration_s,
         orientation=meta.orientation,
-        exif_make=meta.make,
-        exif_model=meta.model,
-        exif_serial=meta.serial,
-        exif_datetime_raw=meta.datetime_raw,
+        exif_make=_clip(meta.make, MAX_EXIF_TEXT),
+        exif_model=_clip(meta.model, MAX_EXIF_TEXT),
+        exif_serial=_clip(meta.serial, MAX_EXIF_TEXT),
+        exif_datetime_raw=_clip(meta.datetime_raw, MAX_EXIF_TIME),
         camera_time=camera_time,
         timestamp_source=source if camera_time else "none",
         timestamp=to_utc(camera_time, utc_offset_minutes, clock_offset_s) if camera_time else None,
@@ -178,6 +189,8 @@ def ingest_file(
     name = PurePosixPath(filename or "").name or f"{sha[:12]}{suffix}"
     if PurePosixPath(name).suffix.lower() != suffix:
         name = f"{PurePosixPath(name).stem}{suffix}"
+    if len(name) > MAX_FILE_NAME:  # a camera's name is a label; the bytes and their hash are the photo
+        name = f"{PurePosixPath(name).stem[: MAX_FILE_NAME - len(suffix)]}{suffix}"
     # Opened (if need be) and committed on its own, race-safe: a camera's first photos arriving
     # together all land in the one deployment instead of failing on its primary key.
     dep_id = open_live_deployment(ws.db, camera_id, now)
