@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pardus.reid.background import scenery_mask
 from pardus.reid.features import ChipFeatures, FeatureParams, data_strip_rows, extract, is_infrared
+from pardus.reid.foreground import scenery_grey, suppress_camera_scenery
 from pardus.reid.index import Annotation, FeatureIndex
 from pardus.reid.match import MatchParams, match
 from pardus.reid.simulated import SimulatedPhoto, render_animal
@@ -137,19 +137,22 @@ def test_index_on_disk_grows_without_rebuild_and_reopens(sim_leopards: Sim, tmp_
 
 
 def test_scenery_at_one_camera_is_suppressed() -> None:
-    # two different leopards in front of the same camera (same scene), whole frames
+    # two different leopards in front of the same camera (same scene), whole frames, no animal mask
+    plain = FeatureParams(max_features=450, foreground="none")
     a = render_animal("SIM_P", "left", 41, station_seed=7)
     b = render_animal("SIM_Q", "right", 42, station_seed=7)
     elsewhere = render_animal("SIM_Q", "right", 43, station_seed=8)
-    fa, fb, fe = (extract(p.bgr, None, TEST_PARAMS) for p in (a, b, elsewhere))
-    static = scenery_mask(fa, [fb])
-    assert static.mean() > 0.2, "the shared scenery was not recognised"
-    assert scenery_mask(fa, [fe]).mean() < 0.05, "features of another place were called scenery"
-    # the animal's own features are not scenery
+    fa = extract(a.bgr, None, plain)
+    ga, gb, ge = (scenery_grey(p.bgr) for p in (a, b, elsewhere))
+    same = fa.subset(np.arange(len(fa)))
+    assert suppress_camera_scenery(same, ga, [gb]) > 0.2 * len(fa), "the shared scenery was not recognised"
+    other = fa.subset(np.arange(len(fa)))
+    assert suppress_camera_scenery(other, ga, [ge]) < 0.05 * len(fa), "another place was called scenery"
+    # the animal's own features keep their weight, the rocks around it lose theirs
     x, y, w, h = a.box  # type: ignore[misc]
     xy = fa.image_xy() / np.array([a.bgr.shape[1], a.bgr.shape[0]])
     on_animal = (xy[:, 0] > x) & (xy[:, 0] < x + w) & (xy[:, 1] > y) & (xy[:, 1] < y + h)
-    assert static[on_animal].mean() < 0.5 * static[~on_animal].mean()
+    assert same.weight[on_animal].mean() > 2 * same.weight[~on_animal].mean()
 
 
 def test_a_shortlist_limits_the_search_to_its_individuals(sim_leopards: Sim) -> None:

@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from pardus.reid.foreground import sample
+
 # A chip is scaled so that sqrt(width * height) is about this many pixels (HotSpotter uses 450).
 CHIP_SQRT_AREA = 520
 # Whole frames (no detection box) keep more pixels: the animal may fill a tenth of the frame.
@@ -56,12 +58,19 @@ class FeatureParams:
     max_anisotropy: float = 4.0
     clahe: bool = True
     box_margin: float = 0.04
+    # which pixels are the animal (pardus.reid.foreground): "saliency" (DINOv2 saliency head),
+    # "grabcut" (colour model seeded by the chip) or "none"; keypoints whose animal belief is
+    # below foreground_min are dropped before the strongest max_features are kept, so the
+    # keypoint budget goes to the coat
+    foreground: str = "saliency"
+    foreground_min: float = 0.1
 
     @property
     def key(self) -> str:
+        fg = "" if self.foreground == "none" else f"-{self.foreground}{self.foreground_min:g}"
         return (
             f"rootsift-{'aff' if self.affine else 'iso'}-c{self.chip_sqrt_area}-f{self.frame_sqrt_area}"
-            f"-n{self.max_features}-t{self.contrast_threshold:g}-{'clahe' if self.clahe else 'raw'}"
+            f"-n{self.max_features}-t{self.contrast_threshold:g}-{'clahe' if self.clahe else 'raw'}{fg}"
         )
 
 
@@ -86,6 +95,9 @@ class ChipFeatures:
     night: bool
     params_key: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    # the camera (deployment) that took the photo, when known: two photos of one camera share its
+    # rocks at the same pixels, which matching must not count (pardus.reid.match.match)
+    camera: str | None = None
 
     def __len__(self) -> int:
         return int(self.kpts.shape[0])
@@ -101,7 +113,7 @@ class ChipFeatures:
     def subset(self, keep: np.ndarray) -> ChipFeatures:
         return ChipFeatures(
             self.kpts[keep], self.desc[keep], self.weight[keep], self.chip_shape, self.image_shape,
-            self.scale, self.offset, self.night, self.params_key, dict(self.extra),
+            self.scale, self.offset, self.night, self.params_key, dict(self.extra), self.camera,
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -111,7 +123,7 @@ class ChipFeatures:
              self.scale, self.offset[0], self.offset[1], float(self.night)], dtype=np.float64,
         )
         return {"kpts": self.kpts, "desc": self.desc, "weight": self.weight, "meta": meta,
-                "params_key": np.array(self.params_key)}
+                "params_key": np.array(self.params_key), "camera": np.array(self.camera or "")}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChipFeatures:
@@ -126,6 +138,7 @@ class ChipFeatures:
             offset=(float(m[5]), float(m[6])),
             night=bool(m[7]),
             params_key=str(arrays.get("params_key", "")),
+            camera=str(arrays.get("camera", "")) or None,
         )
 
 
@@ -341,6 +354,17 @@ def rootsift_uint8(desc: np.ndarray) -> np.ndarray:
     return np.clip(np.round(d * DESCRIPTOR_SCALE), 0, 255).astype(np.uint8)
 
 
+def foreground_map(bgr: np.ndarray, method: str) -> np.ndarray:
+    """Animal belief (0..1) per pixel of a crop, by ``method`` (see ``FeatureParams.foreground``)."""
+    from pardus.reid.foreground import SaliencyMasker, grabcut_mask
+
+    if method == "saliency":
+        return SaliencyMasker.shared().mask(bgr)
+    if method == "grabcut":
+        return grabcut_mask(bgr)
+    raise ValueError(f"unknown foreground method {method!r} (saliency, grabcut or none)")
+
+
 # --- the whole extraction ----------------------------------------------------------------
 
 _SIFT_CACHE: dict[tuple[float, float], cv2.SIFT] = {}
@@ -391,19 +415,27 @@ def extract(
     _, first = np.unique(np.round(pts[:, :3], 2), axis=0, return_index=True)
     pts = pts[np.sort(first)]
     pts = pts[pts[:, 2] >= params.min_sigma]
+    animal = np.ones(len(pts), np.float32)
+    if params.foreground != "none" and len(pts):
+        colour = image[y0:y1, x0:x1]
+        fmap = foreground_map(colour, params.foreground)
+        animal = sample(fmap, pts[:, :2] * np.array([scale_x, scale_y]))
+        on = animal >= params.foreground_min
+        pts, animal = pts[on], animal[on]
     # keep the strongest, with room for those the shape adaptation rejects
     order = np.argsort(-pts[:, 3])[: int(params.max_features * 1.4)]
-    pts = pts[order]
+    pts, animal = pts[order], animal[order]
     if len(pts) == 0:
         return empty
     pyr = _pyramid(chip, 6)
     xy, sigma = pts[:, :2], pts[:, 2]
     if params.affine:
         u, ok = adapt_affine_shapes(pyr, xy, sigma, params.affine_iterations, params.max_anisotropy)
-        xy, sigma, u, pts = xy[ok], sigma[ok], u[ok], pts[ok]
+        xy, sigma, u, pts, animal = xy[ok], sigma[ok], u[ok], pts[ok], animal[ok]
     else:
         u = np.tile(np.eye(2), (len(xy), 1, 1))
     xy, sigma, u = xy[: params.max_features], sigma[: params.max_features], u[: params.max_features]
+    animal = animal[: params.max_features]
     if len(xy) == 0:
         return empty
     frames = gravity_frames(sigma, u)
@@ -412,7 +444,7 @@ def extract(
     return ChipFeatures(
         kpts=kpts,
         desc=desc,
-        weight=np.ones(len(kpts), np.float32),
+        weight=animal.astype(np.float32),
         chip_shape=(ch, cw),
         image_shape=grey_full.shape[:2],
         scale=(scale_x + scale_y) / 2,

@@ -53,6 +53,9 @@ class Annotation:
     night: bool = False
     media_id: str | None = None
     observation_id: str | None = None  # the confirmed Observation this photo stands for
+    # the camera (deployment) that took it: a query from the same camera must not be matched on
+    # the rocks both photos share (pardus.reid.match.match, ``camera``)
+    camera: str | None = None
 
 
 @dataclass
@@ -232,6 +235,8 @@ class FeatureIndex:
             raise ValueError(f"catalogue photo {ann.id} is already in the index")
         if feats.params_key and feats.params_key != self.params_key:
             raise ValueError(f"features made with {feats.params_key!r} cannot go into a {self.params_key!r} index")
+        if ann.camera is None:
+            ann.camera = feats.camera
         with self._locked():
             ann.start = self.ntotal
             ann.count = len(feats)

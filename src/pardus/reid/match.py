@@ -12,6 +12,10 @@
    hypotheses (an affine keypoint pair fixes a whole affine transform), the best one refined by a
    least-squares homography; only votes from geometrically consistent pairs survive. Because the
    keypoint frames keep image-up, a mirrored pattern cannot produce a consistent transform.
+   Two photos from the same camera share its rocks at the same pixels: a pair whose two
+   keypoints sit at (nearly) the same place of the frame in two photos of one camera is the
+   scenery, not the coat, and votes nothing (``camera``; the cat does not stand on the same
+   pixels in two encounters).
 4. **Per individual, per flank**: a query feature counts once per individual (the best of its
    votes among that individual's photos, HotSpotter's "nsum"), so an animal with fifty catalogue
    photos does not outvote one with two. Votes from an individual's left-flank photos and its
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -53,6 +57,7 @@ class MatchParams:
     min_inliers: int = 5
     verify: bool = True
     flank_aware: bool = True
+    same_place_tol: float = 0.02  # same camera, same pixels within this fraction of the frame diagonal
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,7 @@ def match(
     params: MatchParams | None = None,
     calibration: Calibration | None = None,
     shortlist: Iterable[str] | None = None,
+    camera: str | None = None,
 ) -> MatchResult:
     """Rank the catalogue's individuals for one query photo.
 
@@ -223,9 +229,12 @@ def match(
     then never searched. ``exclude``: catalogue photo ids the query must not match (itself, its
     own burst in a leave-one-out test). ``shortlist``: individual ids to search among, the hook
     for a first-stage learned embedding (nearest individuals by whole-animal embedding, then
-    coat-pattern matching among them); ``None`` searches the whole catalogue.
+    coat-pattern matching among them); ``None`` searches the whole catalogue. ``camera``: the
+    query's camera (deployment id; default ``query.camera``); pairs with a catalogue photo of the
+    same camera that sit at the same pixels of the frame are its scenery and vote nothing.
     """
     params = params or MatchParams()
+    camera = camera if camera is not None else query.camera
     calibration = calibration or Calibration()
     t0 = time.perf_counter()
     n = len(query)
@@ -242,9 +251,13 @@ def match(
     feats = nb.feat[qi, kj]
     v = votes[qi, kj]
     v = v * index.weights[nb.gid[qi, kj]]
+    anns = index.annotations
+    if camera is not None and v.size:
+        v = _drop_same_place(query, index, camera, qi, rows, feats, v, params.same_place_tol)
+    keep_pairs = v > 0
+    qi, rows, feats, v = qi[keep_pairs], rows[keep_pairs], feats[keep_pairs], v[keep_pairs]
     if v.size == 0:
         return empty
-    anns = index.annotations
 
     def group_of(row: int) -> tuple[str, str]:
         a = anns[row]
@@ -332,6 +345,27 @@ def match(
     return result
 
 
+def _drop_same_place(query: ChipFeatures, index: FeatureIndex, camera: str, qi: np.ndarray, rows: np.ndarray,
+                     feats: np.ndarray, v: np.ndarray, tol: float) -> np.ndarray:
+    """Votes with the pairs that sit on the same pixels of two photos of ``camera`` set to zero."""
+    anns = index.annotations
+    same_cam = np.fromiter((anns[r].camera == camera for r in rows.tolist()), bool, rows.size)
+    if not same_cam.any():
+        return v
+    v = v.copy()
+    qxy = query.image_xy()
+    diag = math.hypot(*query.image_shape)
+    for r in np.unique(rows[same_cam]).tolist():
+        dfeat = index.features(anns[r].id)
+        if tuple(dfeat.image_shape) != tuple(query.image_shape):
+            continue
+        sel = np.nonzero(rows == r)[0]
+        dxy = dfeat.image_xy()[feats[sel]]
+        still = np.linalg.norm(qxy[qi[sel]] - dxy, axis=1) < tol * diag
+        v[sel[still]] = 0.0
+    return v
+
+
 def _best_per_feature(qi: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Each query feature's best vote (a feature counts once per photo or individual)."""
     order = np.lexsort((-v, qi))
@@ -348,20 +382,43 @@ def _best_per_feature_map(qi: np.ndarray, v: np.ndarray) -> dict[int, float]:
     return out
 
 
-def combine(results: list[MatchResult], calibration: Calibration | None = None) -> MatchResult:
-    """One decision for several photos of the same animal (a burst): scores add per individual.
+@dataclass
+class EncounterDecision:
+    """One decision for the photos of one encounter (a burst), with each photo's own evidence.
 
-    Each photo is independent evidence about the coat; summing per individual and flank is the
-    encounter-level score. The flank group must agree across photos (an animal does not turn its
-    other side to the camera between two frames, and if it does, the two sides stay separate).
+    ``result`` ranks individuals by their mean score over the photos (a photo that did not find
+    an individual adds 0), so its scale is a single photo's and the photo-level calibration and
+    "new" threshold apply to it; ``photos`` are the per-photo results in the order given;
+    ``support`` counts, per individual, the photos whose verified candidates include it.
+    """
+
+    result: MatchResult
+    photos: list[MatchResult]
+    support: dict[str, int]
+
+
+def decide_encounter(results: Sequence[MatchResult], calibration: Calibration | None = None) -> EncounterDecision:
+    """Decide the photos of one encounter together (see :class:`EncounterDecision`).
+
+    Each photo is evidence about the same coat; adding the scores per individual and flank lets
+    three middling photos of one cat outweigh one lucky rock match of another. Dividing by the
+    number of photos keeps the ranking and puts the score on a single photo's scale, so a burst
+    of ten is not "surely known" merely for being long. The flank group must agree across photos
+    (an animal does not turn its other side to the camera between two frames; if it does, the two
+    sides stay separate). An empty list gives an empty, "new" decision.
     """
     calibration = calibration or Calibration()
+    results = list(results)
+    n = max(1, len(results))
     total: dict[tuple[str, str], float] = defaultdict(float)
     photos: dict[tuple[str, str], list[PhotoMatch]] = defaultdict(list)
+    support: dict[str, int] = defaultdict(int)
     for res in results:
         for c in res.candidates:
-            total[(c.individual, c.flank)] += c.score
+            total[(c.individual, c.flank)] += c.score / n
             photos[(c.individual, c.flank)].extend(c.photos)
+        for ind in {c.individual for c in res.candidates}:
+            support[ind] += 1
     by_individual: dict[str, Candidate] = {}
     for (ind, side), score in total.items():
         if ind not in by_individual or score > by_individual[ind].score:
@@ -372,5 +429,11 @@ def combine(results: list[MatchResult], calibration: Calibration | None = None) 
     best_p = candidates[0].probability if candidates else 0.0
     flank = next((r.flank for r in results if r.flank), None)
     unverified = list(dict.fromkeys(i for r in results for i in r.unverified if i not in by_individual))
-    return MatchResult(candidates, sum(r.n_features for r in results), flank, best_p < calibration.new_threshold,
-                       1.0 - best_p, unverified=unverified)
+    combined = MatchResult(candidates, sum(r.n_features for r in results), flank, best_p < calibration.new_threshold,
+                           1.0 - best_p, unverified=unverified)
+    return EncounterDecision(combined, results, dict(support))
+
+
+def combine(results: list[MatchResult], calibration: Calibration | None = None) -> MatchResult:
+    """The combined result of :func:`decide_encounter` (kept for callers that need only that)."""
+    return decide_encounter(results, calibration).result
