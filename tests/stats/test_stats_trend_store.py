@@ -83,7 +83,7 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
         "North",
         [2021, 2022, 2023, 2024],
         tmp_path,
-        ReportOptions(occasion_days=6.0, n_boot=10, mask_buffer_m=4800.0, mask_spacing_m=600.0),
+        ReportOptions(occasion_days=6.0, n_boot=10, mask_buffer_m=4800.0, mask_spacing_m=1000.0),
     )
     assert rep.years == (2022, 2023, 2024)
     assert any(m.startswith("2021:") for m in rep.messages)  # no camera ran in 2021: said, not hidden
@@ -91,3 +91,5 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
     assert rep.sentence.startswith("Between 2022 and 2024 the number of leopards on plot North ")
     assert rep.pradel is not None and rep.pradel.n_animals == len(park.encounter_histories()[1])
     assert json.loads(paths["trend.json"].read_text())["sentence"] == rep.sentence
+    assert rep.secr_open is not None and rep.secr_open.n_animals == rep.pradel.n_animals  # same stations each year
+    assert "trend_demography_spatial.csv" in paths

@@ -31,6 +31,7 @@ from pardus.stats.open_pop import OpenPopulationError, PradelFit, fit_pradel
 from pardus.stats.report import PlotYearReport, ReportError, ReportOptions, analyse, collect, common_name
 from pardus.stats.secr import SecrError, Traps, make_mask
 from pardus.stats.secr_multi import SecrMultiFit, Session, fit_secr_multi
+from pardus.stats.secr_open import SecrOpenFit, fit_secr_open
 
 
 def _pct(x: float) -> str:
@@ -81,6 +82,7 @@ class TrendReport:
     pradel: PradelFit | None
     sentence: str
     messages: list[str] = field(default_factory=list)
+    secr_open: SecrOpenFit | None = None
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """The CSV tables: density per year, growth per year, demography (when estimated)."""
@@ -93,7 +95,18 @@ class TrendReport:
             t["trend_growth.csv"] = [dict(e.as_dict(), model=self.secr.model) for e in self.growth]
         if self.pradel is not None:
             t["trend_demography.csv"] = [dict(r, model=self.pradel.model) for r in self.pradel.table()]
+        if self.secr_open is not None:
+            t["trend_demography_spatial.csv"] = [dict(r, model=self.secr_open.model) for r in self.secr_open.table()]
         return t
+
+
+def session_ids_from_reports(reports: Sequence[PlotYearReport]) -> list[tuple[str, ...]]:
+    """The individuals of each session's rows, in the order of :func:`sessions_from_reports`."""
+    return [
+        r.capture.individuals
+        for r in reports
+        if r.capture is not None and r.coords is not None and r.capture.n_individuals > 0
+    ]
 
 
 def sessions_from_reports(reports: Sequence[PlotYearReport], buffer_m: float | None = None) -> list[Session]:
@@ -126,6 +139,7 @@ def analyse_trend(
     *,
     species: str = "Panthera pardus",
     identities: Sequence[tuple[str, int]] = (),
+    session_ids: Sequence[Sequence[str]] | None = None,
     detectfn: str = "HHN",
     level: float = 0.95,
 ) -> TrendReport:
@@ -168,7 +182,16 @@ def analyse_trend(
             pradel = fit_pradel(hist, ys, level=level)
         except OpenPopulationError as exc:
             msgs.append(f"Survival and recruitment (Pradel): {exc}")
-    return TrendReport(plot, species, years, fit, growth, pradel, sentence, msgs)
+    spatial = None
+    if session_ids is not None and len(sessions) >= 3:
+        if all(np.array_equal(s.mask.xy, sessions[0].mask.xy) for s in sessions):
+            try:
+                spatial = fit_secr_open(sessions, session_ids, detectfn=detectfn, level=level)  # type: ignore[arg-type]
+            except (OpenPopulationError, SecrError) as exc:
+                msgs.append(f"Spatial open-population model: {exc}")
+        else:
+            msgs.append("Spatial open-population model: the years' stations differ, so they have no common mask.")
+    return TrendReport(plot, species, years, fit, growth, pradel, sentence, msgs, spatial)
 
 
 def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
@@ -189,6 +212,7 @@ def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
         "sentence": rep.sentence,
         "secr": rep.secr.as_dict() if rep.secr else None,
         "pradel": rep.pradel.table() if rep.pradel else None,
+        "secr_open": rep.secr_open.table() if rep.secr_open else None,
         "messages": rep.messages,
     }
 
@@ -225,8 +249,9 @@ def build_trend(
             msgs.append(f"{year}: {exc}")
     try:
         sessions = sessions_from_reports(reports, buffer_m=o.mask_buffer_m)
+        session_ids: list[tuple[str, ...]] | None = session_ids_from_reports(reports)
     except SecrError as exc:
-        sessions = []
+        sessions, session_ids = [], None
         msgs.append(f"Multi-session SECR: {exc}")
     for r in reports:
         if str(r.data.year) not in {s.name for s in sessions}:
@@ -237,6 +262,7 @@ def build_trend(
         sessions,
         species=o.species,
         identities=[(a, y) for a, y in identities if y in chosen],
+        session_ids=session_ids,
         detectfn=o.detectfn,
         level=o.level,
     )
