@@ -407,12 +407,15 @@ def deployments_import(
     sheet: Annotated[
         Path, typer.Argument(help="CSV with Camtrap DP deployment columns (deploymentID, ...).")
     ],
+    encoding: Annotated[
+        str | None, typer.Option(help="The sheet's text encoding when it is not UTF-8, e.g. cp1251.")
+    ] = None,
 ) -> None:
-    """Record many deployments from a field sheet (CSV)."""
+    """Record many deployments from a field sheet (CSV). Nothing is recorded if any row is wrong."""
     from pardus.ingest.deployments import DeploymentError, load_deployments_csv
 
     with workspace_cmd(DeploymentError, OSError) as ws, ws.db.session() as s:
-        ids = load_deployments_csv(s, sheet)
+        ids = load_deployments_csv(s, sheet, encoding=encoding)
     console.print(f"{len(ids)} deployments recorded from {sheet}.")
 
 

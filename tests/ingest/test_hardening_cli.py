@@ -417,3 +417,87 @@ def test_overlong_exif_paths_and_ids_are_clipped_or_refused_never_a_crash(worksp
         m = s.get(Media, res.media_id)
         assert m is not None and len(m.file_name or "") <= 255 and m.file_name.endswith(".jpg")
         assert s.get(Deployment, "LONG2") is None and s.get(Deployment, "LONG3") is None
+
+
+# --- field sheets (deployments CSV), other encodings included ---------------------------------------
+
+def test_cp1251_sheet_is_refused_with_what_to_do_then_read_with_encoding(env: Path) -> None:
+    from pardus.console import open_cli_workspace
+    from pardus.store.models import Location
+
+    sheet = env / "sheet.csv"
+    sheet.write_bytes("deploymentID,locationID,locationName,latitude,longitude,utcOffset\n"
+                      "D1,L1,Кедровая падь,43.1,131.9,+10:00\n".encode("cp1251"))
+    _refused(runner.invoke(app, ["deployments", "import", str(sheet)]), "not UTF-8 text", "--encoding cp1251")
+    res = runner.invoke(app, ["deployments", "import", str(sheet), "--encoding", "cp1251"])
+    assert res.exit_code == 0, res.output
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        loc = s.get(Location, "L1")
+        assert loc is not None and loc.name == "Кедровая падь"
+    _refused(runner.invoke(app, ["deployments", "import", str(sheet), "--encoding", "klingon"]), "unknown encoding")
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("deploymentID,latitude\nD1,nan\n", "latitude: 'nan' is not a number"),
+    ("deploymentID,x_m\nD1,1e999\n", "x_m: '1e999' is not a number"),
+    ("deploymentID,cameraHeading\nD1,720\n", "not a compass bearing"),
+    ("deploymentID,utcOffset\nD1,+99:99\n", "no time zone"),
+    ("deploymentID,deploymentStart,utcOffset\nD1,9999-12-31T23:00:00,-10:00\n", "outside the calendar"),
+    ("deploymentID,plot\nD1,a,b,c\n", "more cells than the header"),
+    ("deploymentID,plot\n,P1\n", "line 3 has no deploymentID"),
+    ("deploymentID,plot\nD1,P\x001\n", "NUL characters"),
+    ("deploymentID\n" + "D" * 80 + "\n", "1-64 characters"),
+])
+def test_bad_sheet_rows_are_named_and_nothing_is_recorded(env: Path, text: str, words: str) -> None:
+    from pardus.console import open_cli_workspace
+
+    sheet = env / "sheet.csv"
+    sheet.write_text("deploymentID,plot\nGOOD1,P1\n" + text.split("\n", 1)[1] if text.startswith("deploymentID,plot")
+                     else text)
+    _refused(runner.invoke(app, ["deployments", "import", str(sheet)]), words)
+    with open_cli_workspace() as ws, ws.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Deployment)) == 0
+
+
+CELLS = st.one_of(st.text(max_size=12), st.sampled_from(["", "nan", "inf", "1e400", "43.1", "-181", "+10:00",
+                                                         "+25:00", "2024-05-01T10:00:00", "9999-12-31", "true"]))
+SHEET_COLUMNS = ["deploymentID", "locationID", "locationName", "plot", "latitude", "longitude", "x_m", "cameraID",
+                 "deploymentStart", "deploymentEnd", "cameraHeading", "utcOffset", "habitat"]
+
+
+def test_deployment_sheet_property(workspace, tmp_path: Path) -> None:
+    """Generated sheets in UTF-8 or cp1251: recorded whole, or a DeploymentError and nothing recorded."""
+    import csv
+    import io
+
+    from pardus.ingest.deployments import DeploymentError, load_deployments_csv
+
+    path = tmp_path / "sheet.csv"
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.fixed_dictionaries({c: CELLS for c in SHEET_COLUMNS}), min_size=1, max_size=4),
+           st.sampled_from(["utf-8", "cp1251"]), st.integers(0, 10**9))
+    def check(rows: list[dict[str, str]], encoding: str, tag: int) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, SHEET_COLUMNS)
+        w.writeheader()
+        for i, r in enumerate(rows):
+            w.writerow({**r, "deploymentID": f"{r['deploymentID'][:8]}-{tag}-{i}"})
+        try:
+            data = buf.getvalue().encode(encoding)
+        except UnicodeEncodeError:
+            return  # text cp1251 cannot hold; a real cp1251 sheet cannot hold it either
+        path.write_bytes(data)
+        with workspace.db.session() as s:
+            before = s.scalar(select(func.count()).select_from(Deployment))
+        try:
+            with workspace.db.session() as s:
+                ids = load_deployments_csv(s, path, encoding=encoding)
+        except DeploymentError as exc:
+            assert str(exc) and " object at 0x" not in str(exc)
+            with workspace.db.session() as s:
+                assert s.scalar(select(func.count()).select_from(Deployment)) == before
+            return
+        assert len(ids) == len(rows)
+
+    check()

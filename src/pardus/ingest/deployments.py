@@ -7,9 +7,12 @@ so the sheet a field team already keeps for GBIF works as it is.
 from __future__ import annotations
 
 import csv
+import io
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,14 +53,16 @@ class DeploymentSpec:
 
 
 def parse_utc_offset(text: str) -> int:
-    """'+10:00' -> 600 minutes."""
+    """'+10:00' -> 600 minutes; zones run from -12:00 to +14:00, minutes up to 59."""
     t = text.strip()
-    try:
-        sign = -1 if t.startswith("-") else 1
-        hh, _, mm = t.lstrip("+-").partition(":")
-        return sign * (int(hh) * 60 + int(mm or 0))
-    except ValueError as exc:
-        raise DeploymentError(f"cannot read the UTC offset {text!r}: write it like +10:00") from exc
+    m = re.fullmatch(r"([+-]?)(\d{1,2})(?::(\d{2}))?", t) or re.fullmatch(r"([+-]?)(\d{2})(\d{2})", t)
+    if m is None:
+        raise DeploymentError(f"cannot read the UTC offset {text[:40]!r}: write it like +10:00")
+    minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+    minutes = -minutes if m.group(1) == "-" else minutes
+    if int(m.group(3) or 0) > 59 or not -12 * 60 <= minutes <= 14 * 60:
+        raise DeploymentError(f"the UTC offset {text!r} is no time zone: they run from -12:00 to +14:00")
+    return minutes
 
 
 def parse_instant(text: str | None, default_offset_minutes: int, field: str) -> datetime | None:
@@ -71,6 +76,10 @@ def parse_instant(text: str | None, default_offset_minutes: int, field: str) -> 
         ) from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone(timedelta(minutes=default_offset_minutes)))
+    try:
+        dt.astimezone(UTC)  # the store keeps UTC: 9999-12-31T23:00-10:00 has no UTC instant
+    except OverflowError as exc:
+        raise DeploymentError(f"{field}: {text!r} lies outside the calendar; check the year") from exc
     return dt
 
 
@@ -189,6 +198,7 @@ def upsert_deployment(s: Session, spec: DeploymentSpec) -> Deployment:
     return dep
 
 
+_REST = "\x00rest"  # DictReader's key for cells beyond the header (a name no header can have)
 _KNOWN = {
     "deploymentID",
     "locationID",
@@ -212,21 +222,64 @@ _KNOWN = {
 def _float(row: dict[str, str], key: str) -> float | None:
     v = (row.get(key) or "").strip()
     try:
-        return float(v) if v else None
-    except ValueError as exc:
-        raise DeploymentError(f"{key}: {v!r} is not a number (row {row.get('deploymentID')})") from exc
+        f = float(v) if v else None
+    except ValueError:
+        f = math.nan
+    if f is not None and not math.isfinite(f):
+        raise DeploymentError(f"{key}: {v[:40]!r} is not a number (row {str(row.get('deploymentID'))[:64]})")
+    return f
 
 
-def load_deployments_csv(s: Session, path: Path, default_offset_minutes: int = 600) -> list[str]:
-    """Read a deployments sheet; returns the ids recorded. Unknown columns are kept in ``extra``."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
+def read_sheet(path: Path, encoding: str | None = None) -> list[dict[str, str]]:
+    """The rows of a field sheet, each cell text ('' when the row is short); DeploymentError if unreadable.
+
+    UTF-8 (with or without the BOM Excel writes) unless ``encoding`` says otherwise: field sheets
+    saved by Excel in Russia are often cp1251, and guessing an encoding from the bytes can read
+    Cyrillic names as other letters without any error, so Pardus asks instead of guessing.
+    """
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding or "utf-8-sig")
+    except LookupError as exc:
+        raise DeploymentError(f"unknown encoding {encoding!r}; e.g. utf-8, cp1251, latin-1") from exc
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DeploymentError(
+            f"{path.name} is not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}). Save it "
+            "as 'CSV UTF-8', or say its encoding: sheets from Excel in Russia are often cp1251 (--encoding cp1251)"
+        ) from exc
+    if "\x00" in text:
+        raise DeploymentError(f"{path.name} holds NUL characters: it is not a CSV text file (a spreadsheet file?)")
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_REST)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DeploymentError(f"{path.name} line {reader.line_num}: {exc}") from exc
+    for n, row in enumerate(rows, start=2):
+        if _REST in row:
+            raise DeploymentError(f"{path.name} line {n} has more cells than the header has columns")
+    return [{k: v or "" for k, v in row.items()} for row in rows]
+
+
+def load_deployments_csv(
+    s: Session, path: Path, default_offset_minutes: int = 600, encoding: str | None = None
+) -> list[str]:
+    """Read a deployments sheet; returns the ids recorded. Unknown columns are kept in ``extra``.
+
+    Any problem (encoding, a cell that is no number, a place off the Earth) is a DeploymentError
+    naming the row; the caller's transaction then keeps none of the sheet.
+    """
+    rows = read_sheet(path, encoding)
     if rows and "deploymentID" not in rows[0]:
-        raise DeploymentError(f"{path} has no deploymentID column; columns found: {', '.join(rows[0])}")
+        raise DeploymentError(f"{path} has no deploymentID column; columns found: {', '.join(rows[0])[:500]}")
     ids = []
-    for row in rows:
+    for n, row in enumerate(rows, start=2):
+        if not row["deploymentID"].strip():
+            raise DeploymentError(f"{path.name} line {n} has no deploymentID")
         offset = parse_utc_offset(row["utcOffset"]) if row.get("utcOffset") else default_offset_minutes
         heading = _float(row, "cameraHeading")
+        if heading is not None and not 0 <= heading <= 360:
+            raise DeploymentError(f"cameraHeading {heading:g} is not a compass bearing 0-360 (line {n})")
         spec = DeploymentSpec(
             id=row["deploymentID"].strip(),
             location_id=(row.get("locationID") or "").strip() or None,
