@@ -79,9 +79,14 @@ def test_video_frames_failures_and_classifications_round_trip(workspace, tmp_pat
     assert json.loads((tmp_path / "out.json").read_text()) == results
 
 
-def test_unmatched_files_are_listed_not_invented(workspace, lila: Path, tmp_path: Path) -> None:
-    rep = import_megadetector(workspace, lila / "megadetector_v5a_output.json")
-    assert len(rep.unmatched) == 21 and rep.detections == 0
+def test_unmatched_files_are_refused_not_invented(workspace, lila: Path, tmp_path: Path) -> None:
+    # Issue 20: 0 of 21 matched used to end "done"; it is refused, nothing written, with what to do.
+    with pytest.raises(MegaDetectorError, match="21 of 21 file.*--image-root"):
+        import_megadetector(workspace, lila / "megadetector_v5a_output.json")
+    with pytest.raises(MegaDetectorError, match="21 of 21"):
+        import_megadetector(workspace, lila / "megadetector_v5a_output.json", skip_unmatched=True)
+    with workspace.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(StageState)) == 0
     with pytest.raises(MegaDetectorError, match="cannot read .*labels.csv as JSON"):
         import_megadetector(workspace, lila / "labels.csv")
     (tmp_path / "coco.json").write_text('{"images": 3}')

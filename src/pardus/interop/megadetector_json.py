@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.ingest.probe import MEDIA_TYPES
@@ -65,32 +65,40 @@ class MDImportReport:
     failed: int = 0
     placeholders: int = 0
     unmatched: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
 
 
-def _find_media(
-    s: Session, file: str, image_root: Path | None, deployment_id: str | None, by_sha: dict[str, str] | None
-) -> str | None:
-    q = select(Media.id).where(Media.file_path == file)
-    if deployment_id:
-        q = q.where(Media.deployment_id == deployment_id)
-    ids = list(s.scalars(q.limit(2)))
-    if len(ids) == 1:
-        return ids[0]
-    name = PurePosixPath(file.replace("\\", "/")).name
-    q = select(Media.id).where(Media.file_name == name)
-    if deployment_id:
-        q = q.where(Media.deployment_id == deployment_id)
-    ids = list(s.scalars(q.limit(2)))
-    if len(ids) == 1:
-        return ids[0]
-    if image_root is not None and by_sha is not None:
-        p = image_root / file
+def _find_media(s: Session, file: str, image_root: Path | None, deployment_id: str | None) -> tuple[str | None, int]:
+    """The stored photo a results entry names, and how many photos it could name (0, 1 or more).
+
+    In order: the content (sha256) of ``image_root/file`` when the folder is given (the only way that
+    cannot be fooled by two cards holding the same DCIM/100MEDIA/IMG_0001.JPG); then the path on the
+    card, within ``deployment_id`` when given; then '<deployment>/<path on the card>', the form
+    Pardus's own park-wide export writes. A bare file name is never enough: a camera restarts its
+    numbering on every card, so names repeat across a park and a guess would attach boxes to
+    another camera's photo.
+    """
+    norm = file.replace("\\", "/")
+    if image_root is not None:
+        p = image_root / norm
         if p.is_file():
-            sha = sha256_file(p)
-            mid = s.scalars(select(Media.id).where(Media.sha256 == sha)).first()
+            mid = s.scalars(select(Media.id).where(Media.sha256 == sha256_file(p))).first()
             if mid:
-                return mid
-    return None
+                return mid, 1
+    q = select(Media.id).where(Media.file_path == norm)
+    if deployment_id:
+        q = q.where(Media.deployment_id == deployment_id)
+    ids = list(s.scalars(q.limit(2)))
+    if len(ids) == 1:
+        return ids[0], 1
+    many = len(ids)
+    first, sep, rest = norm.partition("/")
+    if sep and rest and (deployment_id is None or deployment_id == first):
+        ids = list(s.scalars(select(Media.id).where(Media.deployment_id == first, Media.file_path == rest).limit(2)))
+        if len(ids) == 1:
+            return ids[0], 1
+        many = max(many, len(ids))
+    return None, many
 
 
 def _reject_constant(name: str) -> float:
@@ -232,13 +240,16 @@ def import_megadetector(
     *,
     image_root: Path | str | None = None,
     deployment_id: str | None = None,
+    skip_unmatched: bool = False,
 ) -> MDImportReport:
     """Import a MegaDetector results file as detections on the store's media.
 
-    Each ``file`` is matched to a stored photo by its path on the card, then by file name (when
-    unique), then by content (sha256) if ``image_root`` holds the images. Files that match
-    nothing are listed in the report; with ``deployment_id`` they are recorded instead as
-    unavailable media of that deployment, so no detection is lost. Importing the same results
+    Each ``file`` is matched to a stored photo by content when ``image_root`` holds the images, else
+    by its path on the card or '<deployment>/<path>' (see ``_find_media``). Every entry is matched
+    before anything is written: when some match no photo, the file is refused whole with what to
+    do (give ``image_root``), unless ``skip_unmatched`` (they are listed in the report) or
+    ``deployment_id`` (they are recorded as unavailable media of that deployment, so no detection
+    is lost). A file none of whose entries match is always refused. Importing the same results
     again replaces that model's boxes on those photos rather than adding them twice. A file with
     any entry Pardus cannot read (see ``read_results``) is refused whole.
     """
@@ -251,20 +262,30 @@ def import_megadetector(
     version = _text(model_version(info), f"{path.name}: the model version", 64)
     rep = MDImportReport(model_name=name, model_version=version)
     root = Path(image_root) if image_root is not None else None
+    if root is not None and not root.is_dir():
+        raise MegaDetectorError(f"--image-root {root} is not a folder")
     with ws.db.session() as s:
         if deployment_id and s.get(Deployment, deployment_id) is None:
             raise MegaDetectorError(
                 f"no deployment {deployment_id!r}; create it first with `pardus deployments add {deployment_id}`"
             )
+        found: list[str | None] = []
+        for img in data["images"]:
+            mid, candidates = _find_media(s, img["file"], root, deployment_id)
+            found.append(mid)
+            if mid is None:
+                (rep.ambiguous if candidates > 1 else rep.unmatched).append(img["file"])
+        missed = rep.unmatched + rep.ambiguous
+        total = len(data["images"])
+        if missed and deployment_id is None and (len(missed) == total or not skip_unmatched):
+            raise MegaDetectorError(_unmatched_message(missed, rep.ambiguous, total, root))
         run = {k: v for k, v in data.items() if k != "images"}
         run["info"] = {"format_version": fmt, **info}
         run_key = ws.derived.put_bytes(json.dumps(run, sort_keys=True).encode())
-        for n, img in enumerate(data["images"]):
+        for n, (img, mid) in enumerate(zip(data["images"], found, strict=True)):
             file = img["file"]
-            mid = _find_media(s, file, root, deployment_id, {} if root else None)
             if mid is None:
                 if deployment_id is None:
-                    rep.unmatched.append(file)
                     continue
                 mid = _placeholder(s, file, deployment_id)
                 rep.placeholders += 1
@@ -273,6 +294,19 @@ def import_megadetector(
             if n % 500 == 499:
                 s.flush()
     return rep
+
+
+def _unmatched_message(missed: list[str], ambiguous: list[str], total: int, root: Path | None) -> str:
+    """Why entries found no photo, and the one thing to do about it."""
+    head = f"{len(missed)} of {total} file(s) in the results match no photo in Pardus (first: {missed[0]})"
+    if ambiguous:
+        head += f"; {len(ambiguous)} name a path that several cards hold (first: {ambiguous[0]})"
+    if root is None:
+        return (head + ". Give --image-root FOLDER, the folder the results' paths are relative to, so each photo "
+                "is recognised by its content; or import the missing cards first. Nothing was imported.")
+    return (head + f". They are not under {root} or not in Pardus: import their cards first, or give "
+            "--skip-unmatched to import the others (or -d DEPLOYMENT to record them as photos not yet here). "
+            "Nothing was imported.")
 
 
 def _placeholder(s: Session, file: str, deployment_id: str) -> str:
@@ -361,6 +395,33 @@ def _store_image(
             m.extra = {**(m.extra or {}), "megadetector": image_extra}
 
 
+def _choose_run(s: Session, model_name: str | None) -> tuple[list[str], Any]:
+    """The detect-stage keys whose photos to list, and the SQL condition for their boxes.
+
+    A results file read in is recorded under one name (the stage state's model and every box's
+    model_name). The detection stage records its run under a combined key (e.g. YOLOX + COCO SSD at
+    960 px) and each box under the model that found it, with the run's key in ``extra['stage']``;
+    --model takes either the run's key (all its boxes) or one model's name (only that model's boxes).
+    """
+    runs = sorted(s.scalars(select(StageState.model).where(StageState.stage == STAGE).distinct()))
+    stage_of_box = Detection.extra["stage"].as_string()
+    if model_name is None:
+        if len(runs) != 1:
+            raise MegaDetectorError(
+                "say which detector run to write with --model; this store has: " + (", ".join(runs) or "none")
+                + ("" if runs else " (run `pardus process` or import a results file first)")
+            )
+        model_name = runs[0]
+    if model_name in runs:
+        return [model_name], or_(stage_of_box == model_name, Detection.model_name == model_name)
+    pipeline_keys = sorted(k for k in s.scalars(
+        select(stage_of_box).where(Detection.model_name == model_name).distinct()) if k)  # fmt: skip
+    if pipeline_keys:
+        return pipeline_keys, Detection.model_name == model_name
+    names = sorted(set(runs) | {n for n in s.scalars(select(Detection.model_name).distinct()) if n})
+    raise MegaDetectorError(f"no detections of model {model_name!r}; there are: {', '.join(names) or 'none'}")
+
+
 def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", v)) or (1, 0)
 
@@ -381,31 +442,22 @@ def export_megadetector(
     """
     out = Path(out)
     with ws.db.session() as s:
-        models = sorted(set(s.scalars(select(Detection.model_name).distinct())) | set(
-            s.scalars(select(StageState.model).where(StageState.stage == STAGE).distinct())
-        ))
-        if model_name is None:
-            if len(models) != 1:
-                raise MegaDetectorError(
-                    "say which model's detections to write with --model; this store has: "
-                    + (", ".join(models) or "no detections at all")
-                )
-            model_name = models[0]
-        elif model_name not in models:
-            raise MegaDetectorError(f"no detections of model {model_name!r}; there are: {', '.join(models) or 'none'}")
+        keys, box_filter = _choose_run(s, model_name)
+        model_name = model_name or keys[0]
         q = (
-            select(Media.id, Media.file_path, Media.extra, StageState.status, StageState.error)
+            select(Media.id, Media.file_path, Media.extra, StageState.status, StageState.error, Media.deployment_id)
             .join(StageState, (StageState.media_id == Media.id) & (StageState.stage == STAGE))
-            .where(StageState.model == model_name)
+            .where(StageState.model.in_(keys))
             .order_by(StageState.id)
         )
         if deployment_ids is not None:
             q = q.where(Media.deployment_id.in_(list(deployment_ids)))
         media = list(s.execute(q))
+        # Two cards hold the same DCIM/100MEDIA/IMG_0001.JPG: a park-wide file names each photo
+        # '<deployment>/<path on the card>', the layout of a folder with one subfolder per card.
+        park_wide = len({r[5] for r in media}) > 1
         dets: dict[str, list[Detection]] = {}
-        for d in s.scalars(
-            select(Detection).where(Detection.model_name == model_name).order_by(Detection.media_id, Detection.id)
-        ):
+        for d in s.scalars(select(Detection).where(box_filter).order_by(Detection.media_id, Detection.id)):
             dets.setdefault(d.media_id, []).append(d)
         run_keys = {d.extra.get(_RUN_KEY) for ds in dets.values() for d in ds if d.extra}
         run: dict[str, Any] = {}
@@ -424,8 +476,8 @@ def export_megadetector(
         legacy_max = _version_tuple(format_version) < (1, 3)
         images = []
         counts = {"images": 0, "detections": 0, "failed": 0}
-        for mid, file_path, mextra, status, error in media:
-            img: dict[str, Any] = {"file": file_path}
+        for mid, file_path, mextra, status, error, dep in media:
+            img: dict[str, Any] = {"file": f"{dep}/{file_path}" if park_wide else file_path}
             ds = dets.get(mid, [])
             image_extra = (ds[0].extra or {}).get("image") if ds else (mextra or {}).get("megadetector")
             if image_extra:
@@ -464,5 +516,7 @@ def _detection_json(d: Detection, cats: dict[str, str], name_to_id: dict[str, st
         out["frame_number"] = extra["frame_number"]
     if "classifications" in extra:
         out["classifications"] = extra["classifications"]
-    out.update({k: v for k, v in extra.items() if k not in {_RUN_KEY, "category_id", "image"} and k not in out})
+    # the detection stage's own bookkeeping ("stage", "label") is not part of the format
+    skip = {_RUN_KEY, "category_id", "image", "stage", "label"}
+    out.update({k: v for k, v in extra.items() if k not in skip and k not in out})
     return out
