@@ -14,7 +14,7 @@ from rich.table import Table
 
 from pardus.alerts.commands import alerts_app
 from pardus.console import console, err, fail, make_progress, open_cli_workspace, workspace_cmd
-from pardus.interop.commands import export_app, import_app
+from pardus.interop.commands import export_app, import_app, validate_cmd
 from pardus.live.commands import cameras_app
 from pardus.models.commands import models_app
 from pardus.people.commands import users_app
@@ -40,6 +40,7 @@ deployments_app = typer.Typer(help="Where and when each camera stood.", no_args_
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
+app.command("validate")(validate_cmd)
 app.command("report")(report)
 app.command("simulate")(simulate_cmd)
 app.add_typer(models_app, name="models")

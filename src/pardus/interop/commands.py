@@ -129,7 +129,12 @@ def export_megadetector_cmd(
     deployment: Deployments = None,
     format_version: Annotated[str, typer.Option(help="MegaDetector output format version to declare.")] = "1.4",
 ) -> None:
-    """Write detections as a MegaDetector results file (opens in Timelapse and AddaxAI)."""
+    """Write detections as a MegaDetector results file (opens in Timelapse and AddaxAI).
+
+    --model is a detector run (`pardus process` records one key per run; an imported file its
+    detector's name) or one model inside a run. With several deployments each file is written as
+    <deployment>/<path on the card>.
+    """
     from pardus.interop.megadetector_json import MegaDetectorError, export_megadetector
 
     with workspace_cmd(MegaDetectorError) as ws:
@@ -158,12 +163,17 @@ def export_timelapse_cmd(
     out: Annotated[Path, typer.Argument(help="The .csv file to write.")],
     deployment: Deployments = None,
 ) -> None:
-    """Write the review table as a CSV that Timelapse imports (one row per photo)."""
-    from pardus.interop.timelapse import export_timelapse
+    """Write the review table as a CSV that Timelapse imports (one row per observation), and its template.
+
+    Photos are named <deployment>/<path on the card>: point Timelapse at a folder holding one
+    subfolder per card. The template's data fields are written beside the CSV (.template.json).
+    Bring the work back with `pardus import timelapse`.
+    """
+    from pardus.interop.timelapse import export_timelapse, template_path
 
     with open_cli_workspace() as ws:
         n = export_timelapse(ws, out, deployment_ids=deployment)
-    console.print(f"[bold green]Written:[/] {n} rows to {out}")
+    console.print(f"[bold green]Written:[/] {n} rows to {out}; template fields in {template_path(out)}")
 
 
 @import_app.command("camtrap-dp")
@@ -193,24 +203,36 @@ def import_camtrap_dp_cmd(
 @import_app.command("megadetector")
 def import_megadetector_cmd(
     path: Annotated[Path, typer.Argument(help="The MegaDetector results .json file.")],
-    image_root: Annotated[Path | None, typer.Option(help="Folder the results' file paths are relative to.")] = None,
+    image_root: Annotated[Path | None, typer.Option(
+        help="Folder the results' file paths are relative to: photos are then recognised by their content, "
+             "which a park-wide file needs (every card holds a DCIM/100MEDIA/IMG_0001.JPG).")] = None,
     deployment: Annotated[
         str | None, typer.Option("--deployment", "-d", help="Record photos not yet in Pardus under this deployment.")
     ] = None,
+    skip_unmatched: Annotated[bool, typer.Option(
+        help="Import the entries that match and list the others (otherwise any unmatched entry refuses the file).")
+    ] = False,
 ) -> None:
-    """Read MegaDetector results as detections on the photos Pardus holds."""
+    """Read MegaDetector results as detections on the photos Pardus holds.
+
+    Every entry is matched before anything is written; a file whose entries match no photo is
+    refused (exit 1) with what to do, and nothing is imported.
+
+    Example: pardus import megadetector md_results.json --image-root /data/cards
+    """
     from pardus.interop.megadetector_json import MegaDetectorError, import_megadetector
 
     with workspace_cmd(MegaDetectorError) as ws:
-        rep = import_megadetector(ws, path, image_root=image_root, deployment_id=deployment)
+        rep = import_megadetector(ws, path, image_root=image_root, deployment_id=deployment,
+                                  skip_unmatched=skip_unmatched)
     console.print(
         f"[bold green]Done:[/] {rep.images} files, {rep.detections} boxes from {rep.model_name} ({rep.model_version})"
     )
-    if rep.unmatched:
-        console.print(
-            f"[yellow]{len(rep.unmatched)} file(s) are not in Pardus and were skipped[/] (first: {rep.unmatched[0]}). "
-            "Import their card first, or give --deployment to record them as photos not yet here."
-        )
+    skipped = rep.unmatched + rep.ambiguous
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} file(s) matched no photo and were skipped[/] (first: {skipped[0]}).")
+    if rep.placeholders:
+        console.print(f"{rep.placeholders} file(s) recorded under {deployment} as photos not yet in Pardus.")
 
 
 @import_app.command("coco")
@@ -230,3 +252,112 @@ def import_coco_cmd(
         f"[bold green]Done:[/] {rep.images} images, {rep.annotations} annotations, {rep.locations} locations "
         f"(project {rep.project_id})."
     )
+
+
+@import_app.command("timelapse")
+def import_timelapse_cmd(
+    path: Annotated[Path, typer.Argument(help="The Timelapse CSV (File > Export data to a CSV file).")],
+    image_root: Annotated[Path | None, typer.Option(
+        help="The image set's root folder: photos are then recognised by their content.")] = None,
+    reviewer: Annotated[str, typer.Option(help="Name recorded as who labelled the photos.")] = "Timelapse",
+    skip_unmatched: Annotated[bool, typer.Option(
+        help="Import the rows whose photo Pardus holds and list the others.")] = False,
+) -> None:
+    """Read the labels people made in Timelapse back as human observations.
+
+    Rows that say what Pardus already says change nothing (importing twice adds nothing); the file
+    is checked whole first, and a bad row refuses it with the row named.
+
+    Example: pardus import timelapse review.csv --reviewer "O. Ivanova"
+    """
+    from pardus.interop.timelapse import TimelapseError, import_timelapse
+
+    with workspace_cmd(TimelapseError) as ws:
+        rep = import_timelapse(ws, path, image_root=image_root, reviewer=reviewer, skip_unmatched=skip_unmatched)
+    console.print(
+        f"[bold green]Done:[/] {rep.rows} rows: {rep.added} new human observation(s), {rep.unchanged} unchanged, "
+        f"{rep.superseded} earlier label(s) corrected, {rep.deleted} marked deleted, {rep.unlabelled} unlabelled"
+    )
+    if rep.unmatched:
+        console.print(f"[yellow]{len(rep.unmatched)} row(s) name no photo in Pardus[/] (first: {rep.unmatched[0]}).")
+
+
+@export_app.command("dwca")
+def export_dwca_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write the archive into, or a .zip file.")],
+    project: Annotated[str | None, typer.Option(help="Project to export, if the store holds several.")] = None,
+    deployment: Deployments = None,
+    coordinate_precision: Annotated[
+        float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
+    ] = 0.1,
+    title: Annotated[str | None, typer.Option(help="Title of the dataset.")] = None,
+    contributor: Annotated[list[str] | None, typer.Option(help="'Name[:role[:email]]' (repeat).")] = None,
+    license: Annotated[str | None, typer.Option(help="Licence of the data (e.g. CC-BY-4.0).")] = None,
+    rights_holder: Annotated[str | None, typer.Option(help="Who holds the rights.")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="JSON file of datapackage.json properties.")] = None,
+) -> None:
+    """Write a Darwin Core Archive for GBIF (Occurrence core, meta.xml, EML).
+
+    Made from the same Camtrap DP package `pardus export camtrap-dp` writes (sensitive places
+    rounded alike); occurrences are the event-level animal observations a person verified.
+
+    Example: pardus export dwca gbif-2024.zip --title "Leopards 2024" --license CC-BY-4.0
+    """
+    from pardus.interop.camtrap_dp import CamtrapDPError, PackageMetadata, parse_contributor, read_metadata_file
+    from pardus.interop.dwca import DwcaError, export_dwca
+
+    with workspace_cmd(CamtrapDPError, DwcaError) as ws:
+        given = PackageMetadata(
+            title=title, contributors=[parse_contributor(c) for c in contributor or []], license=license,
+            rights_holder=rights_holder, extra=read_metadata_file(metadata) if metadata is not None else {})
+        rep = export_dwca(ws, out, project_id=project, deployment_ids=deployment,
+                          coordinate_precision=coordinate_precision, metadata=given)
+    console.print(f"[bold green]Written:[/] {rep.occurrences} occurrences to {out}")
+    for w in rep.warnings:
+        console.print(f"[yellow]Note:[/] {w}")
+
+
+def validate_cmd(
+    path: Annotated[Path, typer.Argument(help="A Camtrap DP folder, a Darwin Core Archive (folder or .zip), "
+                                              "MegaDetector results or a COCO Camera Traps .json.")],
+) -> None:
+    """Check a package or results file before importing or publishing it; exit 1 when it has problems.
+
+    Register in cli.py with: app.command("validate")(validate_cmd)
+
+    Example: pardus validate gbif-2024/
+    """
+    from pardus.interop.validate import validate_path
+
+    v = validate_path(path)
+    if v.kind == "unknown":
+        raise _fail("; ".join(v.problems))
+    if v.problems:
+        err.print(f"[bold red]{v.kind}: {len(v.problems)} problem(s)[/] in {path}:\n  " + "\n  ".join(v.problems[:30])
+                  + ("\n  ..." if len(v.problems) > 30 else ""))
+        raise typer.Exit(code=1)
+    console.print(f"[bold green]{v.kind}, valid:[/] {v.summary}")
+
+
+@export_app.command("camtrapr")
+def export_camtrapr_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write recordTable.csv and camOp.csv into.")],
+    plot: Annotated[str, typer.Option(help="The plot, as in the deployments sheet.")],
+    year: Annotated[int, typer.Option(help="The year (local to the cameras).")],
+    species: Annotated[str, typer.Option(help="Focus species of the report the tables match.")] = "Panthera pardus",
+    threshold_minutes: Annotated[float, typer.Option(help="Minutes between independent records.")] = 30.0,
+) -> None:
+    """Write camtrapR's record table and camera operation matrix of one plot and year.
+
+    One row per independent event the plot-year report counts; read them in R with read.csv and
+    camtrapR's detectionHistory / spatialDetectionHistory.
+
+    Example: pardus export camtrapr r-tables --plot North --year 2024
+    """
+    from pardus.interop.camtrapr import export_camtrapr
+    from pardus.stats.report import ReportError
+
+    with workspace_cmd(ReportError) as ws:
+        files = export_camtrapr(ws, out, plot, year, species=species, threshold_minutes=threshold_minutes)
+    console.print(f"[bold green]Written:[/] {files.records} independent records to {files.record_table}, "
+                  f"{files.stations} stations to {files.camera_operation}")
