@@ -22,7 +22,7 @@ from pardus.pipeline.commands import detect_app
 from pardus.reid.commands import individuals_app, reid_app
 from pardus.review.commands import review_app
 from pardus.simulate.commands import simulate_cmd
-from pardus.stats.commands import report
+from pardus.stats.commands import report, trend
 from pardus.telemetry.commands import fire_app, link_tag_cmd, sensors_app, telemetry_app
 from pardus.web.commands import serve
 
@@ -42,6 +42,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
 app.command("validate")(validate_cmd)
 app.command("report")(report)
+app.command("trend")(trend)
 app.command("simulate")(simulate_cmd)
 app.add_typer(models_app, name="models")
 app.add_typer(detect_app, name="detect")

@@ -17,7 +17,8 @@ DAYS = 30
 LEOPARD = "Panthera pardus orientalis"
 
 
-def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
+def _three_years(workspace):
+    """Plot North, 16 stations, 2022-2024, every capture a confirmed identification."""
     xy = grid_xy(4, 4, 1500.0)
     park = simulate_years(
         xy,
@@ -78,6 +79,11 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
                 ]
             )
             s.flush()
+    return park
+
+
+def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
+    park = _three_years(workspace)
     rep, paths = build_trend(
         workspace,
         "North",
@@ -93,3 +99,22 @@ def test_trend_of_a_plot_over_three_years(workspace, tmp_path: Path):
     assert json.loads(paths["trend.json"].read_text())["sentence"] == rep.sentence
     assert rep.secr_open is not None and rep.secr_open.n_animals == rep.pradel.n_animals  # same stations each year
     assert "trend_demography_spatial.csv" in paths
+
+
+def test_pardus_trend_prints_the_sentence_and_writes_the_tables(env: Path):
+    from typer.testing import CliRunner
+
+    from pardus.cli import app
+    from pardus.config import get_settings
+    from pardus.store import open_workspace
+
+    with open_workspace(get_settings()) as ws:
+        _three_years(ws)
+    run = CliRunner().invoke(app, ["trend", "--plot", "North", "--from", "2022", "--to", "2024", "--occasion-days",
+                                   "6", "--bootstrap", "40", "--mask-buffer", "4800", "--mask-spacing", "1000"],
+                             env={"COLUMNS": "200"})
+    assert run.exit_code == 0, run.output
+    assert "Between 2022 and 2024 the number of leopards on plot North" in " ".join(run.output.split())
+    assert (env / "data" / "reports" / "North-trend" / "trend.json").is_file()
+    bad = CliRunner().invoke(app, ["trend", "--plot", "North", "--from", "2024", "--to", "2022"])
+    assert bad.exit_code == 1 and "must come after" in bad.output

@@ -93,5 +93,49 @@ def report(
     )
 
 
+def trend(
+    plot: Annotated[str, typer.Option("--plot", "-p", help="Monitoring plot, as written on the locations.")],
+    first: Annotated[int, typer.Option("--from", min=FIRST_YEAR, max=LAST_YEAR, help="First year.")],
+    last: Annotated[int, typer.Option("--to", min=FIRST_YEAR, max=LAST_YEAR, help="Last year.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the tables (default: <data>/reports/<plot>-trend).")
+    ] = None,
+    species: Annotated[str, typer.Option(help="Scientific name of the focus species.")] = "Panthera pardus",
+    occasion_days: Annotated[float, typer.Option(help="Length of a capture occasion in days.")] = 7.0,
+    mask_buffer: Annotated[float | None, typer.Option(help="SECR mask buffer in metres.")] = None,
+    mask_spacing: Annotated[float | None, typer.Option(help="SECR mask cell size in metres.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for each year's activity intervals.")] = 1000,
+) -> None:
+    """How a plot's population changed across years: density per year (multi-session SECR), growth
+    per year with its interval, and survival and recruitment from the confirmed individuals.
+
+    Example: pardus trend --plot North --from 2022 --to 2024
+    """
+    from pardus.stats.report import ReportError, ReportOptions
+    from pardus.stats.trend import build_trend
+
+    if last <= first:
+        raise fail(f"--to ({last}) must come after --from ({first}): a trend needs two years or more.")
+    if last - first > 50:
+        raise fail("at most 50 years at once.")
+    if not (math.isfinite(occasion_days) and 0 < occasion_days <= MAX_OCCASION_DAYS):
+        raise fail(f"--occasion-days must be more than 0 and at most {MAX_OCCASION_DAYS:g} (a year).")
+    if not MIN_BOOTSTRAP <= bootstrap <= MAX_BOOTSTRAP:
+        raise fail(f"--bootstrap must be from {MIN_BOOTSTRAP} to {MAX_BOOTSTRAP:,} resamples.")
+    for option, value in (("--mask-buffer", mask_buffer), ("--mask-spacing", mask_spacing)):
+        if value is not None and not (math.isfinite(value) and 0 < value <= MAX_MASK_METRES):
+            raise fail(f"{option} must be more than 0 and at most {MAX_MASK_METRES:,.0f} metres.")
+    opts = ReportOptions(species=species, occasion_days=occasion_days, mask_buffer_m=mask_buffer,
+                         mask_spacing_m=mask_spacing, n_boot=bootstrap)
+    with workspace_cmd(ReportError) as ws:
+        target = out or ws.settings.data_dir / "reports" / f"{_safe(plot)}-trend"
+        with console.status(f"Fitting {first}-{last} of plot {plot} ..."):
+            rep, paths = build_trend(ws, plot, range(first, last + 1), target, opts)
+    console.print(f"[bold]{rep.sentence}[/]")
+    for m in rep.messages:
+        console.print(f"[yellow]Note:[/] {m}")
+    console.print(f"Tables: {', '.join(str(p.resolve()) for p in paths.values())}")
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_") or "plot"
