@@ -18,6 +18,7 @@ the file) the original is kept in ``text_hints``, so export after import gives b
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from pardus.store.models import Deployment, Location, Media, Observation, Projec
 
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 _IMAGE_KEYS = {"id", "file_name", "width", "height", "datetime", "seq_id", "seq_num_frames", "frame_num", "location"}
-_ANN_KEYS = {"id", "image_id", "category_id", "bbox"}
+_ANN_KEYS = {"id", "image_id", "category_id", "bbox", "bbox_relative"}
 SOURCE = "coco-ct"
 
 
@@ -100,6 +101,10 @@ def render_annotation(o: dict[str, Any], category_id: Any) -> dict[str, Any]:
     if o["bbox_x"] is not None and o["width"] and o["height"]:
         w, h = o["width"], o["height"]
         ann["bbox"] = [o["bbox_x"] * w, o["bbox_y"] * h, o["bbox_width"] * w, o["bbox_height"] * h]
+    elif o["bbox_x"] is not None and not (o["extra"] or {}).get("coco", {}).get("bbox"):
+        # Without the image's size a box cannot be given in pixels: give it as fractions of the
+        # image (the format's bbox_relative) instead of dropping it (issue 20).
+        ann["bbox_relative"] = [o["bbox_x"], o["bbox_y"], o["bbox_width"], o["bbox_height"]]
     ann.update((o["extra"] or {}).get("coco", {}))
     return ann
 
@@ -132,6 +137,21 @@ def load_coco(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise CocoError(f"{path} is not COCO Camera Traps: it has no 'images' list")
     return data
+
+
+def relative_bbox(bbox: Any) -> tuple[float, float, float, float] | None:
+    """A ``bbox_relative`` ([x, y, width, height] as fractions of the image), checked; None when absent
+    or not four numbers inside the image (a hair of rounding outside is tolerated)."""
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        return None
+    if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0 or x < -0.01 or y < -0.01 \
+            or x + w > 1.01 or y + h > 1.01:
+        return None
+    return x, y, w, h
 
 
 def normalised_bbox(bbox: Any, width: Any, height: Any) -> tuple[float, float, float, float] | None:
@@ -247,6 +267,8 @@ def import_coco(
             bbox = ann.get("bbox")
             if (box := normalised_bbox(bbox, w, h)) is not None:
                 o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = box
+            elif (rel := relative_bbox(ann.get("bbox_relative"))) is not None:
+                o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = rel
             else:
                 o.bbox_x = o.bbox_y = o.bbox_width = o.bbox_height = None
             extra = {k: v for k, v in ann.items() if k not in _ANN_KEYS}
