@@ -69,8 +69,10 @@ def test_camtrap_example_exports_as_coco_and_back(shared_data: Path, sqlite_sett
     assert counts == {"images": 423, "annotations": 513}
     a = json.loads((tmp_path / "a.json").read_text())
     herons = [x for x in a["annotations"] if x.get("bbox")]
-    assert len(herons) == 0  # the example has no image sizes, so its normalised boxes stay unscaled
-    assert {c["name"] for c in a["categories"]} >= {"Ardea", "Vulpes vulpes", "blank", "Homo sapiens"}
+    assert len(herons) == 0  # the example has no image sizes: no pixel boxes...
+    assert [x for x in a["annotations"] if x.get("bbox_relative")]  # ...but its boxes as fractions (issue 20)
+    assert {c["name"] for c in a["categories"]} >= {"Ardea", "Vulpes vulpes", "empty", "Homo sapiens"}
+    assert {"id": 0, "name": "empty"} in a["categories"]  # the format's empty category (issue 20)
     ws2 = open_workspace(Settings(data_dir=tmp_path / "two"))
     try:
         import_coco(ws2, tmp_path / "a.json")

@@ -319,6 +319,10 @@ def export_coco(
         coco_meta = dict((project.extra or {}).get("coco", {})) if project else {}
         categories = list(coco_meta.get("categories") or [])
         by_key = {label_to_observation(c["name"]): c["id"] for c in categories}
+        if ("blank", None) not in by_key and all(c["id"] != 0 for c in categories):
+            # the format's convention: an empty photo is category 0, named "empty" (issue 20)
+            categories.insert(0, {"id": 0, "name": "empty"})
+            by_key[("blank", None)] = 0
         dep_q = select(Deployment.id)
         if deployment_ids is not None:
             dep_q = dep_q.where(Deployment.id.in_(list(deployment_ids)))
@@ -367,7 +371,8 @@ def export_coco(
                     Observation.extra, Observation.text_hints, Media.width, Media.height,
                 )  # fmt: skip
                 .join(Media, Media.id == Observation.media_id)
-                .where(Observation.deployment_id.in_(deps), Observation.observation_level == "media")
+                .where(Observation.deployment_id.in_(deps), Observation.observation_level == "media",
+                       Observation.superseded_by.is_(None))  # a decision a person replaced is not a label
                 .order_by(Observation.id)
             )
             sep = "\n  "
