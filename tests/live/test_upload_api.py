@@ -67,8 +67,13 @@ def test_upload_needs_the_cameras_own_valid_token(workspace: Workspace, client: 
     assert _post(client, "C1", photo, "pdc.C1.guessed").status_code == 401
     r = _post(client, "C1", photo, t2)
     assert r.status_code == 403 and "belongs to camera C2" in r.json()["error"]
-    r = _post(client, "NOPE", photo, t1)
-    assert r.status_code == 404 and "pardus cameras add NOPE" in r.json()["error"]
+    r = _post(client, "NOPE", photo, t1)  # another camera's token: it says whose, nothing about NOPE
+    assert r.status_code == 403 and "belongs to camera C1" in r.json()["error"]
+    # Issue 19 item 6: an unknown id is answered as a wrong token is, so ids cannot be listed by probing.
+    unknown, wrong = _post(client, "NOPE", photo, "pdc.NOPE.guessed"), _post(client, "C1", photo, "pdc.C1.guessed")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["error"].replace("NOPE", "C1") == wrong.json()["error"]
+    assert _post(client, "NOPE", photo, None).json() == _post(client, "C1", photo, None).json()
     assert _media_count(workspace) == 0, "no refused upload may store anything"
     assert _post(client, "C1", photo, t1).status_code == 201
     revoke_token(workspace, "C1")
@@ -219,3 +224,39 @@ def test_hostile_upload_and_heartbeat_bodies_get_a_400_not_a_500(workspace: Work
     assert _media_count(workspace) == before
     with workspace.db.session() as s:
         assert s.scalar(select(func.count()).select_from(SensorReading)) == 0
+
+
+def test_item6_health_tells_a_stranger_only_whether_the_server_runs(workspace: Workspace, client: TestClient) -> None:
+    from pardus.people.accounts import add_user
+
+    anon = client.get("/api/v1/health").json()
+    assert anon["ok"] in (True, False) and anon["queue"] is None and anon["processed"] is None
+    token = add_user(workspace, "monitor", "viewer", token=True)
+    full = client.get("/api/v1/health", headers=_auth(token or "")).json()
+    assert isinstance(full["queue"], dict) and full["processed"] == 0
+
+
+def test_item6_a_viewer_gets_the_original_without_its_gps(workspace: Workspace, client: TestClient,
+                                                          tmp_path) -> None:
+    """Found while hardening: /media/<id>/file served the stored original, EXIF GPS included, to any
+    signed-in person. A viewer now gets it without the GPS block; a ranger (who may see exact places)
+    the original byte for byte; the stored original never changes."""
+    import io
+
+    import exifread
+
+    from pardus.people.accounts import add_user
+    from tests.interop.test_camtrap_dp_native import _jpeg_with_gps
+
+    data = _jpeg_with_gps()
+    cam = add_camera(workspace, "C1")
+    media_id = _post(client, "C1", data, cam).json()["media_id"]
+    for role, keeps in (("viewer", False), ("ranger", True)):
+        token = add_user(workspace, f"a-{role}", role, token=True)
+        got = client.get(f"/media/{media_id}/file", headers=_auth(token or ""))
+        assert got.status_code == 200, got.text
+        tags = exifread.process_file(io.BytesIO(got.content), details=False)
+        assert any(k.startswith("GPS") for k in tags) is keeps
+        assert (got.content == data) is keeps
+    with workspace.db.session() as s:
+        assert workspace.blobs.get_bytes(s.get(Media, media_id).sha256) == data

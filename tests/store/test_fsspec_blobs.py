@@ -61,3 +61,11 @@ def test_a_card_imported_into_an_fsspec_store_reads_back_byte_for_byte(tmp_path:
         for m in media:
             assert ws.blobs.get_bytes(m.sha256) == originals[m.file_name]
         assert not any((tmp_path / "data" / "blobs").glob("??/??/*")), "nothing kept in the local blob folder"
+
+
+def test_a_new_data_folder_is_private_to_its_account(tmp_path: Path) -> None:
+    """Issue 19 item 6: the data folder, database and blobs were created world-readable (755/644)."""
+    settings = Settings(data_dir=tmp_path / "new" / "data", blob_url=str(tmp_path / "elsewhere" / "blobs"))
+    with open_workspace(settings) as ws:
+        assert (settings.data_dir.stat().st_mode & 0o777) == 0o700
+        assert (ws.blobs.root.stat().st_mode & 0o777) == 0o700

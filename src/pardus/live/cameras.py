@@ -163,6 +163,9 @@ def list_cameras(ws: Workspace) -> list[CameraInfo]:
         ]
 
 
+_STAND_IN = hash_token("pdc.none." + secrets.token_hex(16))  # checked for unknown ids: same work, same answer
+
+
 def bearer(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -173,14 +176,16 @@ def bearer(authorization: str | None) -> str | None:
 
 
 def authenticate(s: Session, camera_id: str, authorization: str | None) -> Camera:
-    """The camera, if ``authorization`` carries its valid token; otherwise AuthError (401/403/404)."""
+    """The camera, if ``authorization`` carries its valid token; otherwise AuthError (401/403).
+
+    An unknown camera id is answered exactly as a wrong token is (issue 19: a 404 told a stranger
+    which camera ids exist), and its token is checked against a stand-in hash so the time taken
+    does not tell either."""
     cam = s.get(Camera, camera_id)
-    if cam is None:
-        raise AuthError(404, f"no camera {camera_id!r} is registered; add it with `pardus cameras add {camera_id}`")
     token = bearer(authorization)
     if token is None:
         raise AuthError(401, "missing token: send the header 'Authorization: Bearer <camera token>'")
-    if token_matches(cam.token_hash, token):
+    if token_matches(cam.token_hash if cam is not None else _STAND_IN, token) and cam is not None:
         if cam.token_revoked is not None:
             raise AuthError(
                 403,
@@ -193,4 +198,5 @@ def authenticate(s: Session, camera_id: str, authorization: str | None) -> Camer
         other = s.get(Camera, owner)
         if other is not None and other.token_revoked is None and token_matches(other.token_hash, token):
             raise AuthError(403, f"this token belongs to camera {owner}; a camera may only send its own photos")
-    raise AuthError(401, f"wrong token for camera {camera_id} (or an old one that was replaced)")
+    raise AuthError(401, f"wrong token for camera {camera_id[:64]} (or an old one that was replaced, or no camera "
+                         f"of that id is registered: an admin adds one with `pardus cameras add ID`)")

@@ -33,7 +33,15 @@ class Workspace:
 
 def open_workspace(settings: Settings | None = None, *, migrate: bool = True) -> Workspace:
     settings = settings or get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Private to the account that runs Pardus (issue 19): the folder holds camera tokens' hashes, the
+    # people's password hashes and the exact places of sensitive species; with the folder 0700 no
+    # other account on the machine can read any file in it, whatever the file's own mode.
+    if not settings.data_dir.exists():
+        try:
+            settings.data_dir.mkdir(parents=True, mode=0o700)
+            settings.data_dir.chmod(0o700)  # mkdir's mode is masked by the umask
+        except FileExistsError:  # another process made it a moment ago
+            pass
     return Workspace(
         settings=settings,
         db=Store(settings.resolved_database_url, migrate=migrate),

@@ -62,7 +62,12 @@ class BlobStore:
         # where a power cut may cost a thumbnail but never an original.
         self.durable = durable
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():  # a blob folder outside the data folder is private too
+            try:
+                self.root.mkdir(parents=True, mode=0o700)
+                self.root.chmod(0o700)
+            except FileExistsError:  # another process made it a moment ago
+                pass
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(exist_ok=True)
 

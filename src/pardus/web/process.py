@@ -34,8 +34,22 @@ class ServerProcess:
         self.database_url = database_url
         self.log = log or data_dir.parent / f"serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.token: str | None = None  # a viewer's API token: the queue counts in health need one
+
+    def _monitor_token(self) -> str:
+        """A 'pardus-monitor' viewer in the server's store, as a park's monitoring would have."""
+        from pardus.config import Settings
+        from pardus.people.accounts import add_user
+        from pardus.store import open_workspace
+
+        with open_workspace(Settings(data_dir=self.data_dir, database_url=self.database_url)) as ws:
+            token = add_user(ws, "pardus-monitor", "viewer", token=True)
+        assert token is not None
+        return token
 
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
+        if self.token is None:
+            self.token = self._monitor_token()
         env = {**os.environ, "PARDUS_DATA_DIR": str(self.data_dir)}
         if self.database_url:
             env["PARDUS_DATABASE_URL"] = self.database_url
@@ -65,7 +79,8 @@ class ServerProcess:
         raise TimeoutError(f"pardus serve did not get ready in {timeout_s:.0f} s; see {self.log}")
 
     def health(self) -> dict:
-        return httpx.get(self.url + "/api/v1/health", timeout=5).json()
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.get(self.url + "/api/v1/health", headers=headers, timeout=5).json()
 
     def wait_idle(self, timeout_s: float = 300.0) -> dict:
         """Until the queue has nothing pending or triaged."""

@@ -13,8 +13,8 @@ class Health(BaseModel):
     ok: bool  # every background loop this server started is running (and MQTT is connected)
     pipeline: bool
     ready: bool
-    queue: dict[str, int]
-    processed: int
+    queue: dict[str, int] | None = None  # signed-in people and tokens only
+    processed: int | None = None
     loops: dict[str, bool] = {}
     mqtt: dict[str, Any] | None = None
 

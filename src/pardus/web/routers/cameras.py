@@ -21,9 +21,10 @@ from pardus.ingest.one import IngestError, ingest_file
 from pardus.live.cameras import authenticate
 from pardus.live.health import HeartbeatError, record_heartbeat, touch
 from pardus.live.queue import enqueue, queue_counts
+from pardus.people.accounts import Person
 from pardus.store import Workspace
 from pardus.store.models import Camera
-from pardus.web.deps import AppState, app_state, workspace
+from pardus.web.deps import AppState, app_state, optional_person, workspace
 from pardus.web.problems import HTTPProblem
 from pardus.web.schemas import Health, UploadReply
 from pardus.web.upload import Hold, camera_seq, read_limited, read_upload
@@ -38,8 +39,10 @@ def _camera(ws: Workspace, camera_id: str, authorization: str | None) -> None:
 
 
 @router.get("/health")
-async def health(state: AppState = Depends(app_state)) -> Health:
-    counts = await run_in_threadpool(queue_counts, state.ws)
+async def health(state: AppState = Depends(app_state), who: Person | None = Depends(optional_person)) -> Health:
+    """Whether the server and its loops run, for anyone (a monitor); the queue's counts only for a
+    signed-in person or a token (issue 19: they told strangers how busy the cameras are)."""
+    counts = await run_in_threadpool(queue_counts, state.ws) if who is not None else None
     worker, deliveries, mqtt = (state.workers.get(k) for k in ("worker", "deliveries", "mqtt"))
     loops: dict[str, bool] = {}
     if worker is not None:
@@ -47,7 +50,7 @@ async def health(state: AppState = Depends(app_state)) -> Health:
     mqtt_status = mqtt.status() if mqtt is not None else None
     ok = all(loops.values()) and (mqtt_status is None or mqtt_status["connected"])
     return Health(ok=ok, pipeline=state.config.pipeline, ready=worker is None or worker.ready.is_set(),
-                  queue=counts, processed=worker.processed if worker is not None else 0, loops=loops,
+                  queue=counts, processed=(worker.processed if worker is not None else 0) if who else None, loops=loops,
                   mqtt=mqtt_status)
 
 

@@ -149,10 +149,17 @@ async def thumb(media_id: str, _: Person = Depends(person()), ws: Workspace = De
 
 
 @router.get("/media/{media_id}/file")
-async def original(media_id: str, _: Person = Depends(person()), ws: Workspace = Depends(workspace)) -> Response:
+async def original(media_id: str, who: Person = Depends(person()), ws: Workspace = Depends(workspace)) -> Response:
     m = await run_in_threadpool(_media, ws, media_id)
     if not m.sha256 or not ws.blobs.exists(m.sha256):
         raise HTTPProblem(404, "the original file of this photo is not in the store")
+    if not who.exact_places and (m.file_mediatype or "").startswith("image/jpeg"):
+        # A viewer gets the photo without its EXIF GPS block (issue 19: the original told anyone signed
+        # in the exact place of the animal); the stored original is never changed.
+        from pardus.ingest.exif import without_gps
+
+        data = await run_in_threadpool(lambda: without_gps(ws.blobs.get_bytes(m.sha256 or "")))
+        return _bytes_response(data, "image/jpeg")
     return FileResponse(ws.blobs.path(m.sha256), media_type=m.file_mediatype or "application/octet-stream",
                         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
