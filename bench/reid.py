@@ -20,8 +20,10 @@ Three matchers, same queries, same exclusions:
 - **plain SIFT**: OpenCV SIFT (1,000 strongest keypoints of the grey crop resized like Pardus's),
   Lowe's ratio test (0.8) photo against photo; an individual's score is its best photo's number of
   ratio-test matches; per encounter the photos' individual scores are summed.
-- **Pardus**: ``pardus.reid.match.match``, scenery suppressed against the camera's photos of
-  other encounters; per encounter ``pardus.reid.match.combine`` (scores summed per individual).
+- **Pardus**: ``pardus.reid.match.match`` with the query's camera (same-camera pairs on the same
+  pixels vote nothing), features weighted by the animal mask and by the camera-scenery test
+  against the camera's photos of other encounters (``--foreground``, ``--no-scenery`` and
+  ``--no-same-place`` measure each part); per encounter ``pardus.reid.match.decide_encounter``.
 
 Open set, "previously unknown individual": each photo (and each encounter) is queried again with
 its whole individual withheld (and, in the cross-station split, its station too): those are the
@@ -59,11 +61,11 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pardus.reid.background import suppress_scenery  # noqa: E402
 from pardus.reid.features import ChipFeatures, FeatureParams, extract  # noqa: E402
+from pardus.reid.foreground import scenery_grey, suppress_camera_scenery  # noqa: E402
 from pardus.reid.index import Annotation, FeatureIndex  # noqa: E402
-from pardus.reid.match import MatchResult, combine, match  # noqa: E402
-from pardus.reid.openset import DecisionReport  # noqa: E402
+from pardus.reid.match import Calibration, MatchParams, MatchResult, decide_encounter, match  # noqa: E402
+from pardus.reid.openset import DecisionReport, calibrate  # noqa: E402
 from reid_common import CACHE, cached_features, crossfit_openset, fmt_ratio, topk  # noqa: E402
 
 BASELINE_FEATURES = 1000
@@ -137,6 +139,7 @@ class Photos:
     feats: list[ChipFeatures]
     base: list[np.ndarray]
     flanks: list[str | None]
+    greys: list[np.ndarray] | None = None  # frames as the scenery test reads them
 
     def rows_by(self, column: Sequence[str]) -> dict[str, set[int]]:
         out: dict[str, set[int]] = defaultdict(set)
@@ -222,18 +225,22 @@ class PlainSift:
         for j, lab in enumerate(self.p.labels):
             if j != i and j not in exclude:
                 best[lab] = max(best.get(lab, 0.0), float(self.pair_scores[i, j]))
-        return _answer(best)
+        return _answer(best, str(i))
 
     def encounter(self, answers: list[Answer]) -> Answer:
         total: dict[str, float] = defaultdict(float)
         for a in answers:
             for k, v in a.scores.items():
                 total[k] += v
-        return _answer(dict(total))
+        return _answer(dict(total), repr(sorted(a.ranked[0] for a in answers if a.ranked)))
 
 
-def _answer(scores: dict[str, float]) -> Answer:
-    ranked = sorted(scores, key=lambda k: (scores[k], k), reverse=True)
+def _answer(scores: dict[str, float], salt: str) -> Answer:
+    """Ranked by score; ties (common: a few ratio-test matches each) in an order that favours no
+    individual (a hash of query and name), not in catalogue order, which would hand every tie
+    to the cat listed first, here also the most photographed one."""
+    ranked = sorted(scores, key=lambda k: (scores[k], hashlib.sha1(f"{salt}|{k}".encode()).hexdigest()),
+                    reverse=True)
     return Answer(ranked, scores[ranked[0]] if ranked else 0.0, scores)
 
 
@@ -242,35 +249,42 @@ class Pardus:
 
     has_score = True
 
-    def __init__(self, p: Photos, params_key: str, name: str = "Pardus") -> None:
-        self.p, self.name = p, name
-        self.index = build_index(p, params_key)
+    def __init__(self, p: Photos, params_key: str, name: str = "Pardus", same_place: bool = True,
+                 feats: list[ChipFeatures] | None = None) -> None:
+        self.p, self.name, self.same_place = p, name, same_place
+        self.feats = feats if feats is not None else p.feats
+        self.index = build_index(p, params_key, self.feats)
 
     def rank(self, i: int, exclude: set[int]) -> Answer:
-        res = match(self.p.feats[i], self.index, flank=self.p.flanks[i], exclude=exclude | {i})
+        res = match(self.feats[i], self.index, flank=self.p.flanks[i], exclude=exclude | {i},
+                    camera=self.p.cameras[i] if self.same_place else None, params=MatchParams())
         return Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
 
     def encounter(self, answers: list[Answer]) -> Answer:
-        res = combine([a.result for a in answers if a.result is not None])
+        res = decide_encounter([a.result for a in answers if a.result is not None]).result
         return Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
 
 
-def build_index(p: Photos, params_key: str) -> FeatureIndex:
+def build_index(p: Photos, params_key: str, feats: list[ChipFeatures]) -> FeatureIndex:
     idx = FeatureIndex(None, params_key)
-    for i, f in enumerate(p.feats):
-        idx.add(Annotation(i, p.labels[i], p.flanks[i]), f, save=False)
+    for i, f in enumerate(feats):
+        idx.add(Annotation(i, p.labels[i], p.flanks[i], camera=p.cameras[i]), f, save=False)
     idx.fold()  # everything in the HNSW graph, as a long-lived catalogue is
     return idx
 
 
-def apply_background(p: Photos) -> int:
-    """Scenery test per photo against the other sequences of its camera."""
-    total = 0
+def apply_scenery(p: Photos) -> tuple[list[ChipFeatures], int]:
+    """The camera-scenery test per photo against its camera's photos of *other* encounters (the
+    park's other sequences of that camera; labels are not used); returns new feature copies."""
+    assert p.greys is not None
+    out, total = [], 0
     for i, f in enumerate(p.feats):
-        refs = [p.feats[j] for j in range(len(p.feats))
+        g = f.subset(np.arange(len(f)))
+        refs = [p.greys[j] for j in range(len(p.feats))
                 if p.cameras[j] == p.cameras[i] and p.encounters[j] != p.encounters[i]]
-        total += suppress_scenery(f, refs)
-    return total
+        total += suppress_camera_scenery(g, p.greys[i], refs)
+        out.append(g)
+    return out, total
 
 
 # --- scoring ------------------------------------------------------------------------------
@@ -293,6 +307,7 @@ class Scores:
     n_new: int
     n_new_enc: int
     seconds_per_query: float
+    calibration: Calibration | None = None  # fitted on all these photo queries (not cross-fitted)
 
 
 def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra_seconds: float = 0.0) -> Scores:
@@ -314,7 +329,7 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
     enc_known, enc_new = by_encounter(known), by_encounter(new)
     enc_label = {p.encounters[i]: p.labels[i] for i in range(len(p.labels))}
     enc_ids = list(enc_known)
-    openset = enc_openset = enc_by_ind = None
+    openset = enc_openset = enc_by_ind = calibration = None
     if method.has_score:
         # per photo: a known query is right when its top-1 is right; every new query is wrong
         scores = [known[i].score for i in split.known] + [new[i].score for i in split.new_rows]
@@ -330,6 +345,7 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
         e_folds = enc_ids + list(enc_new)
         enc_openset = crossfit_openset(e_scores, e_right, e_new, e_folds)
         enc_by_ind = crossfit_openset(e_scores, e_right, e_new, [enc_label[e] for e in e_folds])
+        calibration = calibrate(scores, [a and not b for a, b in zip(right, is_new, strict=True)], is_new)[0]
     return Scores(
         top1=topk(ranked, truth, 1), top5=topk(ranked, truth, 5),
         top1_night=topk([ranked[k] for k in night_rows], [truth[k] for k in night_rows], 1)
@@ -339,6 +355,7 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
         enc_top5=topk([enc_known[e].ranked for e in enc_ids], [enc_label[e] for e in enc_ids], 5),
         n_enc=len(enc_ids), openset=openset, enc_openset=enc_openset, enc_openset_by_individual=enc_by_ind,
         n_new=len(split.new_rows), n_new_enc=len(enc_new), seconds_per_query=seconds,
+        calibration=calibration if method.has_score else None,
     )
 
 
@@ -376,6 +393,10 @@ def print_split(title: str, res: dict[str, Scores], note: str = "") -> None:
             continue
         cells = " ".join(f"{'-':>13s}" if np.isnan(v) else f"{v:13.3f}" for v in vals)
         print(f"{label:44s} {cells} {fmt_ratio(get(pa), get(ba)):>8s}")
+    cal = pa.calibration
+    if cal is not None:
+        print(f"  {names[-1]} calibration fitted on all these photo queries: slope {cal.slope:.3f}, "
+              f"intercept {cal.intercept:.3f}, 'new' below probability {cal.new_threshold:.3f}")
     for n in names:
         o = res[n].enc_openset
         if o is not None:
@@ -429,7 +450,7 @@ def real_photos(shared: Path, params: FeatureParams, detector: str) -> tuple[Pho
     root = shared / "data" / "snow-leopard-reid"
     with open(root / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    labels, encs, cams, stations, feats, base = [], [], [], [], [], []
+    labels, encs, cams, stations, feats, base, greys = [], [], [], [], [], [], []
     t0 = time.perf_counter()
     boxes = detection_boxes(root, rows, detector, shared) if detector != "none" else {}
     for k, r in enumerate(rows):
@@ -446,10 +467,24 @@ def real_photos(shared: Path, params: FeatureParams, detector: str) -> tuple[Pho
         cams.append(f"{r['site_prefix']}-{r['station']}-{r['camera']}")
         feats.append(f)
         base.append(b.desc.astype(np.float32))
+        greys.append(cached_grey(r["sha256"], photo))
         if k % 20 == 0:
             print(f"  features {k + 1}/{len(rows)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     nights = [f.night for f in feats]
-    return Photos(labels, encs, cams, stations, feats, base, [None] * len(rows)), nights, len(boxes)
+    return Photos(labels, encs, cams, stations, feats, base, [None] * len(rows), greys), nights, len(boxes)
+
+
+def cached_grey(sha256: str, photo: Callable[[], np.ndarray]) -> np.ndarray:
+    """The frame as the scenery test reads it, cached as PNG beside the features."""
+    path = CACHE / "scenery-grey" / f"{sha256}.png"
+    if path.exists():
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if grey is not None:
+            return grey
+    grey = scenery_grey(photo())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), grey)
+    return grey
 
 
 class _Lazy:
@@ -476,16 +511,20 @@ def _baseline_as_chip(bgr: np.ndarray, box: Box | None, sqrt_area: int) -> ChipF
 def run_real(args: argparse.Namespace, params: FeatureParams) -> None:
     p, nights, n_boxed = real_photos(args.shared, params, args.boxes)
     pair_scores, base_s = baseline_pair_scores(p.base, list(range(len(p.base))), f"snow-leopard-{args.boxes}")
-    n_scenery = apply_background(p)
-    methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), Pardus(p, params.key)]
+    weighted, n_scenery = apply_scenery(p) if args.scenery else (p.feats, 0)
+    pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place)
+    methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus]
     where = (f"animal boxes from {args.boxes} on {n_boxed} of {len(p.labels)} photos, the rest whole frames"
              if args.boxes != "none" else "whole frames")
+    n_feats = sum(len(f) for f in p.feats)
+    on_animal = sum(float(np.sum(f.weight >= 0.5)) for f in weighted)
     for split in standard_splits(p):
         res = {m.name: evaluate(p, split, m, nights, base_s if m.name == "plain SIFT" else 0.0) for m in methods}
         inds = sorted({p.labels[i] for i in split.known})
         print_split(f"snow-leopard-reid, {split.name}: {len(p.labels)} real photos, {where}", res,
                     f"known queries of {len(inds)} cats ({', '.join(inds)}); {sum(nights)} IR night photos; "
-                    f"{n_scenery} features marked scenery by the same-camera test")
+                    f"{n_feats} features ({params.foreground} animal mask), {n_scenery} judged the camera's "
+                    f"scenery, {on_animal:.0f} weighted at least 0.5")
 
 
 # --- the virtual park ---------------------------------------------------------------------
@@ -531,7 +570,7 @@ def run_sim(args: argparse.Namespace, params: FeatureParams) -> None:
     not_cat = set(queries) | set(news)
     split = Split("virtual park", queries, {i: not_cat for i in queries}, news, {i: not_cat for i in news})
     scores, base_s = baseline_pair_scores(sp.base, queries + news, f"sim{args.sim_individuals}-{args.sim_new}")
-    methods = [PlainSift(sp, scores, 0.0), Pardus(sp, params.key)]
+    methods = [PlainSift(sp, scores, 0.0), Pardus(sp, params.key, same_place=False)]
     res = {m.name: evaluate(sp, split, m, nights, base_s if m.name == "plain SIFT" else 0.0) for m in methods}
     print_split(f"virtual park: {args.sim_individuals} rendered leopards x 3 catalogue photos "
                 f"({len(sp.labels) - len(not_cat)}), {len(queries)} known + {len(news)} new queries", res,
@@ -548,8 +587,13 @@ def main() -> None:
     ap.add_argument("--skip-sim", action="store_true")
     ap.add_argument("--boxes", choices=("none", "yolox", "mdv6"), default="none",
                     help="crop the real photos to this detector's best animal box (none: whole frames)")
+    ap.add_argument("--foreground", choices=("saliency", "grabcut", "none"), default=FeatureParams().foreground,
+                    help="the animal mask inside the chip (to measure one against another)")
+    ap.add_argument("--no-scenery", dest="scenery", action="store_false", help="leave out the camera-scenery test")
+    ap.add_argument("--no-same-place", dest="same_place", action="store_false",
+                    help="let same-camera pairs at the same pixels vote")
     args = ap.parse_args()
-    params = FeatureParams()
+    params = FeatureParams(foreground=args.foreground)
     print(f"features: {params.key}; baseline: plain SIFT {BASELINE_FEATURES} keypoints + ratio test {RATIO}")
     if not args.skip_real:
         run_real(args, params)
