@@ -250,14 +250,15 @@ class Pardus:
     has_score = True
 
     def __init__(self, p: Photos, params_key: str, name: str = "Pardus", same_place: bool = True,
-                 feats: list[ChipFeatures] | None = None) -> None:
+                 feats: list[ChipFeatures] | None = None, match_params: MatchParams | None = None) -> None:
         self.p, self.name, self.same_place = p, name, same_place
+        self.match_params = match_params or MatchParams()
         self.feats = feats if feats is not None else p.feats
         self.index = build_index(p, params_key, self.feats)
 
     def rank(self, i: int, exclude: set[int]) -> Answer:
         res = match(self.feats[i], self.index, flank=self.p.flanks[i], exclude=exclude | {i},
-                    camera=self.p.cameras[i] if self.same_place else None, params=MatchParams())
+                    camera=self.p.cameras[i] if self.same_place else None, params=self.match_params)
         return Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
 
     def encounter(self, answers: list[Answer]) -> Answer:
@@ -512,7 +513,7 @@ def run_real(args: argparse.Namespace, params: FeatureParams) -> None:
     p, nights, n_boxed = real_photos(args.shared, params, args.boxes)
     pair_scores, base_s = baseline_pair_scores(p.base, list(range(len(p.base))), f"snow-leopard-{args.boxes}")
     weighted, n_scenery = apply_scenery(p) if args.scenery else (p.feats, 0)
-    pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place)
+    pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place, match_params=MatchParams(k=args.k))
     methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus]
     where = (f"animal boxes from {args.boxes} on {n_boxed} of {len(p.labels)} photos, the rest whole frames"
              if args.boxes != "none" else "whole frames")
@@ -592,6 +593,7 @@ def main() -> None:
     ap.add_argument("--no-scenery", dest="scenery", action="store_false", help="leave out the camera-scenery test")
     ap.add_argument("--no-same-place", dest="same_place", action="store_false",
                     help="let same-camera pairs at the same pixels vote")
+    ap.add_argument("--k", type=int, default=MatchParams().k, help="LNBNN neighbours that vote")
     args = ap.parse_args()
     params = FeatureParams(foreground=args.foreground)
     print(f"features: {params.key}; baseline: plain SIFT {BASELINE_FEATURES} keypoints + ratio test {RATIO}")

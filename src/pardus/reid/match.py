@@ -68,12 +68,13 @@ class Calibration:
     bench/reid.py on the real snow-leopard photos and are replaced by a park's own calibration.
     """
 
-    # fitted by bench/reid.py on the virtual park (50 rendered leopards, detection boxes, IR night
-    # queries against day photos): the pipeline's situation; the real snow-leopard whole frames
-    # give lower scores (docs/reid.md), which is why a park should fit its own
-    slope: float = 4.372
-    intercept: float = -2.213
-    new_threshold: float = 0.336  # a best probability below this means "probably a new individual"
+    # fitted by bench/reid.py on the virtual park (20 rendered leopards + 5 never catalogued,
+    # detection boxes, IR night queries against day photos, animal-masked features): the
+    # pipeline's situation; real photos score differently (docs/reid.md), which is why a park
+    # should fit its own
+    slope: float = 2.693
+    intercept: float = -1.576
+    new_threshold: float = 0.348  # a best probability below this means "probably a new individual"
     source: str = "virtual-park bench"
 
     def probability(self, score: float | np.ndarray) -> float | np.ndarray:
