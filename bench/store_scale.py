@@ -47,6 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=1_000_000)
     ap.add_argument("--database-url", default=PG)
+    ap.add_argument("--profile", action="store_true", help="also print where the report's time goes")
     args = ap.parse_args()
     from pardus.review.queue import QueueFilter, page, refresh
     from pardus.stats.report import ReportOptions, analyse, collect
@@ -88,6 +89,13 @@ def main() -> None:
 
             sec, _ = _time(report)
             rows.append(("report", sec, None, "collect + analyse, plot-D 2024"))
+            if args.profile:
+                import cProfile
+                import pstats
+
+                prof = cProfile.Profile()
+                prof.runcall(report)
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
             def fill_queue() -> int:
                 with ws.db.session() as s:
