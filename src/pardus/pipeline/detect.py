@@ -60,7 +60,15 @@ class Thresholds:
     stage keeps MegaDetector's agreement on the LILA photos (17/21, 1 animal photo missed) while
     finding more small and distant animals than at 0.2; at 0.1 it would call 7 of 10 blanks
     non-blank. People at 0.4 (rendered people score 0.3-0.9); the COCO model's weak "car" boxes
-    on cameras' data strips sit below the vehicle threshold of 0.5."""
+    on cameras' data strips sit below the vehicle threshold of 0.5.
+
+    People and vehicles were checked on real photos by bench/detect_people.py (41 photos: 15 people,
+    13 vehicles, 10 empty; plus 120 real photos with neither): at 0.4 / 0.5 the offline pair finds
+    11/15 people and 10/13 vehicles and puts no person or vehicle box on the empties. Person 0.2
+    finds one more walker (scored 0.24) but the COCO model also scores real animals 0.2-0.4 as
+    people (false alerts on the 120: 3 -> 6); vehicle 0.3 finds two more vehicles for 3 -> 5. The
+    set is too small for either trade to be clear, so both stay; MegaDetector v6 finds 14/15 and
+    13/13 with none of those false alerts (docs/detection.md, "People and vehicles")."""
 
     animal: float = 0.15
     person: float = 0.4
@@ -76,7 +84,9 @@ class Thresholds:
         return box.score >= getattr(self, box.category)
 
 
-# MegaDetector v6 (from its Edge TPU file, pardus.models.mdv6): all three categories at 0.2.
+# MegaDetector v6 (from its Edge TPU file, pardus.models.mdv6): all three categories at 0.2. People: on
+# the 120 real photos without people of bench/detect_people.py its best person score is below 0.1, and 14 of
+# the 15 real people score 0.31-0.97 (the 15th 0), so 0.1 and 0.2 make the same calls there.
 MDV6_THRESHOLDS = Thresholds(animal=0.2, person=0.2, vehicle=0.2)
 
 
