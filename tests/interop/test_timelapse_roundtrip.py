@@ -70,7 +70,12 @@ def test_export_edit_one_label_import_gives_one_new_human_observation(reviewed_s
     assert (rep.added, rep.superseded) == (1, 1)
     assert _human(ws) == before  # one new, the corrected one set aside
     with ws.db.session() as s:
-        new = s.scalars(select(Observation).where(Observation.classified_by == "O. Ivanova")).one()
+        # the season fixture is shared: other tests' reviewers may have labelled this photo too
+        new = s.scalars(select(Observation).where(Observation.classified_by == "O. Ivanova",
+                                                  Observation.superseded_by.is_(None),
+                                                  Observation.scientific_name == "Capreolus pygargus")
+                        .order_by(Observation.classification_timestamp.desc())).first()
+        assert new is not None
         assert new.scientific_name == "Capreolus pygargus" and new.classification_method == "human"
         assert new.media_id == s.scalar(select(Media.id).where(Media.sha256 == rows[deer]["MediaHash"]))
     assert import_timelapse(ws, out, reviewer="O. Ivanova").added == 0  # twice: nothing more
