@@ -244,9 +244,9 @@ def test_item6_a_viewer_gets_the_original_without_its_gps(workspace: Workspace, 
     import io
 
     import exifread
+    from tests.interop.test_camtrap_dp_native import _jpeg_with_gps
 
     from pardus.people.accounts import add_user
-    from tests.interop.test_camtrap_dp_native import _jpeg_with_gps
 
     data = _jpeg_with_gps()
     cam = add_camera(workspace, "C1")
