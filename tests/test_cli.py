@@ -93,7 +93,8 @@ def test_demo_runs_the_whole_path_and_reuses_it(env: Path) -> None:
     # The season's story against its truth: species, re-identification (right / wrong / "new") and the
     # plot-year report's headline beside the simulator's values, then where the time went.
     assert "Re-identificationonthephotosfrom" in flat
-    assert 'animalnotinthecatalogue,called"new"(right)' in flat and "boxonanotheranimal" in flat
+    assert 'leopardortigernotinthecatalogue,called"new"(right)' in flat
+    assert 'anotheranimal(deer,boar...),called"new"' in flat and "right:" in flat
     assert "Plot-yearreport,plot" in flat and "headline:" in flat and "densityper100km²(SECR)" in flat
     assert (out / "report" / "report.html").is_file()
     assert "Time:" in flat and "inall" in flat

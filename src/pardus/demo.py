@@ -94,13 +94,14 @@ class SpeciesSummary:
 
 # What a re-identification proposal on a second-half photo turned out to be, in the order printed.
 REID_OUTCOMES = {
-    "known-right": "animal in the catalogue, named right",
-    "known-other": "animal in the catalogue, named as another",
-    "known-new": 'animal in the catalogue, called "new"',
-    "new-new": 'animal not in the catalogue, called "new" (right)',
-    "new-known": "animal not in the catalogue, named as a known one",
-    "other-animal": "box on another animal (deer, boar, person ...)",
-    "nothing": "box on an empty scene, smoke or a vehicle",
+    "known-right": "a catalogue leopard or tiger, named right",
+    "known-other": "a catalogue leopard or tiger, named as another",
+    "known-new": 'a catalogue leopard or tiger, called "new"',
+    "new-new": 'a leopard or tiger not in the catalogue, called "new" (right)',
+    "new-known": "a leopard or tiger not in the catalogue, named as a known one",
+    "other-known": "another animal (deer, boar ...), named as a catalogue animal",
+    "other-new": 'another animal (deer, boar ...), called "new"',
+    "nothing": "no animal (empty scene, smoke, vehicle)",
 }
 
 
@@ -496,7 +497,8 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
 @dataclass
 class MarkedTruth:
     """The true leopards and tigers of the imported photos, one row per animal (``truth/objects.csv``,
-    so a mother's cubs count too) with the photo's media id; each photo's corrected time and true
+    so a mother's cubs count too) with the photo's media id; each photo's corrected time (None when
+    it cannot be trusted: the reset camera's photos dated 2000 belong to neither half) and true
     content (animal, blank, ...)."""
 
     rows: list[tuple[dict[str, str], str]]
@@ -515,12 +517,14 @@ def _marked_truth(season: Path, ws: Workspace) -> MarkedTruth:
 
     from sqlalchemy import select
 
+    from pardus.ingest.timefix import time_is_trusted
     from pardus.reid.stage import MARKED_SPECIES
     from pardus.simulate.load import truth_media
     from pardus.store.models import Media
 
     with ws.db.session() as s:
-        times = {mid: t for mid, t in s.execute(select(Media.id, Media.timestamp))}
+        times = {mid: t if time_is_trusted(issues) else None
+                 for mid, t, issues in s.execute(select(Media.id, Media.timestamp, Media.timestamp_issues))}
         by_hash = {h: mid for h, mid in s.execute(select(Media.sha256, Media.id)) if h}
     photos = [(r, mid) for r, mid in truth_media(season, by_hash) if mid]
     media_of = {r["path"]: mid for r, mid in photos}
@@ -614,17 +618,20 @@ def reid_vs_truth(ws: Workspace, season: Path, since: datetime, known: set[str],
         while page := pending_proposals(s, limit=200, after=after):
             after = page[-1].id
             for p in page:
-                if p.timestamp is None or p.timestamp < since or (mine is not None and p.id not in mine):
+                t = marked.times.get(p.media_id)
+                if t is None or t < since or (mine is not None and p.id not in mine):
                     continue
                 proposed.add(p.media_id)
                 box = p.box or (0.0, 0.0, 0.0, 0.0)
                 under = max(truth.get(p.media_id, []), key=lambda r: _overlap(_box(r), box), default=None)
+                best = next((c.code for c in p.open_candidates), None)
                 if under is None or _overlap(_box(under), box) < 0.1:
-                    blank = marked.content.get(p.media_id) not in ("animal", "human")
-                    summary.outcomes["nothing" if blank else "other-animal"] += 1
+                    if marked.content.get(p.media_id) not in ("animal", "human"):
+                        summary.outcomes["nothing"] += 1
+                    else:  # a deer the species stage left unnamed is matched too: a proposal a person must clear
+                        summary.outcomes["other-new" if p.is_new or best is None else "other-known"] += 1
                     continue
                 code = under["individual_id"]
-                best = next((c.code for c in p.open_candidates), None)
                 said = "new" if p.is_new or best is None else ("right" if best == code else "other")
                 if code in known:
                     summary.outcomes[f"known-{said}"] += 1
@@ -704,9 +711,9 @@ def reid_lines(summary: ReidSummary) -> list[str]:
              f"{summary.catalogue_photos} photos before it",
              f"  the photos after it show {summary.animals_later} leopards and tigers, "
              f"{summary.animals_later_known} of them in the catalogue",
-             f"  {'what the machine proposed, per animal box':54} {'proposals':>9}"]
+             f"  {'what the box shows, and what the machine proposed':62} {'proposals':>9}"]
     for key, words in REID_OUTCOMES.items():
-        lines.append(f"  {words:54} {summary.outcomes.get(key, 0):9d}")
+        lines.append(f"  {words:62} {summary.outcomes.get(key, 0):9d}")
     lines.append(f"  right: {right} of {n} proposals" if n else "  no proposal on these photos")
     for why, photos in sorted(summary.unmatched.items()):
         lines.append(f"  photos of a leopard or tiger without a proposal, {why}: {photos}")
