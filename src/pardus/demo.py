@@ -213,6 +213,25 @@ def choose_detector(settings: Settings, shared: Path | None = None,
                                 "(AGPL-3.0 weights).", fit_seconds=seconds)
 
 
+class Laps:
+    """Wall seconds per phase of the demo, in the order run, for the printout's last line: where the
+    time of `make run` goes (detection per photo above all)."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, phase: str | None) -> None:
+        """Close the phase that just ended (None: time not worth a line, e.g. nothing to fit)."""
+        now = time.perf_counter()
+        if phase:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+
 def run_demo(
     out: Path,
     *,
@@ -232,18 +251,12 @@ def run_demo(
     out = Path(out)
     season = out / "season"
     settings = demo_settings(out)
-    started = time.perf_counter()
     seconds: dict[str, float] = {}
-
-    def lap(phase: str, t0: float) -> float:
-        seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - t0
-        return time.perf_counter()
-
-    t = time.perf_counter()
+    lap = Laps(seconds)
     detector = choose_detector(settings, shared, progress)
     if say:
         say(detector.line)
-    t = lap("fit MegaDetector v6", t) if detector.fit_seconds is not None else time.perf_counter()
+    lap("fit MegaDetector v6" if detector.fit_seconds is not None else None)
     generated = False
     if not (season / "truth" / "params.json").is_file():
         if season.exists():
@@ -256,7 +269,7 @@ def run_demo(
 
         simulate_season(season, cameras=cameras, days=days, seed=seed, progress=on_frame)
         generated = True
-        t = lap("simulate", t)
+        lap("simulate")
     with open_workspace(settings) as ws:
         result = DemoResult(season=season, data_dir=settings.data_dir, generated=generated, detector=detector,
                             seconds=seconds)
@@ -275,32 +288,33 @@ def run_demo(
         result.reports = import_season(ws, season, progress=on_card)
         for rep in result.reports:
             rep.write_csv(settings.data_dir / "reports" / f"import-{rep.deployment_id}-{rep.run_id[:8]}.csv")
-        t = lap("import", t)
+        lap("import")
 
         def bar(name: str) -> Callable[[int, int], None]:
             return lambda d, n: progress(name, d, n) if progress else None
 
         stages = default_stages(settings)
-        t = lap("load models", t)
+        lap("load models")
         # Re-identification waits until the first half's reviewers have filled the catalogue (below).
         reid = next((st for st in stages if st.name == "reid"), None) if teach else None
         for stage in stages:
             if stage is not reid:
                 result.stages.append(run_stage(ws, stage, progress=bar(f"process {stage.name}")))
-                t = lap(stage.name, t)
+                lap(stage.name)
         result.detection_vs_truth = detection_vs_truth(ws, season)
         if teach:
             since = season_middle(ws)
             if reid is not None:
                 known, photos = confirm_first_half(ws, season, since, progress=bar("reviewers confirm the first half"))
+                lap("first-half catalogue")
                 later = second_half(ws, since)
                 # Normally none: the whole truth is recorded only after re-identification, below.
                 leaked = identified_photos(ws, later)
                 matched = run_stage(ws, reid, media_ids=later, progress=bar("process reid"))
                 result.stages.append(matched)
-                t = lap("reid", t)
+                lap("reid")
             result.species = teach_and_compare(ws, season, result, progress, since=since)
-            t = lap("teach species and fire", t)
+            lap("teach species and fire")
             if reid is not None:
                 result.reid = reid_vs_truth(ws, season, since, known, photos, proposals_by=reid.model_key)
                 if matched.done and leaked:
@@ -313,11 +327,11 @@ def run_demo(
             result.report = report_vs_truth(ws, season, out / "report")
             if progress:
                 progress("plot-year report", 1, 1)
-            t = lap("report", t)
+            lap("report")
         with ws.db.session() as s:  # the review desk's queue, as `pardus process` leaves it
             refresh_review_queue(s)
         result.sign_in = demo_sign_in(ws)
-        seconds["total"] = time.perf_counter() - started
+        seconds["total"] = lap.total()
         return result
 
 
