@@ -14,12 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pardus.alerts.notify import DeliveryWorker, channels_from
 from pardus.alerts.rules import load_rules
 from pardus.live.queue import LiveWorker
+from pardus.people.throttle import Guards
 from pardus.store import Workspace
 from pardus.web import problems, render
 from pardus.web.deps import AppState, LiveConfig
@@ -91,9 +92,12 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
     app = FastAPI(title="Pardus", version="1", lifespan=lifespan,
                   description="Camera traps to a live monitoring system: camera uploads, alerts, the park's pages.")
     app.state.pardus = state
+    app.state.guards = Guards.default()  # wrong passwords and device tokens counted (people.throttle)
     problems.install(app, render.render_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (cameras.router, alerts.router, auth.router, pages.router, individuals.router, review.router,
                    sensors.router, telemetry.router):
-        app.include_router(router)
+        # camera and sensor APIs: wrong tokens are counted, past a limit answered 429 (routers.auth)
+        guarded = router in (cameras.router, sensors.router)
+        app.include_router(router, dependencies=[Depends(auth.count_token_failures)] if guarded else None)
     return app
