@@ -57,7 +57,7 @@ def test_trend_sentence_says_growth_with_its_interval(growing_plot):
 def test_trend_tables_and_json(growing_plot, tmp_path):
     rep, _, _ = growing_plot
     paths = write_trend(rep, tmp_path)
-    assert set(paths) == {"trend_density.csv", "trend_growth.csv", "trend_demography.csv", "trend.json"}
+    assert set(paths) == {"trend_density.csv", "trend_growth.csv", "trend_demography.csv", "trend.json", "trend.png"}
     rows = list(csv.DictReader(paths["trend_density.csv"].open()))
     assert [r["year"] for r in rows] == ["2022", "2023", "2024"]
     doc = json.loads(paths["trend.json"].read_text())

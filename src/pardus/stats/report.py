@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,7 +56,12 @@ from pardus.stats.effort import (
     relative_abundance,
 )
 from pardus.stats.occupancy import OccupancyError, OccupancyFit, detection_matrix, fit_occupancy
-from pardus.stats.secr import SecrError, SecrFit, Traps, fit_secr, make_mask, rpsv
+from pardus.stats.secr import Mask, SecrError, SecrFit, Traps, fit_secr, make_mask, rpsv
+
+if TYPE_CHECKING:
+    from pardus.stats.density_map import DensityMap
+    from pardus.stats.secr_habitat import SecrHabitatFit
+    from pardus.stats.trend import TrendReport
 
 COMMON_NAMES = {
     "panthera pardus": ("leopard", "leopards"),
@@ -112,6 +117,10 @@ class ReportOptions:
     min_events_activity: int = 10
     level: float = 0.95
     seed: int = 1
+    # habitat covariates for D ~ covariate: a CSV of cells (x, y, columns) or a raster (GeoTIFF)
+    habitat: str | None = None
+    # coordinate reference system of the stations' x_m/y_m (e.g. "EPSG:32653"), for GeoTIFF in and out
+    crs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +321,46 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
     )
 
 
+def plot_years(session: Any, plot: str) -> list[int]:
+    """The local calendar years in which some deployment of ``plot`` was running, in order.
+
+    Why: the report's trend and the park summary look back over every year the store holds for a
+    plot, without the user listing them. Years follow each deployment's own UTC offset, as
+    :func:`collect` does; a deployment ending at local midnight of 1 January does not add that year.
+    """
+    from sqlalchemy import select
+
+    from pardus.store.models import Deployment, Location
+
+    rows = session.execute(
+        select(Deployment.start, Deployment.end, Deployment.utc_offset_minutes)
+        .join(Location, Deployment.location_id == Location.id)
+        .where(Location.plot == plot)
+    ).all()
+    years: set[int] = set()
+    for start, end, offset in rows:
+        if start is None or end is None or end <= start:
+            continue
+        shift = timedelta(minutes=offset or 0)
+        a = start if start.tzinfo else start.replace(tzinfo=UTC)
+        b = end if end.tzinfo else end.replace(tzinfo=UTC)
+        first, last = (a + shift).year, (b + shift - timedelta(microseconds=1)).year
+        years.update(range(first, last + 1))
+    return sorted(years)
+
+
+def plot_names(session: Any, year: int | None = None) -> list[str]:
+    """The plots named on locations, in order; with ``year``, only those with a deployment running that year."""
+    from sqlalchemy import select
+
+    from pardus.store.models import Location
+
+    plots = sorted({p for p in session.scalars(select(Location.plot).distinct()) if p})
+    if year is None:
+        return plots
+    return [p for p in plots if year in plot_years(session, p)]
+
+
 def station_coordinates(stations: Sequence[Station]) -> tuple[np.ndarray, str] | None:
     """Metric coordinates of stations: x_m/y_m when all have them, else lat/lon projected locally.
 
@@ -353,6 +402,26 @@ class PlotYearReport:
     coords: tuple[np.ndarray, str] | None
     messages: list[str]
     seconds: float
+    density_map: DensityMap | None = None  # where the SECR fit puts the animals (secr's fxTotal)
+    habitat: SecrHabitatFit | None = None  # D ~ covariate, when the park gave habitat covariates
+    habitat_scale: dict[str, tuple[float, float]] = field(default_factory=dict)  # covariate -> (mean, SD)
+    habitat_map: DensityMap | None = None
+    trend: TrendReport | None = None  # the plot across the years the store holds, up to this one
+    trend_note: str = ""  # why there is no trend (a single year), said in the report
+
+    @property
+    def crs(self) -> str | None:
+        """The coordinate system of the report's metres: the option, else the local projection of lat/lon."""
+        if self.options.crs:
+            return self.options.crs
+        if self.coords is not None and self.coords[1].startswith("latitude"):
+            from pardus.stats.density_map import local_crs
+
+            st = self.data.stations
+            return local_crs(
+                float(np.mean([s.latitude for s in st])), float(np.mean([s.longitude for s in st]))  # type: ignore[misc]
+            )
+        return None
 
     @property
     def species_label(self) -> str:
@@ -400,8 +469,39 @@ class PlotYearReport:
             "occupancy": {k: v.as_dict() for k, v in self.occupancy.items()},
             "activity": {"time_basis": self.time_basis, "overlaps": [ov.as_dict() for ov in self.overlaps]},
             "coordinates": self.coords[1] if self.coords else None,
+            "density_map": self.density_map.summary() if self.density_map else None,
+            "habitat": self._habitat_numbers(),
+            "trend": self.trend.numbers() if self.trend else {"note": self.trend_note} if self.trend_note else None,
             "messages": self.messages,
             "notes": d.notes,
+        }
+
+    def habitat_rows(self) -> list[dict[str, Any]]:
+        """The D ~ covariate fit as table rows: slopes (per SD of each covariate, SD given), detection, N."""
+        if self.habitat is None:
+            return []
+        h = self.habitat
+        rows: list[dict[str, Any]] = []
+        for e in (*h.coefficients, h.detection, h.sigma, h.expected_n):
+            row: dict[str, Any] = dict(e.as_dict(), model=h.model)
+            name = e.name.removeprefix("slope ")
+            if e.name.startswith("slope ") and name in self.habitat_scale:
+                mean, sd = self.habitat_scale[name]
+                row.update(covariate_mean=mean, covariate_sd=sd, slope_per_unit=e.value / sd)
+            rows.append(row)
+        return rows
+
+    def _habitat_numbers(self) -> dict[str, Any] | None:
+        if self.habitat is None:
+            return None
+        return {
+            "file": self.options.habitat,
+            "model": self.habitat.model,
+            "loglik": self.habitat.loglik,
+            "aicc": self.habitat.aicc,
+            "aicc_d1": self.secr.aicc if self.secr else None,
+            "estimates": self.habitat_rows(),
+            "map": self.habitat_map.summary() if self.habitat_map else None,
         }
 
 
@@ -434,8 +534,15 @@ def headline_sentence(species: str, plot: str, year: int, closed: ClosedResults 
     return text + tail
 
 
-def analyse(data: PlotYearData, options: ReportOptions | None = None) -> PlotYearReport:
-    """Run every analysis that the data allow; what cannot be estimated is said, not skipped silently."""
+def analyse(
+    data: PlotYearData, options: ReportOptions | None = None, *, population_only: bool = False
+) -> PlotYearReport:
+    """Run every analysis that the data allow; what cannot be estimated is said, not skipped silently.
+
+    ``population_only`` leaves out occupancy, activity and the maps: the earlier years of a trend and
+    the plots of a park summary need only effort, identities and the density fit, and the
+    activity bootstrap is most of the time of a report.
+    """
     t0 = time.perf_counter()
     o = options or ReportOptions()
     msgs: list[str] = []
@@ -455,6 +562,7 @@ def analyse(data: PlotYearData, options: ReportOptions | None = None) -> PlotYea
     ids = [r for r in recs if r.confirmed and r.individual and is_species(r.species, o.species)]
     capture = closed = None
     secr_fit = None
+    secr_inputs: tuple[np.ndarray, Traps, Mask] | None = None
     coords = station_coordinates(data.stations)
     if ids:
         capture = capture_histories(
@@ -474,18 +582,20 @@ def analyse(data: PlotYearData, options: ReportOptions | None = None) -> PlotYea
         if coords is None:
             msgs.append("SECR density: some stations have no coordinates (x_m/y_m or latitude/longitude).")
         else:
-            secr_fit = _fit_density(capture, op, coords[0], o, msgs)
+            fitted = _fit_density(capture, op, coords[0], o, msgs)
+            if fitted is not None:
+                secr_fit, secr_inputs = fitted[0], fitted[1:]
     else:
         msgs.append(f"No confirmed {common_name(o.species, False)} identification in this plot and year.")
 
     occ: dict[str, OccupancyFit] = {}
-    for sp in sorted({e.species for e in events}):
+    for sp in sorted({e.species for e in events}) if not population_only else ():
         try:
             occ[sp] = fit_occupancy(detection_matrix(events, op, sp), level=o.level)
         except OccupancyError as exc:
             msgs.append(f"Occupancy of {sp}: {exc}")
 
-    act_times, basis = _activity_times(events, data, o)
+    act_times, basis = _activity_times(events, data, o) if not population_only else ({}, "")
     overlaps = []
     focus = next((sp for sp in act_times if is_species(sp, o.species)), None)
     rng = np.random.default_rng(o.seed)
@@ -504,6 +614,9 @@ def analyse(data: PlotYearData, options: ReportOptions | None = None) -> PlotYea
     seen = this_year.seen if this_year else 0
     mnka = this_year.mnka if this_year else 0
     head = headline_sentence(o.species, data.plot, data.year, closed, seen, mnka)
+    maps: dict[str, Any] = {}
+    if secr_fit is not None and secr_inputs is not None and not population_only:
+        maps = _density_maps(secr_fit, secr_inputs, o, msgs)
     return PlotYearReport(
         data=data,
         options=o,
@@ -523,12 +636,44 @@ def analyse(data: PlotYearData, options: ReportOptions | None = None) -> PlotYea
         coords=coords,
         messages=msgs,
         seconds=time.perf_counter() - t0,
+        **maps,
     )
+
+
+def _density_maps(
+    fit: SecrFit, inputs: tuple[np.ndarray, Traps, Mask], o: ReportOptions, msgs: list[str]
+) -> dict[str, Any]:
+    """The density map of the year's SECR fit and, with habitat covariates, the D ~ covariate fit and its map.
+
+    The habitat model is fitted on the same captures, stations and mask as the D~1 fit, with the
+    covariates standardised over the mask (slopes per SD; the SDs go in the report).
+    """
+    from pardus.stats.density_map import centres_map, habitat_map, read_habitat, standardise
+    from pardus.stats.secr_habitat import fit_secr_habitat
+
+    counts, traps, mask = inputs
+    out: dict[str, Any] = {}
+    try:
+        out["density_map"] = centres_map(counts, traps, mask, fit)
+    except SecrError as exc:
+        msgs.append(f"Density map: {exc}")
+    if o.habitat:
+        try:
+            covs, scale = standardise(read_habitat(o.habitat, mask, o.crs))
+            hab = fit_secr_habitat(counts, traps, mask, covs, detectfn=o.detectfn, level=o.level)  # type: ignore[arg-type]
+        except (SecrError, OSError, ValueError) as exc:
+            msgs.append(f"Density over habitat ({Path(o.habitat).name}): {exc}")
+        else:
+            if not hab.converged:
+                msgs.append("Density over habitat: the fit did not converge; treat its slopes with caution.")
+            out.update(habitat=hab, habitat_scale=scale, habitat_map=habitat_map(hab, mask.spacing))
+    return out
 
 
 def _fit_density(
     capture: CaptureHistory, op: OperationMatrix, xy: np.ndarray, o: ReportOptions, msgs: list[str]
-) -> SecrFit | None:
+) -> tuple[SecrFit, np.ndarray, Traps, Mask] | None:
+    """The year's SECR fit, with the captures, stations and mask it was fitted on (the maps need them)."""
     counts = capture.detections()
     used = op.trap_nights > 0
     counts, xy, usage = counts[:, :, used], xy[used], op.usage[used]
@@ -542,6 +687,7 @@ def _fit_density(
     traps = Traps(xy, detector="proximity", usage=usage)
     buffer = o.mask_buffer_m or 4.0 * rpsv(counts, xy)
     fit = None
+    mask = None
     try:
         # With no buffer given, start from 4 x RPSV and widen to 4 x fitted sigma until it holds
         # (RPSV underestimates sigma on sparse camera grids); at most three fits.
@@ -555,7 +701,7 @@ def _fit_density(
     except SecrError as exc:
         msgs.append(f"SECR density: {exc}")
         return None
-    assert fit is not None
+    assert fit is not None and mask is not None
     if not fit.converged:
         msgs.append("SECR density: the fit did not converge; treat the density with caution.")
     if 4.0 * fit.sigma.value > fit.mask_buffer_m * 1.05:
@@ -563,7 +709,7 @@ def _fit_density(
             f"SECR density: the mask buffer ({fit.mask_buffer_m:.0f} m) is less than 4 x the fitted sigma "
             f"({fit.sigma.value:.0f} m); density may be overestimated. Set a wider --mask-buffer."
         )
-    return fit
+    return fit, counts, traps, mask
 
 
 def _activity_times(events: list[Event], data: PlotYearData, o: ReportOptions) -> tuple[dict[str, np.ndarray], str]:
@@ -693,8 +839,27 @@ def _plots(rep: PlotYearReport) -> dict[str, bytes]:
         ax.set_xlabel(f"time of day, {rep.time_basis}")
         ax.set_ylabel("activity density (per hour)")
         ax.set_title("Activity patterns (von Mises kernel density)")
-        ax.legend(fontsize=7)
-        out["activity.png"] = _png(fig)
+        if ax.lines:
+            ax.legend(fontsize=7)
+            out["activity.png"] = _png(fig)
+        else:  # no species' times could be smoothed (e.g. all at one hour): no empty figure
+            plt.close(fig)
+
+    from pardus.stats.density_map import map_png
+
+    stations = None
+    if rep.coords is not None:
+        stations = rep.coords[0][rep.operation.trap_nights > 0]
+    if rep.density_map is not None:
+        out["density_map.png"] = map_png(rep.density_map, stations, common_name(rep.options.species))
+    if rep.habitat_map is not None:
+        out["habitat_map.png"] = map_png(rep.habitat_map, stations, common_name(rep.options.species))
+    if rep.trend is not None:
+        from pardus.stats.trend import trend_png
+
+        png = trend_png(rep.trend)
+        if png is not None:
+            out["trend.png"] = png
     return out
 
 
@@ -785,6 +950,14 @@ def _tables(rep: PlotYearReport) -> dict[str, list[dict[str, Any]]]:
         }
         for ov in rep.overlaps
     ]
+    if rep.density_map is not None:
+        t["density_map.csv"] = rep.density_map.rows()
+    if rep.habitat is not None:
+        t["habitat.csv"] = rep.habitat_rows()
+    if rep.habitat_map is not None:
+        t["habitat_map.csv"] = rep.habitat_map.rows()
+    if rep.trend is not None:
+        t.update(rep.trend.tables())
     return t
 
 
@@ -839,10 +1012,17 @@ def write_report(rep: PlotYearReport, out_dir: Path) -> dict[str, Path]:
         p = out_dir / name
         p.write_bytes(data)
         paths[name] = p
+    from pardus.stats.density_map import rasterio_available, write_geotiff
+
+    if rasterio_available():
+        for name, dm in (("density_map.tif", rep.density_map), ("habitat_map.tif", rep.habitat_map)):
+            if dm is not None:
+                paths[name] = write_geotiff(dm, out_dir / name, rep.crs)
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["num"] = _fmt
     env.filters["label"] = lambda i: rep.data.individual_labels.get(i, i)
     env.filters["ci"] = _fmt_ci
+    env.filters["pct"] = lambda v: "–" if v is None or not math.isfinite(v) else f"{(v - 1) * 100:+.0f}%"
     html = env.from_string(TEMPLATE).render(
         r=rep,
         n=nums,
@@ -850,6 +1030,7 @@ def write_report(rep: PlotYearReport, out_dir: Path) -> dict[str, Path]:
         common=common_name,
         plots={k: "data:image/png;base64," + base64.b64encode(v).decode() for k, v in plots.items()},
         tables=tables,
+        files=sorted(paths),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     p = out_dir / "report.html"
@@ -889,9 +1070,20 @@ def _fmt_ci(e: Any, digits: int = 3) -> str:
 
 
 def build_report(
-    workspace: Any, plot: str, year: int, out_dir: Path, options: ReportOptions | None = None
+    workspace: Any,
+    plot: str,
+    year: int,
+    out_dir: Path,
+    options: ReportOptions | None = None,
+    *,
+    trend: bool = True,
 ) -> tuple[PlotYearReport, dict[str, Path]]:
-    """Collect, analyse and write the report for one plot and year."""
+    """Collect, analyse and write the report for one plot and year.
+
+    With ``trend`` (the default) the report also looks back over every earlier year the store holds
+    for the plot and adds the trend section (:func:`pardus.stats.trend.trend_for_report`); with a
+    single year it says that a trend needs two or more.
+    """
     o = options or ReportOptions()
     with workspace.db.session() as s:
         data = collect(s, plot, year, o.species)
@@ -899,4 +1091,8 @@ def build_report(
         rep = analyse(data, o)
     except EffortError as exc:
         raise ReportError(str(exc)) from exc
+    if trend:
+        from pardus.stats.trend import trend_for_report
+
+        rep.trend, rep.trend_note = trend_for_report(workspace, rep)
     return rep, write_report(rep, out_dir)

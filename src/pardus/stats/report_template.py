@@ -32,6 +32,8 @@ TEMPLATE = r"""<!doctype html>
  .note { color: #6b5417; background: #fff7e0; padding: 6px 10px; border-radius: 4px; font-size: 13px; margin: 4px 0; }
  .muted { color: #5b6a60; font-size: 12px; }
  ul.refs { font-size: 12px; color: #3c4a40; }
+ h3 { font-size: 15px; margin: 14px 0 6px; color: #23402f; }
+ .trend-sentence { font-size: 18px; line-height: 1.35; border-left: 6px solid #4a7; padding: 8px 14px; background: #f3f8f2; }
 </style>
 </head>
 <body>
@@ -42,6 +44,7 @@ TEMPLATE = r"""<!doctype html>
 </header>
 <main>
 <p class="headline" id="headline">{{ r.headline }}</p>
+{% if r.trend and r.trend.secr %}<p class="trend-sentence"><a href="#trend">{{ r.trend.sentence }}</a></p>{% endif %}
 
 <div class="cards">
  <div class="card"><div class="v" id="individuals-seen">{{ n.individuals.seen }}</div><div class="k">individual {{ common(r.options.species) }} identified</div></div>
@@ -95,6 +98,77 @@ TEMPLATE = r"""<!doctype html>
  </table>
  {% else %}<p>Not estimated (see the notes above).</p>{% endif %}
  {% if plots['map.png'] %}<img alt="station map" src="{{ plots['map.png'] }}">{% endif %}
+ {% if r.density_map %}{% set dm = n.density_map %}
+ <h3 id="density-map">Where the {{ common(r.options.species) }} live: density map</h3>
+ <img alt="density map" src="{{ plots['density_map.png'] }}">
+ <p class="muted">{{ r.density_map.title }}: each detected animal's activity centre spread over the cells by how likely
+  its captures make each place, plus the density the model expects of animals never photographed (Borchers &amp; Efford 2008;
+  secr's fxTotal). The mean over the {{ dm.cells }} cells of {{ dm.spacing_m | num }} m is
+  {{ dm.mean_density_per_100km2 | num }} per 100 km², the fitted density: the map shows where the estimate's animals are,
+  it adds none. No SE per cell is estimated for this surface.
+  Per-cell values: density_map.csv{% if 'density_map.tif' in files %} and density_map.tif (GeoTIFF,
+  {% if r.crs %}coordinate system {{ r.crs }}{% else %}in the stations' x_m/y_m metres; no coordinate system was given (report option --crs){% endif %}){% endif %}.</p>
+ {% endif %}
+ {% if r.habitat %}{% set hb = r.habitat %}
+ <h3 id="habitat">Density over habitat: D ~ {{ hb.covariates | join(' + ') }}</h3>
+ <p class="muted">{{ hb.model }}. Covariates from {{ r.options.habitat }}, standardised over the mask (slopes are the change
+  in log density per standard deviation). AICc {{ hb.aicc | num(6) }} against {{ r.secr.aicc | num(6) }} for D ~ 1{% if hb.aicc < r.secr.aicc %}: habitat explains density better{% else %}: habitat does not improve on uniform density{% endif %}.</p>
+ <table>
+  <tr><th class="l">parameter</th><th>estimate</th><th>SE</th><th>95% CI</th><th>covariate SD</th><th>slope per unit</th></tr>
+  {% for row in r.habitat_rows() %}
+  <tr><td class="l">{{ row.name }}</td><td>{{ row.value | num }}</td><td>{{ row.se | num }}</td><td>{{ row.lcl | num }} – {{ row.ucl | num }}</td>
+   <td>{{ row.covariate_sd | num if row.covariate_sd is defined else '' }}</td><td>{{ row.slope_per_unit | num if row.slope_per_unit is defined else '' }}</td></tr>
+  {% endfor %}
+ </table>
+ {% if plots['habitat_map.png'] %}<img alt="density over habitat" src="{{ plots['habitat_map.png'] }}">{% endif %}
+ <p class="muted">Per-cell density and its SE: habitat_map.csv{% if 'habitat_map.tif' in files %} and habitat_map.tif (band 2: SE){% endif %}; estimates: habitat.csv.</p>
+ {% endif %}
+</section>
+
+<section id="trend">
+ <h2>Trend across years on plot {{ r.data.plot }}</h2>
+ {% if r.trend %}{% set t = r.trend %}
+ <p class="trend-sentence" id="trend-sentence">{{ t.sentence }}</p>
+ {% if t.secr %}
+ {% if plots['trend.png'] %}<img alt="density per year" src="{{ plots['trend.png'] }}">{% endif %}
+ <p class="muted">{{ t.secr.model }}; years {{ t.years | join(', ') }}; log L {{ t.secr.loglik | num(6) }}. Density intervals are
+  the model's (the process); λ is the ratio of densities, per year, with a log-scale interval, {{ t.interval }}
+  (Efford &amp; Fewster 2013).</p>
+ <table id="trend-density">
+  <tr><th class="l">year</th><th>{{ common(r.options.species) }} identified</th><th>density per 100 km²</th><th>SE</th><th>95% CI</th></tr>
+  {% for row in t.density_rows() %}
+  <tr class="{{ 'best' if row.year == r.data.year|string else '' }}"><td class="l">{{ row.year }}</td><td>{{ row.animals_identified }}</td>
+   <td>{{ row.D_per_100km2 | num }}</td><td>{{ row.se_per_100km2 | num }}</td><td>{{ row.lcl_per_100km2 | num }} – {{ row.ucl_per_100km2 | num }}</td></tr>
+  {% endfor %}
+ </table>
+ <table id="trend-growth">
+  <tr><th class="l">from</th><th class="l">to</th><th>λ per year</th><th>SE</th><th>95% CI</th><th>change a year</th></tr>
+  {% for row in t.growth_rows() %}
+  <tr class="{{ 'best' if row.from_year == t.secr.sessions[0] and row.to_year == t.secr.sessions[-1] else '' }}"><td class="l">{{ row.from_year }}</td><td class="l">{{ row.to_year }}</td>
+   <td>{{ row.value | num }}</td><td>{{ row.se | num }}</td><td>{{ row.lcl | num }} – {{ row.ucl | num }}</td><td>{{ row.value | pct }}</td></tr>
+  {% endfor %}
+ </table>
+ {% endif %}
+ <h3>Survival and recruitment</h3>
+ {% if t.secr_open or t.pradel %}
+ <table id="trend-demography">
+  <tr><th class="l">model</th><th>animals</th><th>φ survival a year</th><th>95% CI</th><th>f recruits per animal a year</th><th>95% CI</th><th>λ = φ + f</th><th>95% CI</th></tr>
+  {% for m in [t.secr_open, t.pradel] if m %}
+  <tr class="{{ 'best' if loop.first else '' }}"><td class="l">{{ m.model }}</td><td>{{ m.n_animals }}</td>
+   <td>{{ m.survival.value | num }}</td><td>{{ m.survival | ci }}</td><td>{{ m.recruitment.value | num }}</td><td>{{ m.recruitment | ci }}</td>
+   <td>{{ m.growth.value | num }}</td><td>{{ m.growth | ci }}</td></tr>
+  {% endfor %}
+ </table>
+ <p class="muted">From the confirmed identifications of each year. φ is apparent survival (death and permanent emigration
+  are not told apart); f counts births and immigrants settling on the plot. The spatial open-population model (Glennie et al.
+  2019; openCR), fitted when every year had the same stations, is preferred: Pradel's non-spatial model (Pradel 1996)
+  overestimates f for animals living at the grid's edge.</p>
+ {% else %}<p>Survival and recruitment need three or more years with identified animals.</p>{% endif %}
+ {% for m in t.messages %}<div class="note">{{ m }}</div>{% endfor %}
+ <p class="muted">Tables: trend_density.csv, trend_growth.csv{% if t.pradel %}, trend_demography.csv{% endif %}{% if t.secr_open %}, trend_demography_spatial.csv{% endif %}.</p>
+ {% else %}
+ <p id="trend-sentence">{{ r.trend_note or 'The trend across years was not computed for this report.' }}</p>
+ {% endif %}
 </section>
 
 <section id="individuals">
@@ -175,6 +249,8 @@ TEMPLATE = r"""<!doctype html>
   <li>Ridout &amp; Linkie (2009) JABES 14:322–337 (activity overlap); Meredith &amp; Ridout, R package overlap.</li>
   <li>O'Brien, Kinnaird &amp; Wibisono (2003) Animal Conservation 6:131–139 (relative abundance index).</li>
   <li>Krebs (1966) Ecological Monographs 36:239–273 (minimum number known alive).</li>
+  <li>Efford &amp; Fewster (2013) Oikos 122:918–928 (realised and expected density, growth λ) · Pradel (1996) Biometrics 52:703–709 ·
+   Glennie, Borchers, Murchie, Harmsen &amp; Foster (2019) Biometrics 75:1345–1355 (open-population SECR); Efford, R package openCR.</li>
  </ul>
  <p class="muted">The same numbers are in report.json and the CSV files beside this page. Analysis took {{ r.seconds | num(2) }} s.</p>
 </section>

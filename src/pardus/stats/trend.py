@@ -17,8 +17,9 @@ References: Borchers & Efford (2008) Biometrics 64:377-385; Efford & Fewster (20
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,15 @@ import numpy as np
 from pardus.stats.effort import EffortError
 from pardus.stats.estimates import Estimate
 from pardus.stats.open_pop import OpenPopulationError, PradelFit, fit_pradel
-from pardus.stats.report import PlotYearReport, ReportError, ReportOptions, analyse, collect, common_name
+from pardus.stats.report import (
+    PlotYearReport,
+    ReportError,
+    ReportOptions,
+    analyse,
+    collect,
+    common_name,
+    plot_years,
+)
 from pardus.stats.secr import SecrError, Traps, make_mask
 from pardus.stats.secr_multi import SecrMultiFit, Session, fit_secr_multi
 from pardus.stats.secr_open import SecrOpenFit, fit_secr_open
@@ -52,6 +61,14 @@ def trend_sentence(
     """
     j = len(fit.sessions) - 1 if j is None else j
     lam = fit.growth(i, j, realised=recaptured is not None, recaptured=recaptured)
+    return sentence_from_growth(species, plot, fit, lam, i, j)
+
+
+def sentence_from_growth(species: str, plot: str, fit: SecrMultiFit, lam: Estimate, i: int, j: int) -> str:
+    """The park's sentence for a yearly rate ``lam`` already computed between sessions ``i`` and ``j``.
+
+    Kept apart from :func:`trend_sentence` so the report prints the very estimate it tabulates.
+    """
     many = common_name(species)
     pct = round(lam.level * 100)
     d0 = fit.density[i].value * 1e4
@@ -83,16 +100,68 @@ class TrendReport:
     sentence: str
     messages: list[str] = field(default_factory=list)
     secr_open: SecrOpenFit | None = None
+    overall: Estimate | None = None  # λ per year from the first to the last year: the sentence's estimate
+    interval: str = ""  # which interval λ carries (realised with shared animals, or expected)
+
+    def density_rows(self) -> list[dict[str, Any]]:
+        """Density per year: the fit's estimate per ha and per 100 km² (the report's unit), animals identified."""
+        if self.secr is None:
+            return []
+        rows = []
+        for k, s in enumerate(self.secr.sessions):
+            d = self.secr.density[k]
+            rows.append(
+                dict(
+                    d.as_dict(),
+                    year=s,
+                    animals_identified=self.secr.n_individuals[k],
+                    D_per_100km2=d.value * 1e4,
+                    se_per_100km2=d.se * 1e4,
+                    lcl_per_100km2=d.lcl * 1e4,
+                    ucl_per_100km2=d.ucl * 1e4,
+                    model=self.secr.model,
+                )
+            )
+        return rows
+
+    def growth_rows(self) -> list[dict[str, Any]]:
+        """λ per year between consecutive years, then over the whole span when there are more than two years."""
+        if self.secr is None:
+            return []
+        s = self.secr.sessions
+        rows = [
+            dict(e.as_dict(), from_year=s[k], to_year=s[k + 1], interval_target=self.interval, model=self.secr.model)
+            for k, e in enumerate(self.growth)
+        ]
+        if self.overall is not None and len(s) > 2:
+            rows.append(
+                dict(self.overall.as_dict(), from_year=s[0], to_year=s[-1], interval_target=self.interval,
+                     model=self.secr.model)
+            )
+        return rows
+
+    def numbers(self) -> dict[str, Any]:
+        """The trend as JSON-ready values (``trend.json`` and the plot-year report's ``report.json``)."""
+        return {
+            "plot": self.plot,
+            "species": self.species,
+            "years": self.years,
+            "sentence": self.sentence,
+            "growth_per_year": self.overall.as_dict() if self.overall else None,
+            "interval": self.interval,
+            "density": self.density_rows(),
+            "secr": self.secr.as_dict() if self.secr else None,
+            "pradel": self.pradel.table() if self.pradel else None,
+            "secr_open": self.secr_open.table() if self.secr_open else None,
+            "messages": self.messages,
+        }
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """The CSV tables: density per year, growth per year, demography (when estimated)."""
         t: dict[str, list[dict[str, Any]]] = {}
         if self.secr is not None:
-            t["trend_density.csv"] = [
-                dict(self.secr.density[k].as_dict(), year=s, model=self.secr.model)
-                for k, s in enumerate(self.secr.sessions)
-            ]
-            t["trend_growth.csv"] = [dict(e.as_dict(), model=self.secr.model) for e in self.growth]
+            t["trend_density.csv"] = self.density_rows()
+            t["trend_growth.csv"] = self.growth_rows()
         if self.pradel is not None:
             t["trend_demography.csv"] = [dict(r, model=self.pradel.model) for r in self.pradel.table()]
         if self.secr_open is not None:
@@ -152,19 +221,25 @@ def analyse_trend(
     years = tuple(int(s.time) for s in sessions)
     fit = None
     growth: list[Estimate] = []
+    overall: Estimate | None = None
+    interval = ""
     sentence = f"Fewer than two years of {common_name(species)} captures on plot {plot}: no trend is estimated."
     if len(sessions) >= 2:
         try:
             fit = fit_secr_multi(sessions, density="session", detectfn=detectfn, level=level)  # type: ignore[arg-type]
             seen = {y: {a for a, yy in identities if yy == y} for y in years}
+            last = len(years) - 1
             if identities:
                 both = [len(seen[years[k]] & seen[years[k + 1]]) for k in range(len(years) - 1)]
                 growth = [fit.growth(k, k + 1, realised=True, recaptured=m) for k, m in enumerate(both)]
                 m_all = len(seen[years[0]] & seen[years[-1]])
-                sentence = trend_sentence(species, plot, fit, recaptured=m_all)
+                overall = fit.growth(0, last, realised=True, recaptured=m_all)
+                interval = "realised (animals on the plot; covariance of animals identified in both years)"
             else:
                 growth = fit.growth_rates()
-                sentence = trend_sentence(species, plot, fit)
+                overall = fit.growth(0, last)
+                interval = "expected (the process; Poisson)"
+            sentence = sentence_from_growth(species, plot, fit, overall, 0, last)
             if not fit.converged:
                 msgs.append("Multi-session SECR did not converge; treat the trend with caution.")
         except SecrError as exc:
@@ -191,11 +266,11 @@ def analyse_trend(
                 msgs.append(f"Spatial open-population model: {exc}")
         else:
             msgs.append("Spatial open-population model: the years' stations differ, so they have no common mask.")
-    return TrendReport(plot, species, years, fit, growth, pradel, sentence, msgs, spatial)
+    return TrendReport(plot, species, years, fit, growth, pradel, sentence, msgs, spatial, overall, interval)
 
 
 def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
-    """Write ``trend.json`` and the trend CSV tables into ``out_dir``."""
+    """Write ``trend.json``, the trend CSV tables and ``trend.png`` (density per year) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, rows in rep.tables().items():
@@ -205,16 +280,6 @@ def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
             w.writeheader()
             w.writerows(rows)
         paths[name] = p
-    doc = {
-        "plot": rep.plot,
-        "species": rep.species,
-        "years": rep.years,
-        "sentence": rep.sentence,
-        "secr": rep.secr.as_dict() if rep.secr else None,
-        "pradel": rep.pradel.table() if rep.pradel else None,
-        "secr_open": rep.secr_open.table() if rep.secr_open else None,
-        "messages": rep.messages,
-    }
 
     def default(o: Any) -> Any:
         if isinstance(o, np.generic | np.ndarray):
@@ -222,31 +287,93 @@ def write_trend(rep: TrendReport, out_dir: Path) -> dict[str, Path]:
         raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
     p = out_dir / "trend.json"
-    p.write_text(json.dumps(doc, indent=2, default=default))
+    p.write_text(json.dumps(rep.numbers(), indent=2, default=default))
     paths["trend.json"] = p
+    png = trend_png(rep)
+    if png is not None:
+        p = out_dir / "trend.png"
+        p.write_bytes(png)
+        paths["trend.png"] = p
     return paths
 
 
-def build_trend(
-    workspace: Any, plot: str, years: Sequence[int], out_dir: Path, options: ReportOptions | None = None
-) -> tuple[TrendReport, dict[str, Path]]:
-    """Collect and analyse each year of a plot (as the plot-year report does), then fit and write its trend.
+def trend_png(rep: TrendReport) -> bytes | None:
+    """Density per year with its interval (per 100 km²), and the growth of the sentence written on it.
 
-    Years that cannot be analysed (no deployments, no captures) are left out and named in the
-    trend's messages; Pradel uses every confirmed identification of the plot in the chosen years.
+    None without a multi-session fit (fewer than two years with captures).
     """
-    o = options or ReportOptions()
+    if rep.secr is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = rep.density_rows()
+    years = [int(r["year"]) for r in rows]
+    d = np.array([r["D_per_100km2"] for r in rows])
+    lo = np.array([r["lcl_per_100km2"] for r in rows])
+    hi = np.array([r["ucl_per_100km2"] for r in rows])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(years, d, yerr=[d - lo, hi - d], fmt="o-", color="#23402f", ecolor="#7a9", capsize=4, lw=1.5)
+    for y, v, r in zip(years, d, rows, strict=True):
+        ax.annotate(f"n={r['animals_identified']}", (y, v), textcoords="offset points", xytext=(6, -12), fontsize=7)
+    ax.set_xticks(years, [str(y) for y in years])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("year")
+    ax.set_ylabel(f"{common_name(rep.species)} per 100 km² (95% CI)")
+    title = f"Density on plot {rep.plot}, multi-session SECR"
+    if rep.overall is not None:
+        title += f": λ = {rep.overall.value:.2f} a year ({rep.overall.lcl:.2f}-{rep.overall.ucl:.2f})"
+    ax.set_title(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def yearly_reports(
+    workspace: Any,
+    plot: str,
+    years: Sequence[int],
+    options: ReportOptions,
+    known: Mapping[int, PlotYearReport] | None = None,
+) -> tuple[list[PlotYearReport], list[tuple[str, int]], list[str]]:
+    """Each year of a plot collected and analysed as the plot-year report does (population part only).
+
+    ``known`` reports (e.g. the plot-year report being written) are used as they are. Returns the
+    reports in year order, the plot's confirmed (individual, year) identities, and one message per
+    year that could not be analysed.
+    """
+    known = dict(known or {})
     reports: list[PlotYearReport] = []
     msgs: list[str] = []
     identities: list[tuple[str, int]] = []
-    for year in sorted(years):
+    for year in sorted(set(years)):
+        if year in known:
+            reports.append(known[year])
+            identities = list(known[year].data.focus_ids_all_years)
+            continue
         try:
             with workspace.db.session() as s:
-                data = collect(s, plot, year, o.species)
+                data = collect(s, plot, year, options.species)
             identities = list(data.focus_ids_all_years)
-            reports.append(analyse(data, o))
+            reports.append(analyse(data, options, population_only=True))
         except (EffortError, ReportError) as exc:
             msgs.append(f"{year}: {exc}")
+    return reports, identities, msgs
+
+
+def trend_from_reports(
+    plot: str,
+    reports: Sequence[PlotYearReport],
+    identities: Sequence[tuple[str, int]],
+    options: ReportOptions,
+    years: Sequence[int],
+) -> TrendReport:
+    """The trend of a plot from its yearly reports: sessions, multi-session SECR, Pradel and the spatial model."""
+    o = options
+    msgs: list[str] = []
     try:
         sessions = sessions_from_reports(reports, buffer_m=o.mask_buffer_m)
         session_ids: list[tuple[str, ...]] | None = session_ids_from_reports(reports)
@@ -267,4 +394,40 @@ def build_trend(
         level=o.level,
     )
     rep.messages[:0] = msgs
+    return rep
+
+
+def build_trend(
+    workspace: Any, plot: str, years: Sequence[int], out_dir: Path, options: ReportOptions | None = None
+) -> tuple[TrendReport, dict[str, Path]]:
+    """Collect and analyse each year of a plot (as the plot-year report does), then fit and write its trend.
+
+    Years that cannot be analysed (no deployments, no captures) are left out and named in the
+    trend's messages; Pradel uses every confirmed identification of the plot in the chosen years.
+    """
+    o = options or ReportOptions()
+    reports, identities, msgs = yearly_reports(workspace, plot, years, o)
+    rep = trend_from_reports(plot, reports, identities, o, years)
+    rep.messages[:0] = msgs
     return rep, write_trend(rep, out_dir)
+
+
+def trend_for_report(workspace: Any, report: PlotYearReport) -> tuple[TrendReport | None, str]:
+    """The trend section of a plot-year report: every year the store holds for the plot up to the report's.
+
+    Returns the trend, or None and the plain sentence that says why there is none (one year only).
+    """
+    plot, year = report.data.plot, report.data.year
+    with workspace.db.session() as s:
+        years = [y for y in plot_years(s, plot) if y <= year]
+    if year not in years:
+        years.append(year)
+    if len(years) < 2:
+        return None, (
+            f"A trend needs two or more years of monitoring; the store holds only {year} for plot {plot}. "
+            "Next year's report will show the change."
+        )
+    reports, identities, msgs = yearly_reports(workspace, plot, years, report.options, known={year: report})
+    rep = trend_from_reports(plot, reports, identities, report.options, years)
+    rep.messages[:0] = msgs
+    return rep, ""
