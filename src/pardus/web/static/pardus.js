@@ -171,12 +171,13 @@
         });
         el.setAttribute("data-track-points", String(pts));
         el.setAttribute("data-hotspots", String(shown));
-        if (label) label.textContent = data.span ? "up to " + day(cutoff) : "nothing timed on the map";
+        if (label) label.textContent = !data.span ? "nothing timed on the map" :
+          "up to " + day(Math.min(cutoff, data.span[1])) + (cutoff >= data.span[1] ? " (everything)" : "");
       }
       if (slider && data.span) {
         slider.min = String(data.span[0]);
         slider.max = String(data.span[1]);
-        slider.step = String(Math.max(60, Math.round((data.span[1] - data.span[0]) / 1000)));
+        slider.step = "60";  // a minute: fixes and passes fall on whole minutes, so none is skipped over
         slider.value = String(data.span[1]);
         slider.disabled = false;
         slider.addEventListener("input", function () { apply(Number(slider.value) >= data.span[1] ? Infinity : Number(slider.value)); });
