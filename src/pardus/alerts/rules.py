@@ -45,12 +45,14 @@ CAMERA_KINDS = ("camera-offline", "camera-tampered")
 # outline raises a "fire" alert at the nearest camera (pardus.telemetry.fire); ``min_score`` is the
 # least FIRMS confidence in percent (VIIRS low/nominal/high count as 0/50/100). A sensor reading at or
 # above ``above`` and/or risen by ``rise`` within ``over_minutes`` raises a "fire" alert (smoke and PM2.5
-# sensors) or a "sensor" alert at the nearest camera within ``within_m``.
-SOURCE_KINDS = ("hotspot", "sensor")
+# sensors) or a "sensor" alert at the nearest camera within ``within_m``. A collared animal (of
+# ``species``, if given) whose track leaves the park (its ``zones``, else the hull of the camera
+# locations) and comes within ``within_m`` of a village (``near``, else any) raises "conflict".
+SOURCE_KINDS = ("hotspot", "sensor", "conflict")
 KINDS = (*MEDIA_KINDS, *CAMERA_KINDS, *SOURCE_KINDS)
 SEVERITY = {"person": "high", "vehicle": "high", "fire": "critical", "smoke": "high", "species": "medium",
             "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high", "hotspot": "critical",
-            "sensor": "high"}
+            "sensor": "high", "conflict": "high"}
 
 
 class RulesError(ValueError):
@@ -159,6 +161,9 @@ def parse_rules(text: str, source: str = "rules") -> RuleSet:
         for v in rule.near:
             if v not in villages:
                 raise RulesError(f"rule {name!r}: village {v!r} is not defined under 'villages:'")
+        if kind == "conflict" and not villages:
+            raise RulesError(f"rule {name!r}: a conflict rule needs villages: list them under 'villages:' as "
+                             "Name: [longitude, latitude] (and name some with 'near:', else every one counts)")
         if kind == "species" and not rule.species:
             raise RulesError(f"rule {name!r}: a species rule needs 'species: [Scientific name, ...]'")
         rules.append(rule)
