@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from pardus.simulate.years import Demography, simulate_years
-from pardus.stats.report import ReportOptions, build_report, plot_names, plot_years
+from pardus.stats.park import build_park_summary
+from pardus.stats.report import ReportError, ReportOptions, analyse, build_report, collect, plot_names, plot_years
 from pardus.stats.secr import grid_xy
+from pardus.stats.trend import trend_for_report
 
 from .plot_years_rows import write_plot_years
 
@@ -97,7 +99,63 @@ def test_trend_section_prints_the_lambda_it_tabulates(workspace, tmp_path: Path)
     assert json.loads(paths1["report.json"].read_text())["trend"] == {"note": rep1.trend_note}
 
     # a report of an earlier year looks back, never forward
-    rep23, _ = build_report(workspace, "North", 2023, tmp_path / "n23", OPTS)
-    assert rep23.trend is not None and rep23.trend.years == (2022, 2023)
-    assert rep23.trend.sentence.startswith("Between 2022 and 2023")
+    with workspace.db.session() as s:
+        rep23 = analyse(collect(s, "North", 2023), OPTS, population_only=True)
+    t23, _ = trend_for_report(workspace, rep23)
+    assert t23 is not None and t23.years == (2022, 2023) and t23.sentence.startswith("Between 2022 and 2023")
 
+
+def test_park_summary_across_plots(workspace, tmp_path: Path):
+    seen = fill_park(workspace)
+    summary, paths = build_park_summary(workspace, 2024, tmp_path, OPTS)
+    assert [p.plot for p in summary.plots] == ["North", "South"]
+    north, south = summary.plots
+    assert north.seen == seen["North"][2024] and south.seen == seen["South"][2024]
+    assert summary.animals == north.seen + south.seen and summary.on_several_plots == 0  # codes differ by plot
+    assert summary.headline.startswith(f"In 2024, {summary.animals} individual leopards were identified on two")
+    # each line is the plot's own report: same density, same λ as the trend section prints
+    rep, _ = build_report(workspace, "North", 2024, tmp_path / "north", OPTS)
+    assert north.density.value == pytest.approx(rep.secr.density_per_100km2().value, rel=1e-12)
+    assert north.growth.value == pytest.approx(rep.trend.overall.value, rel=1e-12)
+    assert north.trend == rep.trend.sentence and north.trend_years == (2022, 2023, 2024)
+    assert south.growth is None and south.trend.startswith("A trend needs two or more years")
+    rows = _rows(paths["park.csv"])
+    assert [r["plot"] for r in rows] == ["North", "South"]
+    assert float(rows[0]["lambda_per_year"]) == pytest.approx(north.growth.value, rel=1e-12)
+    assert float(rows[1]["D_per_100km2"]) == pytest.approx(south.density.value, rel=1e-12)
+    assert rows[1]["lambda_per_year"] == "" and rows[1]["trend_from"] == ""
+    assert json.loads(paths["park.json"].read_text())["animals_identified_in_park"] == summary.animals
+    html = paths["park.html"].read_text()
+    assert summary.headline in html and north.trend in html and "data:image/png;base64" in html
+    with pytest.raises(ReportError, match="no plot had a camera deployed in 2019"):
+        build_park_summary(workspace, 2019, tmp_path / "none", OPTS)
+
+
+def test_report_command_all_plots_and_trend(env: Path):
+    """`pardus report --all-plots` writes the park page; `--plot` prints the trend sentence; bad input exits 1."""
+    from typer.testing import CliRunner
+
+    from pardus.cli import app
+    from pardus.config import get_settings
+    from pardus.store import open_workspace
+
+    with open_workspace(get_settings()) as ws:
+        fill_park(ws)
+    common = ["--year", "2024", "--occasion-days", "6", "--bootstrap", "40", "--mask-buffer", "4800",
+              "--mask-spacing", "1000"]
+    run = CliRunner().invoke(app, ["report", "--all-plots", *common], env={"COLUMNS": "200"})
+    assert run.exit_code == 0, run.output
+    text = " ".join(run.output.split())
+    assert "individual leopards were identified on two monitoring plots" in text
+    assert "South: " in text and "A trend needs two or more years" in text
+    assert (env / "data" / "reports" / "park-2024" / "park.html").is_file()
+    run = CliRunner().invoke(app, ["report", "--plot", "North", *common], env={"COLUMNS": "200"})
+    assert run.exit_code == 0, run.output
+    assert "Between 2022 and 2024 the number of leopards on plot North" in " ".join(run.output.split())
+    assert (env / "data" / "reports" / "North-2024" / "trend_growth.csv").is_file()
+    both = CliRunner().invoke(app, ["report", "--plot", "North", "--all-plots", "--year", "2024"])
+    assert both.exit_code == 1 and "either --plot" in both.output
+    neither = CliRunner().invoke(app, ["report", "--year", "2024"])
+    assert neither.exit_code == 1 and "either --plot" in neither.output
+    bad = CliRunner().invoke(app, ["report", "--plot", "North", "--year", "2024", "--crs", "EPSG:99999999"])
+    assert bad.exit_code == 1 and "--crs" in bad.output
