@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from pardus.ingest.deployments import DeploymentSpec, upsert_deployment
+from pardus.interop.md_classifications import builtin_names, resolve
 from pardus.interop.megadetector_json import MegaDetectorError, import_megadetector
 from pardus.store import Workspace
-from pardus.store.models import Detection, Media, StageState
+from pardus.store.models import Detection, Media, Observation, StageState
 
 # --- MegaDetector results (item 5) ---------------------------------------------------------------
 
@@ -31,7 +32,11 @@ DETECTIONS = st.fixed_dictionaries(
     {"category": st.one_of(st.sampled_from(["1", "2", "3", "9"]), st.integers(0, 4), ANY_JSON),
      "conf": st.one_of(st.floats(0, 1), NUMBERS, ANY_JSON),
      "bbox": st.one_of(st.lists(st.floats(0, 1), min_size=4, max_size=4), st.lists(NUMBERS, max_size=6), ANY_JSON)},
-    optional={"frame_number": st.one_of(st.integers(-3, 100), ANY_JSON), "classifications": ANY_JSON},
+    optional={"frame_number": st.one_of(st.integers(-3, 100), ANY_JSON),
+              "classifications": st.one_of(
+                  st.lists(st.tuples(st.one_of(st.sampled_from(["0", "1", "7"]), st.integers(0, 2)),
+                                     st.one_of(st.floats(0, 1.2), NUMBERS)).map(list), max_size=3),
+                  ANY_JSON)},
 )
 IMAGES = st.one_of(
     st.fixed_dictionaries(
@@ -46,14 +51,15 @@ RESULTS = st.fixed_dictionaries(
     {"images": st.lists(IMAGES, max_size=4)},
     optional={"info": st.one_of(st.fixed_dictionaries({"detector": st.one_of(st.text(max_size=20), ANY_JSON)}),
                                 ANY_JSON),
-              "detection_categories": st.one_of(st.just({"1": "animal", "2": "person"}), ANY_JSON)},
+              "detection_categories": st.one_of(st.just({"1": "animal", "2": "person"}), ANY_JSON),
+              "classification_categories": st.one_of(st.just({"0": "leopard", "1": "blank"}), ANY_JSON)},
 )
 
 
-def _rows(ws: Workspace) -> tuple[int, int, int]:
+def _rows(ws: Workspace) -> tuple[int, int, int, int]:
     with ws.db.session() as s:
         return tuple(s.scalar(select(func.count()).select_from(m)) or 0  # type: ignore[return-value]
-                     for m in (Media, Detection, StageState))
+                     for m in (Media, Detection, StageState, Observation))
 
 
 def _well_formed(doc: dict[str, Any]) -> bool:
@@ -70,6 +76,10 @@ def _well_formed(doc: dict[str, Any]) -> bool:
     cats = doc.get("detection_categories")
     if cats is not None and not (isinstance(cats, dict) and all(isinstance(v, str) and v.strip()
                                                                 for v in cats.values())):
+        return False
+    classes = doc.get("classification_categories")
+    if classes is not None and not (isinstance(classes, dict) and all(isinstance(v, str) and v.strip()
+                                                                      for v in classes.values())):
         return False
     def clean(v: object) -> bool:
         if isinstance(v, str):
@@ -109,6 +119,52 @@ def _well_formed(doc: dict[str, Any]) -> bool:
                 return False
             f = d.get("frame_number", 0)
             if isinstance(f, bool) or not isinstance(f, int) or f < 0:
+                return False
+            if "classifications" in d and not _classifications_ok(d["classifications"], classes):
+                return False
+    return _nameable(doc) if classes is not None or _has_classes(doc) else True
+
+
+def _classifications_ok(value: object, classes: object) -> bool:
+    """The format's rule for a box's classifications: [category id, confidence 0..1] pairs, ids the file names."""
+    if not isinstance(value, list):
+        return False
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) >= 2):
+            return False
+        cid, conf = pair[0], pair[1]
+        if isinstance(cid, bool) or not isinstance(cid, str | int) or not str(cid).strip():
+            return False
+        if not isinstance(classes, dict) or str(cid) not in classes:
+            return False
+        if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf <= 1:
+            return False
+    return True
+
+
+def _has_classes(doc: dict[str, Any]) -> bool:
+    return any(d.get("classifications") for i in doc["images"] for d in i.get("detections") or [])
+
+
+def _nameable(doc: dict[str, Any]) -> bool:
+    """A file with classifications becomes observations: every call (box from 0.2, its best class or its
+    detector category) must be a name Pardus can turn into a taxon, else the file is refused."""
+    if not _has_classes(doc):
+        return True
+    known = builtin_names()
+    classes = {str(k): v for k, v in doc["classification_categories"].items()}
+    cats = {str(k): v for k, v in (doc.get("detection_categories") or {"1": "animal", "2": "person",
+                                                                      "3": "vehicle"}).items()}
+    for img in doc["images"]:
+        if img.get("failure"):
+            continue
+        for d in img.get("detections") or []:
+            if d["conf"] < 0.2:
+                continue
+            pairs = d.get("classifications") or []
+            text = classes[str(max(pairs, key=lambda p: p[1])[0])] if pairs else cats.get(str(d["category"]),
+                                                                                           str(d["category"]))
+            if resolve(text, {}, known) is None:
                 return False
     return True
 

@@ -212,22 +212,45 @@ def import_megadetector_cmd(
     skip_unmatched: Annotated[bool, typer.Option(
         help="Import the entries that match and list the others (otherwise any unmatched entry refuses the file).")
     ] = False,
+    observations: Annotated[bool | None, typer.Option(
+        "--observations/--no-observations",
+        help="Also record the calls as machine observations (default: when the file carries classifications, "
+             "as SpeciesNet's and AddaxAI's do).")] = None,
+    min_conf: Annotated[float | None, typer.Option(
+        help="Boxes from this confidence are calls (default: the file's typical threshold, else 0.2).")] = None,
+    taxa: Annotated[Path | None, typer.Option(
+        help="CSV with columns label,scientificName naming the classifier's classes Pardus cannot name itself.")
+    ] = None,
+    classifier: Annotated[str | None, typer.Option(
+        help="Name recorded as who classified (default: the file's info.classifier).")] = None,
 ) -> None:
-    """Read MegaDetector results as detections on the photos Pardus holds.
+    """Read MegaDetector results as detections on the photos Pardus holds, and their classifications
+    (SpeciesNet, AddaxAI) as machine observations.
 
-    Every entry is matched before anything is written; a file whose entries match no photo is
-    refused (exit 1) with what to do, and nothing is imported.
+    Every entry is matched, and every class named, before anything is written; a file whose entries
+    match no photo, or whose classes Pardus cannot name without --taxa, is refused (exit 1) with
+    what to do, and nothing is imported.
 
-    Example: pardus import megadetector md_results.json --image-root /data/cards
+    Example: pardus import megadetector speciesnet_md.json --image-root /data/cards --taxa my-classes.csv
     """
     from pardus.interop.megadetector_json import MegaDetectorError, import_megadetector
 
     with workspace_cmd(MegaDetectorError) as ws:
         rep = import_megadetector(ws, path, image_root=image_root, deployment_id=deployment,
-                                  skip_unmatched=skip_unmatched)
+                                  skip_unmatched=skip_unmatched, observations=observations, min_conf=min_conf,
+                                  taxa=taxa, classifier=classifier)
+        if rep.observations:
+            from pardus.review.queue import refresh
+
+            with ws.db.session() as s:
+                queued = refresh(s)
     console.print(
         f"[bold green]Done:[/] {rep.images} files, {rep.detections} boxes from {rep.model_name} ({rep.model_version})"
     )
+    if rep.observations:
+        by = f" (species by {rep.classifier})" if rep.classifier else ""
+        console.print(f"{rep.observations} machine observation(s) from boxes of confidence {rep.min_conf:g} or more"
+                      f"{by}, {rep.events} event(s); review queue: {queued} sequences.")
     skipped = rep.unmatched + rep.ambiguous
     if skipped:
         console.print(f"[yellow]{len(skipped)} file(s) matched no photo and were skipped[/] (first: {skipped[0]}).")

@@ -6,9 +6,10 @@ The format (https://lila.science/megadetector-output-format) lists images (or vi
 confidence; classifier results ride along as ``classifications``. Pardus keeps each box as a
 ``Detection`` (same box convention, category by name, model name and version) and each processed
 image as a ``StageState`` of stage "detect", so "processed, found nothing" is not confused with
-"never processed". What the store does not model (classifications, run information) is kept, so
-that exporting what was imported gives back the same file: same images, boxes, categories and
-confidences.
+"never processed". What the store does not model (the classifications as written, run
+information) is kept, so that exporting what was imported gives back the same file: same images,
+boxes, categories and confidences. The classifier's calls also become machine observations
+(:mod:`pardus.interop.md_classifications`), so they travel to Camtrap DP and the other formats.
 """
 
 from __future__ import annotations
@@ -25,6 +26,24 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.ingest.probe import MEDIA_TYPES
+from pardus.interop.md_classifications import (
+    ClassificationError,
+    Label,
+    Run,
+    builtin_names,
+    calls_of,
+    check_categories,
+    check_classifications,
+    classifier_name,
+    completion_time,
+    detection_threshold,
+    read_taxa,
+    replace_observations,
+    resolve,
+    unresolved,
+    unresolved_message,
+    write_observations,
+)
 from pardus.store import Workspace
 from pardus.store.blobs import sha256_file
 from pardus.store.models import Deployment, Detection, Media, StageState, utcnow
@@ -66,6 +85,10 @@ class MDImportReport:
     placeholders: int = 0
     unmatched: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
+    classifier: str | None = None  # classified_by of the species calls, when the file carries any
+    min_conf: float | None = None  # boxes from this confidence became observations
+    observations: int = 0  # media-level machine observations written
+    events: int = 0  # event-level observations of the classifier (all bursts, recomputed)
 
 
 def _find_media(s: Session, file: str, image_root: Path | None, deployment_id: str | None) -> tuple[str | None, int]:
@@ -231,7 +254,18 @@ def read_results(path: Path) -> dict[str, Any]:
         raise MegaDetectorError(
             f"{path.name}: 'detection_categories' must map ids to names, like {{\"1\": \"animal\"}}"
         )
-    return {**data, "images": [_checked_image(img, n, path) for n, img in enumerate(data["images"])]}
+    images = [_checked_image(img, n, path) for n, img in enumerate(data["images"])]
+    try:
+        classes = check_categories(data.get("classification_categories"), "classification_categories")
+        check_categories(data.get("classification_category_descriptions"), "classification_category_descriptions")
+        for n, img in enumerate(images):
+            for i, d in enumerate(img["detections"] or []):
+                if "classifications" in d:
+                    check_classifications(d["classifications"], classes,
+                                          f"image #{n + 1} ({img['file']}) in {path.name}, box #{i + 1}")
+    except ClassificationError as exc:
+        raise MegaDetectorError(str(exc) if path.name in str(exc) else f"{path.name}: {exc}") from None
+    return {**data, "images": images}
 
 
 def import_megadetector(
@@ -241,6 +275,10 @@ def import_megadetector(
     image_root: Path | str | None = None,
     deployment_id: str | None = None,
     skip_unmatched: bool = False,
+    observations: bool | None = None,
+    min_conf: float | None = None,
+    taxa: Path | str | None = None,
+    classifier: str | None = None,
 ) -> MDImportReport:
     """Import a MegaDetector results file as detections on the store's media.
 
@@ -252,6 +290,12 @@ def import_megadetector(
     is lost). A file none of whose entries match is always refused. Importing the same results
     again replaces that model's boxes on those photos rather than adding them twice. A file with
     any entry Pardus cannot read (see ``read_results``) is refused whole.
+
+    ``observations`` (default: when the file carries classifications) also writes the file's calls
+    as machine observations, so they reach Camtrap DP and the other exports (see
+    :mod:`pardus.interop.md_classifications`): boxes from ``min_conf`` (default the file's typical
+    threshold, else 0.2), named through ``taxa`` (a label,scientificName CSV) where Pardus cannot
+    name a class itself, ``classified_by`` ``classifier`` (default the file's ``info.classifier``).
     """
     path = Path(path)
     data = read_results(path)
@@ -264,6 +308,9 @@ def import_megadetector(
     root = Path(image_root) if image_root is not None else None
     if root is not None and not root.is_dir():
         raise MegaDetectorError(f"--image-root {root} is not a folder")
+    plan = _plan_observations(data, path, name, observations, min_conf, taxa, classifier)
+    if plan is not None:
+        rep.classifier, rep.min_conf = plan.run.classifier, plan.run.min_conf
     with ws.db.session() as s:
         if deployment_id and s.get(Deployment, deployment_id) is None:
             raise MegaDetectorError(
@@ -289,11 +336,76 @@ def import_megadetector(
                     continue
                 mid = _placeholder(s, file, deployment_id)
                 rep.placeholders += 1
-            _store_image(s, mid, img, cats, name, version, run_key, rep)
+            boxes = _store_image(s, mid, img, cats, name, version, run_key, rep)
+            if plan is not None:
+                rep.observations += plan.write(s, mid, img, boxes)
             rep.images += 1
             if n % 500 == 499:
                 s.flush()
+    if plan is not None and plan.run.classifier is not None:
+        from pardus.pipeline.sequences import smooth_sequences
+
+        rep.events = smooth_sequences(ws, plan.run.classifier, detector_key=name)
     return rep
+
+
+@dataclass
+class _ObservationPlan:
+    """How one file's calls become observations, settled (names resolved) before anything is written."""
+
+    run: Run
+    det_categories: dict[str, str]
+    cls_categories: dict[str, str]
+    descriptions: dict[str, str]
+    labels: dict[str, Label]
+
+    def write(self, s: Session, media_id: str, img: dict[str, Any], boxes: list[Detection]) -> int:
+        replace_observations(s, media_id, self.run)
+        if img.get("failure"):
+            return 0
+        if boxes:
+            s.flush()  # the boxes' ids, which the observations name
+        detection_ids = [d.id for d in boxes]
+        classified, detector = calls_of(img, self.det_categories, self.cls_categories, self.descriptions,
+                                        self.run.min_conf)
+        dep = s.scalar(select(Media.deployment_id).where(Media.id == media_id))
+        assert dep is not None
+        return write_observations(s, media_id, dep, img, detection_ids, self.labels, classified, detector,
+                                  self.run, self.cls_categories)
+
+
+def _plan_observations(
+    data: dict[str, Any], path: Path, detector: str, observations: bool | None, min_conf: float | None,
+    taxa: Path | str | None, classifier: str | None,
+) -> _ObservationPlan | None:
+    """Whether and how the file's calls become observations; refuses (nothing written) a class Pardus
+    cannot name, so no photo is published under a guessed species."""
+    cls_categories = {str(k): v for k, v in (data.get("classification_categories") or {}).items()}
+    has_classes = any(d.get("classifications") for img in data["images"] for d in img["detections"] or [])
+    if not (has_classes if observations is None else observations):
+        return None
+    info = data.get("info") or {}
+    descriptions = {str(k): v for k, v in (data.get("classification_category_descriptions") or {}).items()}
+    det_categories = {str(k): v for k, v in (data.get("detection_categories") or STANDARD_CATEGORIES).items()}
+    try:
+        table = read_taxa(taxa) if taxa is not None else {}
+        threshold = detection_threshold(info, min_conf)
+        who = classifier_name(info, descriptions, detector, classifier) if has_classes else None
+    except ClassificationError as exc:
+        raise MegaDetectorError(str(exc)) from None
+    texts: list[str] = []
+    for img in data["images"]:
+        if img.get("failure"):
+            continue
+        classified, plain = calls_of(img, det_categories, cls_categories, descriptions, threshold)
+        texts += [t for _, _, t in classified] + [t for _, _, t in plain]
+    known = builtin_names()
+    missing = unresolved(texts, table, known)
+    if missing:
+        raise MegaDetectorError(unresolved_message(missing, path.name))
+    labels = {t: resolve(t, table, known) for t in set(texts)}
+    return _ObservationPlan(Run(detector, who, threshold, completion_time(info)), det_categories, cls_categories,
+                            descriptions, {t: lab for t, lab in labels.items() if lab is not None})
 
 
 def _unmatched_message(missed: list[str], ambiguous: list[str], total: int, root: Path | None) -> str:
@@ -339,7 +451,8 @@ def _store_image(
     version: str,
     run_key: str,
     rep: MDImportReport,
-) -> None:
+) -> list[Detection]:
+    """Store one image's boxes and stage state; returns the new boxes, in the file's order."""
     s.execute(
         delete(Detection).where(
             Detection.media_id == media_id, Detection.model_name == name, Detection.model_version == version
@@ -361,6 +474,7 @@ def _store_image(
     if frame_rate is not None or "frames_processed" in img:
         image_extra["frame_rate"] = frame_rate
         image_extra["frames_processed"] = img.get("frames_processed")
+    added: list[Detection] = []
     for i, d in enumerate(img.get("detections") or []):
         cid = d["category"]
         bbox = d["bbox"]
@@ -375,8 +489,7 @@ def _store_image(
         if i == 0 and image_extra:
             extra["image"] = image_extra
         frame_time = d["frame_number"] / frame_rate if "frame_number" in d and frame_rate else None
-        s.add(
-            Detection(
+        det = Detection(
                 media_id=media_id,
                 category=cats.get(cid, cid)[:16],
                 score=d["conf"],
@@ -386,13 +499,15 @@ def _store_image(
                 model_version=version,
                 extra=extra,
             )  # fmt: skip
-        )
+        s.add(det)
+        added.append(det)
         rep.detections += 1
     if not img.get("detections") and image_extra:
         # Nothing to hang the video facts on: keep them with the media itself.
         m = s.get(Media, media_id)
         if m is not None:
             m.extra = {**(m.extra or {}), "megadetector": image_extra}
+    return added
 
 
 def _choose_run(s: Session, model_name: str | None) -> tuple[list[str], Any]:
@@ -469,7 +584,8 @@ def export_megadetector(
         info = dict(run.get("info") or {})
         info["format_version"] = format_version
         info["detector"] = model_name
-        if _version_tuple(format_version) >= (1, 2) and "detector_metadata" not in info and len(versions) == 1:
+        if (_version_tuple(format_version) >= (1, 2) and "detector_metadata" not in info and len(versions) == 1
+                and versions != {"unknown"}):  # a version Pardus could not read is not declared as one
             info["detector_metadata"] = {"megadetector_version": next(iter(versions))}
         cats = dict(run.get("detection_categories") or STANDARD_CATEGORIES)
         name_to_id = {v: k for k, v in cats.items()}
