@@ -189,7 +189,7 @@ def park_png(summary: ParkSummary) -> bytes | None:
     y = np.arange(len(lines))
     ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="o", color="#23402f", ecolor="#7a9", capsize=4)
     ax.set_yticks(y, [p.plot for p in lines])
-    ax.invert_yaxis()
+    ax.set_ylim(len(lines) - 0.5, -0.5)  # first plot on top, half a row of margin
     ax.set_xlim(left=0)
     ax.set_xlabel(f"{common_name(summary.species)} per 100 km² (SECR, 95% CI)")
     ax.set_title(f"Density by plot, {summary.year}")

@@ -319,6 +319,7 @@ def trend_png(rep: TrendReport) -> bytes | None:
     for y, v, r in zip(years, d, rows, strict=True):
         ax.annotate(f"n={r['animals_identified']}", (y, v), textcoords="offset points", xytext=(6, -12), fontsize=7)
     ax.set_xticks(years, [str(y) for y in years])
+    ax.set_xlim(years[0] - 0.3, years[-1] + 0.4)  # room for the last year's label
     ax.set_ylim(bottom=0)
     ax.set_xlabel("year")
     ax.set_ylabel(f"{common_name(rep.species)} per 100 km² (95% CI)")
