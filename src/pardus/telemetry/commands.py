@@ -32,6 +32,8 @@ def telemetry_import(
     max_speed_kmh: Annotated[float, typer.Option(
         help="Fixes implying a faster dash in and out are flagged as outliers (never deleted).")]
     = DEFAULT_MAX_SPEED_KMH,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="Alert rules YAML for 'conflict' rules (default: <data dir>/alert-rules.yaml).")] = None,
 ) -> None:
     """Import GPS-collar records from Movebank exports.
 
@@ -41,21 +43,33 @@ def telemetry_import(
     outliers (the owner's visible=false, speed spikes) are flagged, never deleted.
     Example: pardus telemetry import fishers.csv.gz
     """
+    from pardus.alerts.notify import ChannelError, channels_from
+    from pardus.alerts.rules import RulesError, load_rules
+    from pardus.telemetry.conflict import conflict_alerts
     from pardus.telemetry.fixes import import_records
     from pardus.telemetry.movebank import read_movebank
 
     if max_speed_kmh <= 0:
         raise fail("--max-speed-kmh must be above 0")
-    with workspace_cmd(TelemetryError, TelemetryFileError) as ws:
+    with workspace_cmd(TelemetryError, TelemetryFileError, RulesError, ChannelError) as ws:
+        rule_set = load_rules(rules or ws.settings.data_dir / "alert-rules.yaml")
+        channels = channels_from(rule_set.channels)
         for path in files:
             parsed = read_movebank(path)
             with ws.db.session() as s:
                 rep = import_records(s, parsed, max_speed_kmh=max_speed_kmh)
+                # only tracks that gained fixes can have left the park since the last import
+                conflict = conflict_alerts(s, rep.tags if rep.stored else [], rule_set, channels=channels)
             flagged = ", ".join(f"{n} {why}" for why, n in sorted(rep.flagged.items())) or "none"
             console.print(
                 f"[bold green]{rep.source}:[/] {rep.rows} rows: {rep.stored} stored "
                 f"({rep.without_fix} without a fix), {rep.already} already stored, {rep.duplicates} repeated "
                 f"in the file. Tags: {', '.join(rep.tags) or 'none'}. Outliers flagged: {flagged}.")
+            if rule_set.for_kind("conflict"):
+                console.print(f"Conflict alerts (a track leaving the park toward a village): "
+                              f"{len(conflict.created)} raised, {conflict.joined} joined open alerts, "
+                              f"{conflict.already} raised before, {conflict.too_old} too old to alert."
+                              + "".join(f" Note: {n}." for n in conflict.notes))
 
 
 @telemetry_app.command("export")
