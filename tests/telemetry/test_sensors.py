@@ -77,8 +77,11 @@ def test_readings_over_http_with_the_sensors_own_token(workspace) -> None:
     with TestClient(app) as c:
         assert c.post(url, json=body).status_code == 401
         assert c.post(url, json=body, headers={"Authorization": f"Bearer {other}"}).status_code == 401
-        assert c.post("/api/v1/sensors/NOPE/readings", json=body,
-                      headers={"Authorization": f"Bearer {token}"}).status_code == 404
+        unknown = c.post("/api/v1/sensors/NOPE/readings", json=body, headers={"Authorization": f"Bearer {token}"})
+        wrong = c.post(url, json=body, headers={"Authorization": "Bearer pds.PM25-07.guess"})
+        # an unknown id is answered as a wrong token: probing does not list the sensors
+        assert unknown.status_code == wrong.status_code == 401
+        assert "wrong token" in unknown.json()["error"] and "wrong token" in wrong.json()["error"]
         auth = {"Authorization": f"Bearer {token}"}
         r = c.post(url, json=body, headers=auth)
         assert r.status_code == 200 and r.json() == {"stored": 2, "already": 0, "alerts": []}

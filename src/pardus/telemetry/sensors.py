@@ -87,19 +87,24 @@ def issue_token(s: Session, sensor_id: str) -> str:
     return token
 
 
+_STAND_IN = hash_token(f"{TOKEN_PREFIX}.stand-in.{secrets.token_urlsafe(32)}")  # checked for unknown ids
+
+
 def authenticate(s: Session, sensor_id: str, authorization: str | None) -> Sensor:
-    """The sensor, if ``authorization`` carries its valid token; otherwise AuthError (401/403/404)."""
+    """The sensor, if ``authorization`` carries its valid token; otherwise AuthError (401/403).
+
+    An unknown sensor id is answered exactly as a wrong token is, after the same hashing work against
+    a stand-in, as for cameras (issue 19): a 404 would tell a stranger which sensor ids exist."""
     sensor = s.get(Sensor, sensor_id)
-    if sensor is None:
-        raise AuthError(404, f"no sensor {sensor_id!r} is registered; add it with `pardus sensors add`")
     token = bearer(authorization)
     if token is None:
         raise AuthError(401, "missing token: send the header 'Authorization: Bearer <sensor token>'")
-    if not token_matches(sensor.token_hash, token):
-        raise AuthError(401, f"wrong token for sensor {sensor_id} (or an old one that was replaced)")
-    if sensor.token_revoked is not None:
-        raise AuthError(403, f"the token of sensor {sensor_id} was revoked; issue a new one")
-    return sensor
+    if token_matches(sensor.token_hash if sensor is not None else _STAND_IN, token) and sensor is not None:
+        if sensor.token_revoked is not None:
+            raise AuthError(403, f"the token of sensor {sensor_id} was revoked; issue a new one")
+        return sensor
+    raise AuthError(401, f"wrong token for sensor {sensor_id[:64]} (or an old one that was replaced, or no sensor "
+                         "of that id is registered: an admin adds one with `pardus sensors add ID --kind KIND`)")
 
 
 def parse_instant(text: str) -> datetime:
@@ -160,6 +165,42 @@ def store_readings(s: Session, sensor_id: str, readings: list[Reading]) -> tuple
         if sensor.last_seen is None or newest > sensor.last_seen:
             sensor.last_seen = newest
     return new, len(readings) - len(new)
+
+
+def readings_of(body: Any) -> list[Any]:
+    """The readings a posted JSON body carries: ``{"readings": [...]}`` or one reading as the object."""
+    items = body.get("readings") if isinstance(body, dict) and "readings" in body else [body]
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise SensorError(f"'readings' must be a list of 1 to {MAX_BATCH} readings")
+    return items
+
+
+@dataclass
+class Posted:
+    """What one post of readings did (the HTTP answer and the MQTT acknowledgement)."""
+
+    stored: int
+    already: int
+    alerts: list[str]
+
+
+def accept_readings(s: Session, sensor_id: str, authorization: str | None, items: list[Any], rules: RuleSet,
+                    channels: Sequence[Channel] = ()) -> Posted:
+    """One post from a sensor, over HTTP or MQTT alike: its token checked, every reading checked (one
+    bad reading refuses the post, named by its place), the new ones stored and put through the
+    sensor rules, in the caller's transaction. AuthError or SensorError otherwise."""
+    authenticate(s, sensor_id, authorization)
+    readings = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SensorError(f"reading #{i + 1} must be an object with time, kind, value")
+        try:
+            readings.append(reading(item.get("time"), item.get("kind"), item.get("value"), item.get("unit")))
+        except SensorError as exc:
+            raise SensorError(f"reading #{i + 1}: {exc}") from None
+    new, already = store_readings(s, sensor_id, readings)
+    alerts = alert_on_readings(s, sensor_id, new, rules, channels=channels)
+    return Posted(len(new), already, alerts.created)
 
 
 def record_readings(s: Session, sensor_id: str, readings: list[Reading]) -> tuple[int, int]:

@@ -72,19 +72,25 @@ def create_app(ws: Workspace, config: LiveConfig | None = None) -> FastAPI:
             deliveries.recover()
             deliveries.start()
             worker.start()
-        mqtt = None
+        mqtt = sensor_mqtt = None
         if config.mqtt:
             from pardus.live.mqtt import MqttGateway
+            from pardus.telemetry.mqtt import SensorGateway
 
             mqtt = MqttGateway(ws, broker=config.broker,
                                max_bytes=config.max_upload_bytes, on_stored=worker.wake if worker else None)
             mqtt.start()
-        state.workers.update(worker=worker, deliveries=deliveries, mqtt=mqtt)
+            sensor_mqtt = SensorGateway(ws, broker=config.broker, rules_path=config.rules_path,
+                                        deliveries=deliveries)
+            sensor_mqtt.start()
+        state.workers.update(worker=worker, deliveries=deliveries, mqtt=mqtt, sensor_mqtt=sensor_mqtt)
         try:
             yield
         finally:
             if mqtt is not None:
                 mqtt.stop()
+            if sensor_mqtt is not None:
+                sensor_mqtt.stop()
             if worker is not None:
                 worker.stop()
                 deliveries.stop()

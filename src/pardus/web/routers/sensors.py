@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from pardus.alerts.notify import channels_from
 from pardus.alerts.rules import load_rules
 from pardus.store import Workspace
-from pardus.telemetry.sensors import MAX_BATCH, SensorError, alert_on_readings, authenticate, reading, store_readings
+from pardus.telemetry.sensors import SensorError, accept_readings, authenticate, readings_of
 from pardus.web.deps import AppState, app_state
 from pardus.web.problems import HTTPProblem
 from pardus.web.upload import read_limited
@@ -34,22 +34,12 @@ def _store(state: AppState, sensor_id: str, authorization: str | None, items: li
     rules = load_rules(state.config.rules_path or ws.settings.data_dir / "alert-rules.yaml")
     channels = channels_from(rules.channels)
     with ws.db.session() as s:
-        authenticate(s, sensor_id, authorization)
-        readings = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise SensorError(f"reading #{i + 1} must be an object with time, kind, value")
-            try:
-                readings.append(reading(item.get("time"), item.get("kind"), item.get("value"), item.get("unit")))
-            except SensorError as exc:
-                raise SensorError(f"reading #{i + 1}: {exc}") from None
-        new, already = store_readings(s, sensor_id, readings)
-        alerts = alert_on_readings(s, sensor_id, new, rules, channels=channels)
+        posted = accept_readings(s, sensor_id, authorization, items, rules, channels)
     deliveries = state.workers.get("deliveries")
     if deliveries is not None:  # after the commit: the deliveries are pending in the store already
-        for alert_id in alerts.created:
+        for alert_id in posted.alerts:
             deliveries.enqueue(alert_id, channels)
-    return {"stored": len(new), "already": already, "alerts": alerts.created}
+    return {"stored": posted.stored, "already": posted.already, "alerts": posted.alerts}
 
 
 def _auth(ws: Workspace, sensor_id: str, authorization: str | None) -> None:
@@ -70,10 +60,8 @@ async def post_readings(sensor_id: str, request: Request, state: AppState = Depe
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise HTTPProblem(400, "send UTF-8 JSON like {\"readings\": [{\"time\": ..., \"kind\": ..., "
                                "\"value\": ...}]}") from exc
-    items = body.get("readings") if isinstance(body, dict) and "readings" in body else [body]
-    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-        raise HTTPProblem(400, f"'readings' must be a list of 1 to {MAX_BATCH} readings")
     try:
+        items = readings_of(body)
         return await run_in_threadpool(_store, state, sensor_id, request.headers.get("authorization"), items)
     except SensorError as exc:
         raise HTTPProblem(400, str(exc)) from exc
