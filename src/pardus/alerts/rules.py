@@ -48,11 +48,15 @@ CAMERA_KINDS = ("camera-offline", "camera-tampered")
 # sensors) or a "sensor" alert at the nearest camera within ``within_m``. A collared animal (of
 # ``species``, if given) whose track leaves the park (its ``zones``, else the hull of the camera
 # locations) and comes within ``within_m`` of a village (``near``, else any) raises "conflict".
-SOURCE_KINDS = ("hotspot", "sensor", "conflict")
+# A combination raises one "fire" alert at a camera when ``min_signals`` (default all) of its
+# ``signals`` (smoke: the camera's own smoke/fire alert; sensor: a reading reaching ``above`` and/or
+# risen by ``rise``; hotspot: a FIRMS hotspot) lie within ``within_m`` of it in ``over_minutes``.
+SOURCE_KINDS = ("hotspot", "sensor", "conflict", "combination")
+SIGNALS = ("smoke", "sensor", "hotspot")
 KINDS = (*MEDIA_KINDS, *CAMERA_KINDS, *SOURCE_KINDS)
 SEVERITY = {"person": "high", "vehicle": "high", "fire": "critical", "smoke": "high", "species": "medium",
             "new-individual": "medium", "camera-offline": "low", "camera-tampered": "high", "hotspot": "critical",
-            "sensor": "high", "conflict": "high"}
+            "sensor": "high", "conflict": "high", "combination": "critical"}
 
 
 class RulesError(ValueError):
@@ -75,6 +79,9 @@ class Rule:
     above: float | None = None
     rise: float | None = None
     over_minutes: float = 60.0
+    # combination rules: which signals must agree, and how many of them (0: all)
+    signals: tuple[str, ...] = ()
+    min_signals: int = 0
 
 
 @dataclass
@@ -151,6 +158,8 @@ def parse_rules(text: str, source: str = "rules") -> RuleSet:
             above=None if raw.get("above") is None else float(raw["above"]),
             rise=None if raw.get("rise") is None else float(raw["rise"]),
             over_minutes=float(raw.get("over_minutes", 60.0)),
+            signals=tuple(str(x) for x in raw.get("signals") or ()),
+            min_signals=raw.get("min_signals") or 0,
         )
         if kind == "sensor" and rule.above is None and rule.rise is None:
             raise RulesError(f"rule {name!r}: a sensor rule needs 'above: LEVEL' and/or 'rise: AMOUNT' "
@@ -161,6 +170,13 @@ def parse_rules(text: str, source: str = "rules") -> RuleSet:
         for v in rule.near:
             if v not in villages:
                 raise RulesError(f"rule {name!r}: village {v!r} is not defined under 'villages:'")
+        if kind == "combination" and (not rule.signals or set(rule.signals) - set(SIGNALS)
+                                      or not isinstance(rule.min_signals, int)
+                                      or not 0 <= rule.min_signals <= len(rule.signals)):
+            raise RulesError(f"rule {name!r}: a combination needs 'signals:' from {', '.join(SIGNALS)} and "
+                             "'min_signals' between 1 and their number (0 or none: all of them)")
+        if kind == "combination" and "sensor" in rule.signals and rule.above is None and rule.rise is None:
+            raise RulesError(f"rule {name!r}: a combination with the sensor signal needs 'above' and/or 'rise'")
         if kind == "conflict" and not villages:
             raise RulesError(f"rule {name!r}: a conflict rule needs villages: list them under 'villages:' as "
                              "Name: [longitude, latitude] (and name some with 'near:', else every one counts)")
