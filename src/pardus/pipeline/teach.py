@@ -427,7 +427,8 @@ def _camtrap_dp_labels(path: Path, image_root: Path | None) -> LabelSource:
 
 def _coco_labels(path: Path, image_root: Path | None) -> LabelSource:
     """A COCO Camera Traps file's annotations; ``file_name`` is relative to ``image_root`` (default: the
-    file's folder). An annotation with a ``score`` or ``conf`` is a model's (COCO's results format)."""
+    file's folder). An annotation with a ``score`` or ``conf`` is a model's (COCO's results format), and
+    so is one Pardus's export marks ``classification_method: machine``."""
     from PIL import Image
 
     from pardus.interop.coco_ct import label_to_observation, load_coco, normalised_bbox
@@ -457,7 +458,8 @@ def _coco_labels(path: Path, image_root: Path | None) -> LabelSource:
         except (OSError, TypeError, ValueError, IndexError):
             g.bad.append(f"annotation {ann.get('id')!r}: its bbox {ann.get('bbox')!r} could not be read as "
                          "[x, y, width, height] in pixels of the photo; the detector crops it instead")
-        method = "machine" if "score" in ann or "conf" in ann else "human"
+        method = "machine" if "score" in ann or "conf" in ann or ann.get("classification_method") == "machine" \
+            else "human"
         g.add(named, local, observation_type, name, box, method)
     return g.source(path)
 
