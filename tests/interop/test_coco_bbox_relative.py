@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pardus.config import Settings
-from pardus.interop.coco_ct import export_coco, import_coco, relative_bbox
+from pardus.interop.coco_ct import export_coco, relative_bbox
+from pardus.interop.coco_import import import_coco
 from pardus.store import open_workspace
 from pardus.store.models import Observation
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from pardus.config import Settings
 from pardus.interop.camtrap_dp import import_camtrap_dp
-from pardus.interop.coco_ct import export_coco, import_coco
+from pardus.interop.coco_ct import export_coco
+from pardus.interop.coco_import import import_coco
 from pardus.store import open_workspace
 from pardus.store.models import Media, Observation
 
@@ -66,8 +67,11 @@ def test_camtrap_example_exports_as_coco_and_back(shared_data: Path, sqlite_sett
         counts = export_coco(ws, tmp_path / "a.json")
     finally:
         ws.close()
-    assert counts == {"images": 423, "annotations": 513}
+    # 513 media-level observations, and the 36 event-level ones on each of their 510 photos (issue 20)
+    assert counts == {"images": 423, "annotations": 513 + 510}
     a = json.loads((tmp_path / "a.json").read_text())
+    assert sum(1 for x in a["annotations"] if x.get("sequence_level_annotation")) == 510
+    assert {x.get("classification_method") for x in a["annotations"]} == {"human", "machine"}
     herons = [x for x in a["annotations"] if x.get("bbox")]
     assert len(herons) == 0  # the example has no image sizes: no pixel boxes...
     assert [x for x in a["annotations"] if x.get("bbox_relative")]  # ...but its boxes as fractions (issue 20)

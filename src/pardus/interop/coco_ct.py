@@ -1,18 +1,24 @@
-"""COCO Camera Traps JSON in and out: the format of LILA BC data sets and of many training sets.
+"""COCO Camera Traps JSON: the format's vocabulary in Pardus's terms, and the writer.
 
 COCO Camera Traps (https://github.com/agentmorris/MegaDetector/blob/main/megadetector/data_management/README.md)
 is COCO with camera-trap fields on each image: ``location`` (the camera's place), ``datetime``
 (camera local time, no zone), and the burst it belongs to (``seq_id``, ``seq_num_frames``,
-``frame_num``). Boxes are in pixels ([x, y, width, height]); categories are labels such as
-"empty", "human" or a species.
+``frame_num``). Boxes are in pixels ([x, y, width, height]) or, without an image size, as
+fractions (``bbox_relative``); categories are labels such as "empty", "human" or a species; an
+annotation may carry ``count`` and ``sequence_level_annotation`` (the label is the burst's, not
+necessarily visible in this frame).
 
 Mapping: a location becomes a Location and one Deployment of the same id; an image becomes a
 Media (burst -> sequence, ``frame_num`` = Pardus's 1-based sequence index - 1); an annotation
-becomes a media-level Observation (box normalised by the image size; "empty" -> blank,
-"human"/"person" -> human, "vehicle" -> vehicle, other labels -> animal with that label as
-scientificName). Every key the store does not model is kept, and where the file wrote a value
-differently from how Pardus renders it (an integer id, a burst count that counts frames not in
-the file) the original is kept in ``text_hints``, so export after import gives back the same file.
+becomes a media-level Observation in the burst's event (box normalised by the image size; "empty"
+-> blank, "human"/"person" -> human, "vehicle" -> vehicle, other labels -> animal with that label as
+scientificName; ``count`` -> count), and the sequence-level annotations of one burst become one
+event-level Observation. The format has no word for who labelled: Pardus writes
+``classification_method`` (human / machine), ``classified_by`` and ``classification_probability``
+on each annotation (Camtrap DP's terms) and reads them back. Every key the store does not model is
+kept, and where the file wrote a value differently from how Pardus renders it (an integer id, a
+burst count that counts frames not in the file) the original is kept in ``text_hints``, so export
+after import gives back the same file. Reading is :mod:`pardus.interop.coco_import`.
 """
 
 from __future__ import annotations
@@ -20,23 +26,27 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from pardus.ingest.probe import MEDIA_TYPES
-from pardus.ingest.timefix import to_utc
+from pardus.interop.json_input import read_json
+from pardus.pipeline.sequences import SUFFIX as MACHINE_EVENT_SUFFIX
 from pardus.store import Workspace
-from pardus.store.models import Deployment, Location, Media, Observation, Project
+from pardus.store.models import Deployment, Media, Observation, Project
 
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
-_IMAGE_KEYS = {"id", "file_name", "width", "height", "datetime", "seq_id", "seq_num_frames", "frame_num", "location"}
-_ANN_KEYS = {"id", "image_id", "category_id", "bbox", "bbox_relative"}
+IMAGE_KEYS = {"id", "file_name", "width", "height", "datetime", "seq_id", "seq_num_frames", "frame_num", "location"}
+# Who labelled, in Camtrap DP's terms: COCO Camera Traps has no field for it.
+WHO_KEYS = ("classification_method", "classified_by", "classification_probability")
+ANN_KEYS = {"id", "image_id", "category_id", "bbox", "bbox_relative", "count", "sequence_level_annotation",
+             *WHO_KEYS}
 SOURCE = "coco-ct"
+SEQUENCE_KEY = "coco_sequence"  # an event-level observation's extra: the sequence-level annotations it came from
+PACKAGE_SOURCE = "camtrap-dp"  # photos read from a Camtrap DP package keep the package's paths
 
 
 class CocoError(ValueError):
@@ -57,27 +67,20 @@ def label_to_observation(name: str) -> tuple[str, str | None]:
     return "animal", name
 
 
-@dataclass
-class CocoImportReport:
-    project_id: str
-    images: int = 0
-    annotations: int = 0
-    locations: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-
-def _parse_dt(text: str) -> datetime | None:
-    for fmt in DATETIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+def coco_file_name(deployment_id: str, file_path: str, timestamp_source: str | None,
+                   extra: dict[str, Any] | None) -> str:
+    """An image's ``file_name``: '<deployment>/<path on the card>' for a photo from a card (every card
+    holds a DCIM/100MEDIA/IMG_0001.JPG), the path as it came for one read from a COCO file or a Camtrap
+    DP package (already unique in its data set)."""
+    if "coco" in (extra or {}) or timestamp_source == PACKAGE_SOURCE or "://" in file_path:
+        return file_path
+    return f"{deployment_id}/{file_path.replace(chr(92), '/').lstrip('/')}"
 
 
 def render_image(m: dict[str, Any], seq_count: int | None) -> dict[str, Any]:
     """A Media row (as a dict) in COCO Camera Traps form, before the source's own text is put back."""
-    img: dict[str, Any] = {"id": m["id"], "file_name": m["file_path"]}
+    img: dict[str, Any] = {"id": m["id"], "file_name": coco_file_name(
+        m["deployment_id"], m["file_path"], m.get("timestamp_source"), m["extra"])}
     if m["width"] is not None:
         img["width"] = m["width"]
     if m["height"] is not None:
@@ -96,8 +99,20 @@ def render_image(m: dict[str, Any], seq_count: int | None) -> dict[str, Any]:
     return img
 
 
+def render_who(o: dict[str, Any]) -> dict[str, Any]:
+    """Count and who labelled, for an annotation: so a machine's call is never taken for a person's."""
+    out: dict[str, Any] = {}
+    if o.get("count") is not None:
+        out["count"] = o["count"]
+    for key in WHO_KEYS:
+        if o.get(key) is not None:
+            out[key] = o[key]
+    return out
+
+
 def render_annotation(o: dict[str, Any], category_id: Any) -> dict[str, Any]:
     ann: dict[str, Any] = {"id": o["id"], "image_id": o["media_id"], "category_id": category_id}
+    ann.update(render_who(o))
     if o["bbox_x"] is not None and o["width"] and o["height"]:
         w, h = o["width"], o["height"]
         ann["bbox"] = [o["bbox_x"] * w, o["bbox_y"] * h, o["bbox_width"] * w, o["bbox_height"] * h]
@@ -109,7 +124,7 @@ def render_annotation(o: dict[str, Any], category_id: Any) -> dict[str, Any]:
     return ann
 
 
-def _with_hints(rendered: dict[str, Any], hints: dict[str, Any] | None) -> dict[str, Any]:
+def with_hints(rendered: dict[str, Any], hints: dict[str, Any] | None) -> dict[str, Any]:
     """Put back the file's own values wherever the stored value still renders as on import."""
     for k, (canonical, original) in ((hints or {}).get("coco", {}).items()):
         if rendered.get(k) == canonical:
@@ -120,7 +135,7 @@ def _with_hints(rendered: dict[str, Any], hints: dict[str, Any] | None) -> dict[
     return rendered
 
 
-def _hints(rendered: dict[str, Any], original: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+def hints_of(rendered: dict[str, Any], original: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     out = {}
     for k in keys:
         if json.dumps(rendered.get(k)) != json.dumps(original.get(k)):
@@ -130,10 +145,7 @@ def _hints(rendered: dict[str, Any], original: dict[str, Any], keys: Iterable[st
 
 def load_coco(path: Path) -> dict[str, Any]:
     """The parsed file, refused with a clear message unless it is JSON with an ``images`` list."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise CocoError(f"cannot read {path} as JSON ({exc})") from exc
+    data = read_json(path, CocoError)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise CocoError(f"{path} is not COCO Camera Traps: it has no 'images' list")
     return data
@@ -162,143 +174,6 @@ def normalised_bbox(bbox: Any, width: Any, height: Any) -> tuple[float, float, f
     return bbox[0] / width, bbox[1] / height, bbox[2] / width, bbox[3] / height
 
 
-def import_coco(
-    ws: Workspace,
-    path: Path | str,
-    *,
-    project_id: str | None = None,
-    utc_offset_minutes: int = 0,
-    prefix: str = "",
-) -> CocoImportReport:
-    """Import a COCO Camera Traps file: locations, images (as media, not fetched) and annotations.
-
-    Image times in COCO CT have no zone; ``utc_offset_minutes`` says which zone the cameras were set
-    to (0 = UTC). Importing the same file again updates the rows it made.
-    """
-    path = Path(path)
-    data = load_coco(path)
-    cats = {c["id"]: c["name"] for c in data.get("categories", [])}
-    by_key: dict[tuple[str, str | None], Any] = {}
-    for cid, name in cats.items():
-        by_key[label_to_observation(name)] = cid  # the last of synonyms wins, as on export
-    pid = project_id or f"coco-{path.stem}"
-    rep = CocoImportReport(project_id=pid)
-    with ws.db.session() as s:
-        project = s.get(Project, pid) or Project(id=pid, title="")
-        s.add(project)
-        info = data.get("info") or {}
-        project.title = str(info.get("description") or pid)[:500]
-        project.extra = {
-            **(project.extra or {}),
-            "coco": {k: v for k, v in data.items() if k not in ("images", "annotations")},
-        }
-        seq_counts: dict[Any, int] = {}
-        for img in data["images"]:
-            if img.get("seq_id") is not None:
-                seq_counts[img["seq_id"]] = seq_counts.get(img["seq_id"], 0) + 1
-        locations: dict[str, Deployment] = {}
-        media_info: dict[str, tuple[str, Any, Any]] = {}
-        for n, img in enumerate(data["images"]):
-            if "id" not in img or "file_name" not in img:
-                raise CocoError(f"image #{n + 1} in {path} needs an 'id' and a 'file_name'")
-            loc_raw = img.get("location")
-            loc_id = prefix + (str(loc_raw) if loc_raw is not None else "unknown-location")
-            dep = locations.get(loc_id) or _ensure_location(s, loc_id, pid, utc_offset_minutes)
-            if loc_id not in locations:
-                locations[loc_id] = dep
-                rep.locations += 1
-            mid = prefix + str(img["id"])
-            m = s.get(Media, mid)
-            if m is None:
-                m = Media(id=mid)
-                s.add(m)
-            file_name = img["file_name"]
-            m.deployment_id = dep.id
-            m.file_path = file_name
-            m.file_name = PurePosixPath(file_name.replace("\\", "/")).name
-            m.file_mediatype = MEDIA_TYPES.get(PurePosixPath(file_name).suffix.lower(), "image/jpeg")
-            m.available = False
-            m.width, m.height = img.get("width"), img.get("height")
-            dt_text = img.get("datetime")
-            m.camera_time = _parse_dt(dt_text) if isinstance(dt_text, str) else None
-            m.timestamp = to_utc(m.camera_time, dep.utc_offset_minutes, 0.0) if m.camera_time else None
-            m.timestamp_source = SOURCE if m.camera_time else "none"
-            seq = img.get("seq_id")
-            m.sequence_id = prefix + str(seq) if seq is not None else None
-            fnum = img.get("frame_num")
-            m.sequence_index = int(fnum) + 1 if isinstance(fnum, int | float) else None
-            unmodelled = {k: v for k, v in img.items() if k not in _IMAGE_KEYS}
-            m.extra = {"coco": unmodelled} if unmodelled else {}
-            rec = {
-                "id": mid, "file_path": file_name, "width": m.width, "height": m.height,
-                "camera_time": m.camera_time, "sequence_id": m.sequence_id, "sequence_index": m.sequence_index,
-                "location_id": dep.location_id, "extra": m.extra,
-            }  # fmt: skip
-            rendered = render_image(rec, seq_counts.get(seq) if seq is not None else None)
-            m.text_hints = _hints(rendered, img, _IMAGE_KEYS)
-            media_info[str(img["id"])] = (mid, m.width, m.height)
-            rep.images += 1
-            if n % 1000 == 999:
-                s.flush()
-        s.flush()
-        for n, ann in enumerate(data.get("annotations", [])):
-            key = str(ann.get("image_id"))
-            if key not in media_info:
-                raise CocoError(
-                    f"annotation {ann.get('id')!r} refers to image {ann.get('image_id')!r}, which is not in the file"
-                )
-            mid, w, h = media_info[key]
-            cat = cats.get(ann.get("category_id"))
-            if cat is None:
-                raise CocoError(
-                    f"annotation {ann.get('id')!r} has category {ann.get('category_id')!r}, not in 'categories'"
-                )
-            oid = prefix + str(ann["id"])
-            media = s.get(Media, mid)
-            assert media is not None
-            o = s.get(Observation, oid)
-            if o is None:
-                o = Observation(id=oid, deployment_id=media.deployment_id)
-                s.add(o)
-            o.deployment_id = media.deployment_id
-            o.media_id = mid
-            o.observation_level = "media"
-            o.observation_type, o.scientific_name = label_to_observation(cat)
-            bbox = ann.get("bbox")
-            if (box := normalised_bbox(bbox, w, h)) is not None:
-                o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = box
-            elif (rel := relative_bbox(ann.get("bbox_relative"))) is not None:
-                o.bbox_x, o.bbox_y, o.bbox_width, o.bbox_height = rel
-            else:
-                o.bbox_x = o.bbox_y = o.bbox_width = o.bbox_height = None
-            extra = {k: v for k, v in ann.items() if k not in _ANN_KEYS}
-            if bbox and not (w and h):
-                extra["bbox"] = bbox  # pixels without an image size cannot be normalised; keep as given
-            o.extra = {"coco": extra} if extra else {}
-            rec = {
-                "id": oid, "media_id": mid, "bbox_x": o.bbox_x, "bbox_y": o.bbox_y, "bbox_width": o.bbox_width,
-                "bbox_height": o.bbox_height, "width": w, "height": h, "extra": o.extra,
-            }  # fmt: skip
-            rendered = render_annotation(rec, by_key[(o.observation_type, o.scientific_name)])
-            original = {**ann, "image_id": ann.get("image_id")}
-            o.text_hints = _hints(rendered, original, _ANN_KEYS)
-            rep.annotations += 1
-            if n % 1000 == 999:
-                s.flush()
-    return rep
-
-
-def _ensure_location(s: Session, loc_id: str, project_id: str, offset: int) -> Deployment:
-    if s.get(Location, loc_id) is None:
-        s.add(Location(id=loc_id, sensitive=False))
-    dep = s.get(Deployment, loc_id)
-    if dep is None:
-        dep = Deployment(id=loc_id, project_id=project_id, location_id=loc_id, utc_offset_minutes=offset)
-        s.add(dep)
-    s.flush()
-    return dep
-
-
 def export_coco(
     ws: Workspace,
     out: Path | str,
@@ -306,7 +181,13 @@ def export_coco(
     project_id: str | None = None,
     deployment_ids: Iterable[str] | None = None,
 ) -> dict[str, int]:
-    """Write media and their media-level observations as COCO Camera Traps, streamed to the file."""
+    """Write media and their observations as COCO Camera Traps, streamed to the file.
+
+    Media-level observations are the annotations of their image; an event-level observation (a
+    person's or an imported label for a whole burst) is one ``sequence_level_annotation`` on each
+    image of its burst. The machine's burst votes (``...+sequence``) are left out: their frames'
+    own calls are already there. Every annotation says who labelled (see the module docstring).
+    """
     out = Path(out)
     counts = {"images": 0, "annotations": 0}
     with ws.db.session() as s:
@@ -323,6 +204,17 @@ def export_coco(
             # the format's convention: an empty photo is category 0, named "empty" (issue 20)
             categories.insert(0, {"id": 0, "name": "empty"})
             by_key[("blank", None)] = 0
+        next_id = max((c["id"] for c in categories if isinstance(c["id"], int)), default=0) + 1
+
+        def category_of(rec: dict[str, Any]) -> Any:
+            nonlocal next_id
+            key = (rec["observation_type"], rec["scientific_name"])
+            if key not in by_key:
+                categories.append({"id": next_id, "name": rec["scientific_name"] or rec["observation_type"]})
+                by_key[key] = next_id
+                next_id += 1
+            return by_key[key]
+
         dep_q = select(Deployment.id)
         if deployment_ids is not None:
             dep_q = dep_q.where(Deployment.id.in_(list(deployment_ids)))
@@ -349,8 +241,9 @@ def export_coco(
             f.write(',\n "images": [')
             q = (
                 select(
-                    Media.id, Media.file_path, Media.width, Media.height, Media.camera_time, Media.sequence_id,
-                    Media.sequence_index, Deployment.location_id, Media.extra, Media.text_hints,
+                    Media.id, Media.deployment_id, Media.file_path, Media.timestamp_source, Media.width, Media.height,
+                    Media.camera_time, Media.sequence_id, Media.sequence_index, Deployment.location_id, Media.extra,
+                    Media.text_hints,
                 )  # fmt: skip
                 .join(Deployment, Deployment.id == Media.deployment_id)
                 .where(Media.deployment_id.in_(deps))
@@ -359,36 +252,64 @@ def export_coco(
             sep = "\n  "
             for r in s.execute(q.execution_options(yield_per=5000, stream_results=True)).mappings():
                 rec = dict(r)
-                img = _with_hints(render_image(rec, seq_counts.get(rec["sequence_id"])), rec["text_hints"])
+                img = with_hints(render_image(rec, seq_counts.get(rec["sequence_id"])), rec["text_hints"])
                 f.write(sep + json.dumps(img, ensure_ascii=False))
                 sep = ",\n  "
                 counts["images"] += 1
             f.write('\n ],\n "annotations": [')
-            q2 = (
-                select(
-                    Observation.id, Observation.media_id, Observation.observation_type, Observation.scientific_name,
-                    Observation.bbox_x, Observation.bbox_y, Observation.bbox_width, Observation.bbox_height,
-                    Observation.extra, Observation.text_hints, Media.width, Media.height,
-                )  # fmt: skip
-                .join(Media, Media.id == Observation.media_id)
-                .where(Observation.deployment_id.in_(deps), Observation.observation_level == "media",
-                       Observation.superseded_by.is_(None))  # a decision a person replaced is not a label
-                .order_by(Observation.id)
-            )
             sep = "\n  "
-            next_id = max((c["id"] for c in categories if isinstance(c["id"], int)), default=0) + 1
-            for r in s.execute(q2.execution_options(yield_per=5000, stream_results=True)).mappings():
-                rec = dict(r)
-                key = (rec["observation_type"], rec["scientific_name"])
-                cid = by_key.get(key)
-                if cid is None:
-                    cid = next_id
-                    next_id += 1
-                    categories.append({"id": cid, "name": rec["scientific_name"] or rec["observation_type"]})
-                    by_key[key] = cid
-                ann = _with_hints(render_annotation(rec, cid), rec["text_hints"])
+            for ann in _annotations(s, deps, category_of):
                 f.write(sep + json.dumps(ann, ensure_ascii=False))
                 sep = ",\n  "
                 counts["annotations"] += 1
             f.write('\n ],\n "categories": ' + json.dumps(categories, ensure_ascii=False) + "\n}\n")
     return counts
+
+
+_WHO_COLUMNS = (Observation.count, Observation.classification_method, Observation.classified_by,
+                Observation.classification_probability)
+
+
+def _annotations(s: Session, deps: list[str], category_of: Any) -> Iterable[dict[str, Any]]:
+    """Every annotation of the deployments: media-level observations, then bursts' labels frame by frame."""
+    q = (
+        select(
+            Observation.id, Observation.media_id, Observation.observation_type, Observation.scientific_name,
+            Observation.bbox_x, Observation.bbox_y, Observation.bbox_width, Observation.bbox_height,
+            Observation.extra, Observation.text_hints, Media.width, Media.height, *_WHO_COLUMNS,
+        )  # fmt: skip
+        .join(Media, Media.id == Observation.media_id)
+        .where(Observation.deployment_id.in_(deps), Observation.observation_level == "media",
+               Observation.superseded_by.is_(None))  # a decision a person replaced is not a label
+        .order_by(Observation.id)
+    )
+    for r in s.execute(q.execution_options(yield_per=5000, stream_results=True)).mappings():
+        rec = dict(r)
+        yield with_hints(render_annotation(rec, category_of(rec)), rec["text_hints"])
+    events = (
+        select(
+            Observation.id, Observation.observation_type, Observation.scientific_name, Observation.extra,
+            *_WHO_COLUMNS, Media.id.label("media_id"), Media.text_hints.label("media_hints"),
+        )  # fmt: skip
+        .join(Media, (Media.sequence_id == Observation.event_id) & (Media.deployment_id == Observation.deployment_id))
+        .where(Observation.deployment_id.in_(deps), Observation.observation_level == "event",
+               Observation.superseded_by.is_(None),
+               or_(Observation.classified_by.is_(None), ~Observation.classified_by.endswith(MACHINE_EVENT_SUFFIX)))
+        .order_by(Observation.id, Media.timestamp, Media.id)
+    )
+    frame = 0
+    last = None
+    for r in s.execute(events.execution_options(yield_per=5000, stream_results=True)).mappings():
+        rec = dict(r)
+        frame = frame + 1 if rec["id"] == last else 1
+        last = rec["id"]
+        cid = category_of(rec)
+        came_from = {str(a.get("image_id")): a for a in (rec["extra"] or {}).get(SEQUENCE_KEY, [])}
+        image_id = with_hints({"id": rec["media_id"]}, rec["media_hints"])["id"]
+        if came_from:  # read from a COCO file: its own annotations, for the frames it labelled
+            original = came_from.get(str(image_id))
+            if original is not None:
+                yield {**original, "category_id": cid, **render_who(rec)}
+            continue
+        yield {"id": f"{rec['id']}-{frame}", "image_id": image_id, "category_id": cid,
+               "sequence_level_annotation": True, **render_who(rec)}

@@ -267,7 +267,8 @@ def import_coco_cmd(
 ) -> None:
     """Read a COCO Camera Traps file (locations, images, labels and boxes)."""
     from pardus.ingest.deployments import DeploymentError, parse_utc_offset
-    from pardus.interop.coco_ct import CocoError, import_coco
+    from pardus.interop.coco_ct import CocoError
+    from pardus.interop.coco_import import import_coco
 
     with workspace_cmd(CocoError, DeploymentError) as ws:
         rep = import_coco(ws, path, project_id=project, utc_offset_minutes=parse_utc_offset(utc_offset), prefix=prefix)

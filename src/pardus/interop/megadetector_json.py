@@ -26,6 +26,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from pardus.ingest.probe import MEDIA_TYPES
+from pardus.interop.json_input import read_json, shown
 from pardus.interop.md_classifications import (
     ClassificationError,
     Label,
@@ -124,11 +125,6 @@ def _find_media(s: Session, file: str, image_root: Path | None, deployment_id: s
     return None, many
 
 
-def _reject_constant(name: str) -> float:
-    """JSON has no NaN or Infinity; Python's reader accepts them, so they are refused here."""
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def _number(value: object) -> float | None:
     """``value`` as a finite float, or None when it is not one (booleans are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -139,45 +135,39 @@ def _number(value: object) -> float | None:
 
 def _text(value: object, what: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise MegaDetectorError(f"{what} must be text, not {_shown(value)}")
+        raise MegaDetectorError(f"{what} must be text, not {shown(value)}")
     if len(value) > limit:
         raise MegaDetectorError(f"{what} is {len(value)} characters long; Pardus keeps at most {limit}")
     return value
 
 
-def _shown(value: object) -> str:
-    """A value as the person wrote it in the file, cut short: never a Python object's repr."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _checked_detection(d: object, where: str) -> dict[str, Any]:
     """One box, checked: category id, confidence 0..1, a normalised [x, y, width, height]."""
     if not isinstance(d, dict):
-        raise MegaDetectorError(f"{where} must be an object with category, conf and bbox, not {_shown(d)}")
+        raise MegaDetectorError(f"{where} must be an object with category, conf and bbox, not {shown(d)}")
     cat = d.get("category")
     if isinstance(cat, bool) or not isinstance(cat, str | int) or not str(cat).strip():
-        raise MegaDetectorError(f"{where}: 'category' must be a category id such as \"1\", not {_shown(cat)}")
+        raise MegaDetectorError(f"{where}: 'category' must be a category id such as \"1\", not {shown(cat)}")
     conf = _number(d.get("conf"))
     if conf is None or not 0.0 <= conf <= 1.0:
-        raise MegaDetectorError(f"{where}: 'conf' must be a number from 0 to 1, not {_shown(d.get('conf'))}")
+        raise MegaDetectorError(f"{where}: 'conf' must be a number from 0 to 1, not {shown(d.get('conf'))}")
     bbox = d.get("bbox")
     numbers = [_number(v) for v in bbox] if isinstance(bbox, list) else []
     if len(numbers) != 4 or any(v is None for v in numbers):
         raise MegaDetectorError(
-            f"{where}: 'bbox' must be four numbers [x_min, y_min, width, height], not {_shown(bbox)}"
+            f"{where}: 'bbox' must be four numbers [x_min, y_min, width, height], not {shown(bbox)}"
         )
     x, y, w, h = (float(v) for v in numbers)  # type: ignore[arg-type]
     tol = BOX_TOLERANCE
     if not (-tol <= x <= 1 + tol and -tol <= y <= 1 + tol and 0 <= w <= 1 + tol and 0 <= h <= 1 + tol):
         raise MegaDetectorError(
-            f"{where}: 'bbox' {_shown(bbox)} is not normalised: x, y, width and height lie between 0 and 1"
+            f"{where}: 'bbox' {shown(bbox)} is not normalised: x, y, width and height lie between 0 and 1"
         )
     out = {**d, "category": str(cat), "conf": conf, "bbox": [x, y, w, h]}
     if "frame_number" in d:
         frame = d["frame_number"]
         if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
-            raise MegaDetectorError(f"{where}: 'frame_number' must be a whole number from 0, not {_shown(frame)}")
+            raise MegaDetectorError(f"{where}: 'frame_number' must be a whole number from 0, not {shown(frame)}")
     return out
 
 
@@ -185,7 +175,7 @@ def _checked_image(img: object, n: int, path: Path) -> dict[str, Any]:
     """One image entry, checked, with its boxes normalised; the message names the entry to fix."""
     where = f"image #{n + 1} in {path.name}"
     if not isinstance(img, dict):
-        raise MegaDetectorError(f"{where} must be an object with 'file' and 'detections', not {_shown(img)}")
+        raise MegaDetectorError(f"{where} must be an object with 'file' and 'detections', not {shown(img)}")
     if not isinstance(img.get("file"), str):
         raise MegaDetectorError(f"{where} has no 'file'")
     file = _text(img["file"], f"{where}: 'file'", MAX_PATH)
@@ -194,39 +184,15 @@ def _checked_image(img: object, n: int, path: Path) -> dict[str, Any]:
         raise MegaDetectorError(f"{where}: the file name is longer than {MAX_NAME} characters")
     failure = img.get("failure")
     if failure is not None and not isinstance(failure, str):
-        raise MegaDetectorError(f"{where}: 'failure' must be text or null, not {_shown(failure)}")
+        raise MegaDetectorError(f"{where}: 'failure' must be text or null, not {shown(failure)}")
     rate = img.get("frame_rate")
     if rate is not None and ((r := _number(rate)) is None or r <= 0):
-        raise MegaDetectorError(f"{where}: 'frame_rate' must be a positive number, not {_shown(rate)}")
+        raise MegaDetectorError(f"{where}: 'frame_rate' must be a positive number, not {shown(rate)}")
     dets = img.get("detections")
     if dets is not None and not isinstance(dets, list):
-        raise MegaDetectorError(f"{where}: 'detections' must be a list of boxes or null, not {_shown(dets)}")
+        raise MegaDetectorError(f"{where}: 'detections' must be a list of boxes or null, not {shown(dets)}")
     checked = [_checked_detection(d, f"{where}, box #{i + 1}") for i, d in enumerate(dets or [])]
     return {**img, "detections": checked if dets is not None else None}
-
-
-def _check_strings(data: object, path: Path) -> None:
-    """Refuse text no database keeps: NUL characters (PostgreSQL) and lone surrogates (UTF-8).
-
-    JSON can spell both (``\\u0000``, ``\\ud800``); found here, they are a message, not a failed
-    transaction halfway through. Walked without recursion, as deep as the JSON reader allowed.
-    """
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise MegaDetectorError(f"{path.name} holds a NUL character (\\u0000) in {_shown(item)}")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                lone = f"\\u{ord(item[exc.start]):04x}"
-                raise MegaDetectorError(f"{path.name} holds text that is not valid Unicode (a lone {lone})") from exc
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -235,18 +201,12 @@ def read_results(path: Path) -> dict[str, Any]:
     Every entry is checked first so that a bad box halfway down a file of 100,000 images stops
     the import with nothing written, and the message names the entry, not a Python exception.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=_reject_constant)
-    except (OSError, ValueError) as exc:
-        raise MegaDetectorError(f"cannot read {path} as JSON ({exc})") from exc
-    except RecursionError as exc:
-        raise MegaDetectorError(f"cannot read {path} as JSON: it is nested too deeply") from exc
+    data = read_json(path, MegaDetectorError)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise MegaDetectorError(f"{path} is not a MegaDetector results file: it has no 'images' list")
-    _check_strings(data, path)
     info = data.get("info")
     if info is not None and not isinstance(info, dict):
-        raise MegaDetectorError(f"{path.name}: 'info' must be an object, not {_shown(info)}")
+        raise MegaDetectorError(f"{path.name}: 'info' must be an object, not {shown(info)}")
     cats = data.get("detection_categories")
     if cats is not None and not (
         isinstance(cats, dict) and all(isinstance(v, str) and v.strip() for v in cats.values())

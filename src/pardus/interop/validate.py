@@ -78,6 +78,14 @@ def validate_path(path: Path | str) -> Verdict:
             return Verdict(path, "unknown", [f"cannot read {path} as JSON ({exc})"])
         if isinstance(data, dict) and ("annotations" in data or "categories" in data):
             problems = _coco_problems(data)
+            if not problems and isinstance(data.get("images"), list):
+                from pardus.interop.coco_ct import CocoError
+                from pardus.interop.coco_import import check_coco
+
+                try:  # what the importer needs beyond the format's own rules (ids that fit, boxes, counts)
+                    check_coco(data, path, "")
+                except CocoError as exc:
+                    problems = [str(exc)]
             n = len(data.get("images") or [])
             return Verdict(path, "COCO Camera Traps", problems, f"{n} images")
         if isinstance(data, dict) and "images" in data:
