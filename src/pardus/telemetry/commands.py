@@ -193,7 +193,7 @@ AgeOpt = Annotated[float, typer.Option(help="Only hotspots seen within this many
 
 
 def _fire_import(ws: Workspace, path: Path, rules_path: Path | None, buffer_km: float | None,
-                 max_age_h: float) -> str:
+                 max_age_h: float, created: list[str] | None = None) -> str:
     from datetime import timedelta
 
     from pardus.alerts.notify import channels_from
@@ -207,6 +207,8 @@ def _fire_import(ws: Workspace, path: Path, rules_path: Path | None, buffer_km: 
         rep = import_hotspots(s, parsed, rules, channels=channels_from(rules.channels),
                               buffer_m=None if buffer_km is None else buffer_km * 1000.0,
                               alert_max_age=timedelta(hours=max_age_h))
+    if created is not None:
+        created += rep.alerts_created
     msg = (f"{rep.source} ({rep.layout}): {rep.rows} rows: {rep.stored} stored, {rep.already} already stored, "
            f"{rep.duplicates} repeated in the file; {rep.in_park} in the park (within {rep.buffer_m / 1000:g} km); "
            f"{len(rep.alerts_created)} fire alerts raised, {rep.alerts_joined} hotspots joined open alerts, "
@@ -236,6 +238,22 @@ def fire_import(
             console.print(_fire_import(ws, path, rules, buffer_km, alert_max_age_h))
 
 
+def _wait_delivered(ws: Workspace, alert_ids: list[str], timeout_s: float) -> int:
+    """Wait until each alert's deliveries were tried once; returns how many are still pending."""
+    import time
+
+    from pardus.store.models import Alert
+
+    end = time.monotonic() + timeout_s
+    while True:
+        with ws.db.session() as s:
+            pending = sum(1 for a in (s.get(Alert, i) for i in alert_ids) if a is not None
+                          for d in ((a.details or {}).get("deliveries") or {}).values() if d.get("status") == "pending")
+        if not pending or time.monotonic() > end:
+            return pending
+        time.sleep(0.1)
+
+
 @fire_app.command("watch")
 def fire_watch(
     folder: Annotated[Path, typer.Argument(help="The folder a download job drops FIRMS files into.")],
@@ -246,37 +264,56 @@ def fire_watch(
     once: Annotated[bool, typer.Option(help="Look once and stop (for cron and tests).")] = False,
 ) -> None:
     """Import every FIRMS file dropped into FOLDER: done ones move to FOLDER/imported/, refused ones to
-    FOLDER/refused/ with the reason beside them. A file still being written (its size changing) waits."""
+    FOLDER/refused/ with the reason beside them. A file still being written (its size changing) waits.
+
+    The fire alerts it raises are sent to the rules' channels from here at once (a running `pardus
+    serve` learns of alerts made by another process only when it next starts); with --once it waits
+    up to 30 s for the first try of each before it stops, and what is still pending is sent by
+    `pardus serve`."""
     import time
 
-    from pardus.alerts.notify import ChannelError
-    from pardus.alerts.rules import RulesError
+    from pardus.alerts.notify import ChannelError, DeliveryWorker, channels_from
+    from pardus.alerts.rules import RulesError, load_rules
+    from pardus.telemetry.deliver import enqueue_scheduled
 
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder")
     sizes: dict[Path, int] = {}
     with workspace_cmd(RulesError, ChannelError) as ws:
-        while True:
-            dropped = [p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".gz"))]
-            for path in sorted(dropped):
-                size = path.stat().st_size
-                if sizes.get(path) != size and not once:
-                    sizes[path] = size  # seen growing or new: take it on the next look
-                    continue
-                try:
-                    msg = _fire_import(ws, path, rules, buffer_km, alert_max_age_h)
-                    dest = folder / "imported"
-                except (TelemetryError, TelemetryFileError) as exc:
-                    msg, dest = f"{path.name}: refused: {exc}", folder / "refused"
+        channels = channels_from(load_rules(rules or ws.settings.data_dir / "alert-rules.yaml").channels)
+        deliveries = DeliveryWorker(ws, channels)
+        deliveries.start()
+        sent: list[str] = []
+        try:
+            while True:
+                dropped = [p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".gz"))]
+                for path in sorted(dropped):
+                    size = path.stat().st_size
+                    if sizes.get(path) != size and not once:
+                        sizes[path] = size  # seen growing or new: take it on the next look
+                        continue
+                    created: list[str] = []
+                    try:
+                        msg = _fire_import(ws, path, rules, buffer_km, alert_max_age_h, created)
+                        dest = folder / "imported"
+                    except (TelemetryError, TelemetryFileError) as exc:
+                        msg, dest = f"{path.name}: refused: {exc}", folder / "refused"
+                        dest.mkdir(exist_ok=True)
+                        (dest / (path.name + ".reason.txt")).write_text(str(exc) + "\n")
                     dest.mkdir(exist_ok=True)
-                    (dest / (path.name + ".reason.txt")).write_text(str(exc) + "\n")
-                dest.mkdir(exist_ok=True)
-                path.replace(dest / path.name)
-                sizes.pop(path, None)
-                console.print(msg)
-            if once:
-                return
-            time.sleep(interval_s)
+                    path.replace(dest / path.name)
+                    sizes.pop(path, None)
+                    enqueue_scheduled(ws, deliveries, created, channels)  # after the commit
+                    sent += created
+                    console.print(msg)
+                if once:
+                    left = _wait_delivered(ws, sent, 30.0) if sent and channels else 0
+                    if left:
+                        console.print(f"{left} deliveries still pending: `pardus serve` sends them when it starts.")
+                    return
+                time.sleep(interval_s)
+        finally:
+            deliveries.stop()
 
 
 sensors_app = typer.Typer(help="Online sensors (smoke, PM2.5, weather, acoustic, counters): tokens and readings.",

@@ -122,6 +122,7 @@ class FireReport:
     alerts_created: list[str] = field(default_factory=list)
     alerts_joined: int = 0
     too_old_to_alert: int = 0
+    combined_joined: int = 0  # hotspots that completed a combination already raised at their camera
     buffer_m: float = DEFAULT_BUFFER_M
     note: str | None = None
 
@@ -223,4 +224,13 @@ def import_hotspots(s: Session, parsed: FirmsFile, rules: RuleSet, *, channels: 
         raise TelemetryError("another import stored some of these hotspots at the same moment; nothing was "
                              "imported from this file: run the same command again") from exc
     rep.stored = len(rows)
+    if rules.for_kind("combination"):
+        from pardus.telemetry.combine import combine_at
+
+        for row in rows:
+            if row["in_park"] and row["acquired"] >= now - alert_max_age:
+                got = combine_at(s, rules, lon=row["longitude"], lat=row["latitude"], trigger=f"firms:{row['key']}",
+                                 channels=channels, now=now)
+                rep.alerts_created += got.created
+                rep.combined_joined += got.already
     return rep

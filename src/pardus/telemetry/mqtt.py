@@ -33,6 +33,7 @@ from pardus.alerts.rules import RulesError, load_rules
 from pardus.live.broker import Broker, connection_problem
 from pardus.live.cameras import AuthError
 from pardus.store import Workspace
+from pardus.telemetry.deliver import enqueue_scheduled
 from pardus.telemetry.sensors import ID_RE, SensorError, accept_readings, readings_of
 
 log = logging.getLogger("pardus.mqtt.sensors")
@@ -134,6 +135,5 @@ class SensorGateway:
         except RulesError as exc:
             return {"ok": False, "status": 503, "error": f"the alert rules cannot be read, nothing stored: {exc}"}
         if self.deliveries is not None:  # after the commit: the deliveries are pending in the store already
-            for alert_id in posted.alerts:
-                self.deliveries.enqueue(alert_id, channels)
+            enqueue_scheduled(self.ws, self.deliveries, posted.alerts, channels)
         return {"ok": True, "stored": posted.stored, "already": posted.already, "alerts": posted.alerts}

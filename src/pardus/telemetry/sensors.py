@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from pardus.alerts.lifecycle import raise_alert
 from pardus.alerts.notify import Channel, schedule
-from pardus.alerts.rules import RuleSet
+from pardus.alerts.rules import Rule, RuleSet
 from pardus.live.cameras import AuthError, bearer, hash_token, token_matches
 from pardus.store.models import Sensor, SensorReading
 from pardus.telemetry.movebank import MAX_ERRORS_SHOWN, TelemetryFileError, decode, read_bytes
@@ -230,16 +230,36 @@ def alert_on_readings(s: Session, sensor_id: str, new: list[Reading], rules: Rul
     are given). The alert is raised at the nearest camera within the rule's ``within_m`` (else with no
     camera), kind "fire" for smoke and PM2.5 sensors and "sensor" otherwise, so a camera's smoke
     frame, a PM2.5 rise and a satellite hotspot near the same camera in the window are one fire alert
-    with the three pieces of evidence attached. Readings older than ``alert_max_age`` alert nobody.
+    with the three pieces of evidence attached. Then the ``combination`` rules are checked around the
+    sensor (``pardus.telemetry.combine``). Readings older than ``alert_max_age`` alert nobody.
     """
-    from pardus.telemetry.fire import fire_alert_kind, park_outline
-
     out = SensorAlerts()
     rules_here = rules.for_kind("sensor")
     sensor = s.get(Sensor, sensor_id)
-    if not rules_here or sensor is None or not new:
+    if sensor is None or not new:
         return out
     now = now or datetime.now(UTC)
+    _alert_on_rules(s, sensor, new, rules, rules_here, out, channels, now, alert_max_age)
+    recent = [r for r in new if r.value is not None and r.timestamp >= now - alert_max_age]
+    if recent and sensor.latitude is not None and sensor.longitude is not None and rules.for_kind("combination"):
+        from pardus.telemetry.combine import combine_at
+
+        last = max(recent, key=lambda r: r.timestamp)
+        got = combine_at(s, rules, lon=sensor.longitude, lat=sensor.latitude, channels=channels, now=now,
+                         trigger=f"sensor:{sensor_id}:{last.kind}:{last.timestamp:%Y%m%dT%H%M%S}")
+        out.created += got.created
+        out.joined += got.already
+    return out
+
+
+def _alert_on_rules(s: Session, sensor: Sensor, new: list[Reading], rules: RuleSet, rules_here: list[Rule],
+                    out: SensorAlerts, channels: Sequence[Channel], now: datetime, alert_max_age: timedelta) -> None:
+    """The ``sensor`` rules on new readings (see :func:`alert_on_readings`)."""
+    from pardus.telemetry.fire import fire_alert_kind, park_outline
+
+    if not rules_here:
+        return
+    sensor_id = sensor.id
     park = park_outline(s) if sensor.latitude is not None and sensor.longitude is not None else None
     alert_kind = "fire" if sensor.kind in FIRE_SENSORS else "sensor"
     window = timedelta(minutes=rules.window_minutes)
@@ -282,7 +302,6 @@ def alert_on_readings(s: Session, sensor_id: str, new: list[Reading], rules: Rul
             else:
                 out.joined += 1
             break  # one rule per reading
-    return out
 
 
 def series(s: Session, sensor_id: str, kind: str | None = None, start: datetime | None = None,

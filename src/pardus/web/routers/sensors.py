@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from pardus.alerts.notify import channels_from
 from pardus.alerts.rules import load_rules
 from pardus.store import Workspace
+from pardus.telemetry.deliver import enqueue_scheduled
 from pardus.telemetry.sensors import SensorError, accept_readings, authenticate, readings_of
 from pardus.web.deps import AppState, app_state
 from pardus.web.problems import HTTPProblem
@@ -37,8 +38,7 @@ def _store(state: AppState, sensor_id: str, authorization: str | None, items: li
         posted = accept_readings(s, sensor_id, authorization, items, rules, channels)
     deliveries = state.workers.get("deliveries")
     if deliveries is not None:  # after the commit: the deliveries are pending in the store already
-        for alert_id in posted.alerts:
-            deliveries.enqueue(alert_id, channels)
+        enqueue_scheduled(ws, deliveries, posted.alerts, channels)
     return {"stored": posted.stored, "already": posted.already, "alerts": posted.alerts}
 
 
