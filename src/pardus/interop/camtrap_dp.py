@@ -1065,7 +1065,7 @@ class ExportReport:
     validation: ValidationReport | None = None
 
 
-class _Redactor:
+class Redactor:
     """Blurs every exact coordinate of a sensitive place that appears in free text.
 
     Numbers are matched if they carry more decimals than the chosen precision allows and lie
@@ -1145,7 +1145,7 @@ class _Redactor:
         return o
 
 
-def _round_to(v: float, precision: float) -> float:
+def round_to(v: float, precision: float) -> float:
     return round(round(v / precision) * precision, _decimals(precision))
 
 
@@ -1221,7 +1221,7 @@ def export_camtrap_dp(
         deps = _export_deployments(s, out, dep_filter, coordinate_precision, exact_coordinates, rep)
         redactor = None
         if rep.obscured_locations:
-            redactor = _Redactor(deps.sensitive_coords, coordinate_precision)
+            redactor = Redactor(deps.sensitive_coords, coordinate_precision)
         media_stats = _export_media(ws, s, out, deps, redactor, copy_media, person_score, rep,
                                     strip_gps=not exact_coordinates, media_url=media_url)
         obs_stats = _export_observations(s, out, deps, media_stats.skipped_media, redactor, rep)
@@ -1350,14 +1350,14 @@ def _export_deployments(
             + "; ".join(problems)
             + ". Add them with `pardus deployments add ID --lat .. --lon .. --start .. --end ..`"
         )
-    red = _Redactor(deps.sensitive_coords, precision) if deps.sensitive else None
+    red = Redactor(deps.sensitive_coords, precision) if deps.sensitive else None
     f, w = _writer(out / "deployments.csv")
     with f:
         w.writerow(DEPLOYMENTS.names)
         for r in rows:
             cells = apply_hints(render_deployment(r), DEPLOYMENTS.names, r["text_hints"])
             if r["id"] in deps.sensitive:
-                lat, lon = _round_to(r["latitude"], precision), _round_to(r["longitude"], precision)
+                lat, lon = round_to(r["latitude"], precision), round_to(r["longitude"], precision)
                 cells[3], cells[4] = format_number(lat), format_number(lon)
                 cell_m = math.ceil(precision * METERS_PER_DEGREE * math.sqrt(2) / 2)
                 cells[5] = str(max(int(r["coordinate_uncertainty"] or 0), cell_m))
@@ -1390,7 +1390,7 @@ def _export_media(
     s: Session,
     out: Path,
     deps: _Deps,
-    redactor: _Redactor | None,
+    redactor: Redactor | None,
     copy_media: bool,
     person_score: float,
     rep: ExportReport,
@@ -1501,7 +1501,7 @@ class _ObsStats:
 
 
 def _export_observations(
-    s: Session, out: Path, deps: _Deps, skipped_media: int, redactor: _Redactor | None, rep: ExportReport
+    s: Session, out: Path, deps: _Deps, skipped_media: int, redactor: Redactor | None, rep: ExportReport
 ) -> _ObsStats:
     stats = _ObsStats()
     codes = dict(s.execute(select(Individual.id, Individual.code)).all())
@@ -1590,7 +1590,7 @@ def _export_observations(
     return stats
 
 
-def _export_individuals(s: Session, path: Path, ids: set[str], redactor: _Redactor | None) -> int:
+def _export_individuals(s: Session, path: Path, ids: set[str], redactor: Redactor | None) -> int:
     codes = dict(s.execute(select(Individual.id, Individual.code)).all())
 
     def code_of(i: str | None) -> str:

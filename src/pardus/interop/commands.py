@@ -385,3 +385,30 @@ def export_camtrapr_cmd(
         files = export_camtrapr(ws, out, plot, year, species=species, threshold_minutes=threshold_minutes)
     console.print(f"[bold green]Written:[/] {files.records} independent records to {files.record_table}, "
                   f"{files.stations} stations to {files.camera_operation}")
+
+
+@export_app.command("individuals")
+def export_individuals_cmd(
+    out: Annotated[Path, typer.Argument(help="A .json file, or a folder for the two CSV tables.")],
+    species: Annotated[str | None, typer.Option(help="Only individuals of this species (or genus).")] = None,
+    code: Annotated[list[str] | None, typer.Option(help="Only this individual (repeat for several).")] = None,
+    coordinate_precision: Annotated[
+        float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
+    ] = 0.1,
+) -> None:
+    """Write the individuals catalogue on its own: each animal and the photos people confirmed, per flank.
+
+    Sensitive places leave rounded, exact coordinates in notes blurred; the machine's proposals are
+    not part of it.
+
+    Example: pardus export individuals leopards-2024.json --species "Panthera pardus"
+    """
+    from pardus.interop.individuals import IndividualsExportError, export_individuals
+
+    with workspace_cmd(IndividualsExportError) as ws:
+        rep = export_individuals(ws, out, species=species, codes=code, coordinate_precision=coordinate_precision)
+    console.print(f"[bold green]Written:[/] {rep.individuals} individuals, {rep.photos} confirmed photos to "
+                  + ", ".join(str(f) for f in rep.files))
+    if rep.obscured_locations:
+        console.print(f"{len(rep.obscured_locations)} sensitive place(s) rounded to {coordinate_precision:g} degrees"
+                      f" ({rep.redacted_values} mention(s) in notes blurred).")
