@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import lzma
 import os
 import re
 import socket
+import struct
 import time
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -235,11 +238,20 @@ def open_card(source: Path) -> Iterator[list[CardEntry]]:
         raise CardError(f"{source} does not exist: give the card folder (the one holding DCIM) or a .zip")
     if source.is_file():
         if not zipfile.is_zipfile(source):
+            try:
+                with open(source, "rb") as f:
+                    cut = f.read(4) == b"PK\x03\x04"
+            except OSError as exc:
+                raise CardError(f"{source} cannot be read ({exc.strerror}); check its permissions") from exc
+            if cut:  # the files' headers are there, the directory at the end is not
+                raise CardError(f"{source} starts like a zip but its directory at the end is missing or damaged "
+                                "(was the copy cut short?); copy the card again")
             raise CardError(f"{source} is a file but not a .zip archive: give a card folder or a .zip of it")
         try:
             zf = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise CardError(f"{source} cannot be opened as a zip ({exc}); copy the card again") from exc
+        except _ZIP_ERRORS as exc:  # a damaged directory, a name not in the encoding the zip claims, ...
+            raise CardError(f"{source} cannot be opened as a zip ({type(exc).__name__}: {str(exc)[:200]}); "
+                            "copy the card again") from exc
         with zf:
             yield _zip_entries(zf)
         return
@@ -277,18 +289,56 @@ def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
     return _unsafe_member(info.filename)
 
 
+# What zipfile raises on a damaged or hostile archive: bad CRC, a local header naming another file,
+# overlapping entries (BadZipFile), an encrypted member (RuntimeError), a compression method it
+# lacks (NotImplementedError), a broken deflate/bzip2/lzma stream (zlib.error, OSError, LZMAError),
+# a name not in the encoding the zip claims (UnicodeDecodeError), data ending early (EOFError).
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError, EOFError, zlib.error,
+               lzma.LZMAError, struct.error)
+
+
+def _zip_time(info: zipfile.ZipInfo) -> datetime | None:
+    """The member's time, or None when the archive holds no real date (month 0, day 0, hour 31...)."""
+    try:
+        return datetime(*info.date_time)
+    except (ValueError, TypeError):
+        return None
+
+
+def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    """Read one member whole; any failure of the archive becomes an OSError naming what is wrong,
+    which the import records against that file while the rest of the card goes on."""
+
+    def read() -> bytes:
+        try:
+            return zf.read(info)  # zipfile stops at the declared size, checked before (_zip_member_problem)
+        except NotImplementedError as exc:
+            raise OSError(f"the zip stores it with a compression Pardus cannot read (method {info.compress_type}); "
+                          "unzip the card and import the folder") from exc
+        except RuntimeError as exc:  # zipfile's words for an encrypted member
+            raise OSError("the file is encrypted in the zip (password protected); unzip the card with its "
+                          "password and import the folder") from exc
+        except _ZIP_ERRORS as exc:
+            raise OSError(f"the zip's copy of it is damaged ({type(exc).__name__}: {str(exc)[:200]}); copy the "
+                          "card again") from exc
+
+    return read
+
+
 def _zip_entries(zf: zipfile.ZipFile) -> list[CardEntry]:
     infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: natural_key(i.filename))
-    return [
-        CardEntry(
-            info.filename,
-            info.file_size,
-            datetime(*info.date_time),
-            lambda info=info: zf.read(info),  # zipfile stops at the declared size, checked above
-            problem=_zip_member_problem(info),
-        )
-        for info in infos
-    ]
+    times: dict[str, int] = {}
+    entries = []
+    for info in infos:
+        problem = _zip_member_problem(info)
+        times[info.filename] = times.get(info.filename, 0) + 1
+        if problem is None and times[info.filename] > 1:
+            # Unzipping keeps only one of them: which is the card's own file cannot be told.
+            problem = ("the zip holds more than one file under this name; only the first was imported. Unzip "
+                       "the card and check which is the camera's")
+        entries.append(CardEntry(info.filename, info.file_size, _zip_time(info), _zip_reader(zf, info),
+                                 problem=problem))
+    return entries
 
 
 def _classify(rel_path: str) -> tuple[str | None, str | None]:
@@ -449,7 +499,9 @@ class _Importer:
         return ImportItem(
             run_id=self.report.run_id,
             path=path if len(path) <= MAX_FILE_PATH else path[: MAX_FILE_PATH - 1] + "…",
-            size=entry.size,
+            # The column is 32-bit: a member declaring gigabytes (refused, its size in the message) must not
+            # stop the whole import with PostgreSQL's "integer out of range" at the commit.
+            size=entry.size if entry.size < 1 << 31 else None,
             status=status,
             message=message,
             **kw,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -138,32 +139,139 @@ def read_camera_metadata(data: bytes) -> CameraMetadata:
     )
 
 
-def without_gps(jpeg: bytes) -> bytes:
-    """The same JPEG with the GPS block of its EXIF removed and nothing else changed: the segments are
-    rewritten, the picture is not re-encoded. For copies that leave the store (a published photo must
-    not carry the exact place of an endangered animal); originals are never touched. Bytes that are
-    not a JPEG with EXIF GPS come back as they were."""
-    from PIL import Image
+# The GPS block is found the way the most lenient reader finds it, not only where a tidy file keeps
+# it: exifread walks a header whose segment markers are damaged, accepts "Exif" followed by any
+# two bytes, and reads a TIFF block as little-endian when it starts with "I", big-endian otherwise,
+# without checking the 42. So every "Exif" in the file is taken as such a block and scrubbed in
+# place (a copy that leaks the den is worse than a copy that is odd).
+_EXIF = b"Exif"
+_GPS_IFD, _EXIF_IFD, _INTEROP_IFD = 0x8825, 0x8769, 0xA005
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_MAX_IFDS = 16  # per block: IFD0, its thumbnail IFD, the camera's block, interop; more is a loop or a bomb
+_MAX_ENTRIES = 200_000  # IFD entries looked at in one file (a camera's header has a few hundred)
+# XMP packets (APP1) can carry the place too (exif:GPSLatitude="43,7.40N"), written by photo
+# managers and tagging tools; each GPS property is blanked with spaces, which keeps the XML valid.
+_XMP_HEADERS = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+_XMP_GPS = re.compile(rb"""<([\w.-]+:GPS[\w.-]*)\b[^>]*?/>|<([\w.-]+:GPS[\w.-]*)\b.*?</\2\s*>"""
+                      rb"""|[\w.-]+:GPS[\w.-]*\s*=\s*(?:"[^"]*"|'[^']*')""", re.DOTALL)
 
+
+class _TooMuch(Exception):
+    """A header built to make the scrubbing slow: the copy loses its EXIF instead."""
+
+
+class _Scrubber:
+    """Takes the GPS out of every TIFF block of one file, in place, within a work budget."""
+
+    def __init__(self, buf: bytearray) -> None:
+        self.buf, self.budget = buf, _MAX_ENTRIES
+
+    def block(self, tiff: int) -> bool:
+        """Remove every GPS pointer from the TIFF block at ``tiff`` (IFD0, the IFDs chained after
+        it, the camera's and the interop block) and zero the GPS block each pointed to. Nothing
+        else moves, so a damaged block is cleaned as well as a tidy one. True when one was found."""
+        buf = self.buf
+        if tiff + 8 > len(buf):
+            return False
+        self.end = "<" if buf[tiff] == ord("I") else ">"
+        first = self.u32(tiff + 4)
+        todo, seen, removed = ([first] if first else []), set(), False
+        while todo and len(seen) < _MAX_IFDS:
+            ifd = tiff + todo.pop()
+            n = self.u16(ifd)
+            if ifd in seen or n is None:
+                continue
+            seen.add(ifd)
+            fit = min(n, (len(buf) - ifd - 2) // 12)  # a cut file holds only some of the entries
+            self.budget -= fit
+            if self.budget < 0:
+                raise _TooMuch
+            cut = ifd + 2 + 12 * fit
+            if fit < n and self.u16(cut) == _GPS_IFD:  # readers take what is left of a cut entry too
+                buf[cut:cut + 12] = bytes(len(buf[cut:cut + 12]))
+                removed = True
+            for entry in reversed(self.entries(ifd, fit, _GPS_IFD)):  # from the last: earlier offsets stay true
+                value = self.u32(entry + 8)
+                if value is not None:
+                    self.zero_ifd(tiff, tiff + value)
+                tail = min(ifd + 2 + 12 * n + 4, len(buf))  # later entries and the next pointer move up
+                buf[entry:tail - 12] = buf[entry + 12:tail]
+                buf[tail - 12:tail] = bytes(12)
+                n -= 1
+                struct.pack_into(self.end + "H", buf, ifd, n)
+                removed = True
+            for tag in (_EXIF_IFD, _INTEROP_IFD):
+                todo += [v for e in self.entries(ifd, n, tag)[:_MAX_IFDS] if (v := self.u32(e + 8))]
+            following = self.u32(ifd + 2 + 12 * n)
+            if following:
+                todo.append(following)
+            del todo[_MAX_IFDS:]
+        return removed
+
+    def u16(self, at: int) -> int | None:
+        return struct.unpack(self.end + "H", self.buf[at:at + 2])[0] if 0 <= at <= len(self.buf) - 2 else None
+
+    def u32(self, at: int) -> int | None:
+        return struct.unpack(self.end + "I", self.buf[at:at + 4])[0] if 0 <= at <= len(self.buf) - 4 else None
+
+    def entries(self, ifd: int, n: int, tag: int) -> list[int]:
+        """Offsets of the entries of ``ifd`` with ``tag``, found by ``bytes.find`` (fast on 65,535)."""
+        first, stop, pattern = ifd + 2, ifd + 2 + 12 * n, struct.pack(self.end + "H", tag)
+        found, k = [], self.buf.find(pattern, first, stop)
+        while k >= 0:
+            if (k - first) % 12 == 0:
+                found.append(k)
+            k = self.buf.find(pattern, k + 1, stop)
+        return found
+
+    def zero_ifd(self, tiff: int, ifd: int) -> None:
+        """Zero a GPS IFD: its entries, the values they point to (the coordinates), its count and
+        next pointer, as far as they lie inside the file."""
+        buf, n = self.buf, self.u16(ifd)
+        if n is None:
+            return
+        for i in range(min(n, 512)):  # GPS has 32 tags; more is hostile, and its pointer goes anyway
+            entry = ifd + 2 + 12 * i
+            kind, count, value = self.u16(entry + 2), self.u32(entry + 4), self.u32(entry + 8)
+            size = min(_TIFF_SIZES.get(kind or 0, 1) * (count or 0), 4096)
+            if size > 4 and value is not None:
+                at = tiff + value
+                buf[at:at + size] = bytes(len(buf[at:at + size]))
+        stop = ifd + 2 + 12 * n + 4
+        buf[ifd:stop] = bytes(len(buf[ifd:stop]))
+
+
+def without_gps(jpeg: bytes) -> bytes:
+    """The same JPEG without the place it was taken, for copies that leave the store (a published
+    photo must not carry the exact place of an endangered animal); originals are never touched.
+
+    The EXIF GPS block is removed in place (its pointer taken out, its entries and coordinates
+    zeroed) in every EXIF block of the file, and GPS properties in XMP packets are blanked; every
+    other byte stays where it was, so the picture, the camera's data and the file's structure are
+    kept. A header built to make this slow loses its EXIF markers instead (no reader finds the
+    block then). Bytes that are not a JPEG, and JPEGs with no place in them, come back as they
+    were. Never raises: it serves photos to viewers and fills exports, where a damaged header must
+    not stop the rest."""
     if not jpeg.startswith(b"\xff\xd8"):
         return jpeg
-    i = 2
-    while i + 4 <= len(jpeg) and jpeg[i] == 0xFF:
-        marker = jpeg[i + 1]
-        if marker == 0xDA:  # start of scan: the metadata is behind us
-            break
-        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
-        segment = jpeg[i + 4:i + 2 + length]
-        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
-            exif = Image.Exif()
-            exif.load(segment)
-            if 0x8825 not in exif:
-                return jpeg
-            exif.get_ifd(0x8769)  # load the camera's own block so it is written back whole
-            del exif[0x8825]
-            new = exif.tobytes()
-            if len(new) + 2 > 0xFFFF:
-                return jpeg
-            return jpeg[:i + 2] + (len(new) + 2).to_bytes(2, "big") + new + jpeg[i + 2 + length:]
-        i += 2 + length
-    return jpeg
+    buf = bytearray(jpeg)
+    changed, scrub = False, _Scrubber(buf)
+    try:
+        at = buf.find(_EXIF)
+        while at >= 0:
+            changed |= scrub.block(at + 6)  # "Exif", two bytes readers do not check, the TIFF block
+            at = buf.find(_EXIF, at + 1)
+    except _TooMuch:
+        buf[:] = jpeg.replace(_EXIF, b"Exi\x00")
+        changed = True
+    for header in _XMP_HEADERS:
+        at = buf.find(header)
+        while at >= 0:
+            region = slice(at, min(len(buf), at + 0xFFFF))
+            packet = bytes(buf[region])
+            blanked = _XMP_GPS.sub(lambda m: b" " * len(m.group(0)), packet)
+            if blanked != packet:
+                buf[region] = blanked
+                changed = True
+            at = buf.find(header, at + 1)
+    return bytes(buf) if changed else jpeg

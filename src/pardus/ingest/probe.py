@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,17 +86,22 @@ def probe_image(data: bytes, thumb_size: int = 320) -> Probe:
         raise NotMediaError(f"not a JPEG photo: the file holds {describe_bytes(data)}")
     try:
         img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise NotMediaError(f"not a readable JPEG ({exc})") from exc
+    except UnidentifiedImageError as exc:  # its text names a Python object, not the file: not for people
+        raise NotMediaError("not a readable JPEG: it starts like one, but its header is damaged") from exc
     except Image.DecompressionBombError as exc:  # Pillow's own limit, twice its warning size
         raise NotMediaError(f"the photo's header declares far more than {MAX_PHOTO_PIXELS // 1_000_000} megapixels "
                             "(no camera trap writes that many); damaged or hostile, not decoded") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:  # Pillow's words for a cut header
+        raise NotMediaError(f"not a readable JPEG: its header is cut short or damaged ({exc})") from exc
     width, height = img.size
     if width * height > MAX_PHOTO_PIXELS:
         raise NotMediaError(f"the photo's header declares {width} x {height} pixels "
                             f"({width * height / 1e6:.0f} megapixels, more than any camera trap's "
                             f"{MAX_PHOTO_PIXELS // 1_000_000}); damaged or hostile, not decoded")
-    exif_orientation = img.getexif().get(0x0112)
+    try:
+        exif_orientation = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on a damaged EXIF block; the picture is still whole
+        exif_orientation = None
     if exif_orientation in SWAPPING_ORIENTATIONS:
         width, height = height, width
     mode = img.mode
