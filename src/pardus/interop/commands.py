@@ -370,21 +370,25 @@ def export_camtrapr_cmd(
     year: Annotated[int, typer.Option(help="The year (local to the cameras).")],
     species: Annotated[str, typer.Option(help="Focus species of the report the tables match.")] = "Panthera pardus",
     threshold_minutes: Annotated[float, typer.Option(help="Minutes between independent records.")] = 30.0,
+    occasion_days: Annotated[int, typer.Option(help="Days per occasion of the detection histories.")] = 7,
 ) -> None:
-    """Write camtrapR's record table and camera operation matrix of one plot and year.
+    """Write camtrapR's record table, camera operation matrix and detection histories of one plot and year.
 
-    One row per independent event the plot-year report counts; read them in R with read.csv and
-    camtrapR's detectionHistory / spatialDetectionHistory.
+    One row per independent event the plot-year report counts; read them in R with read.csv. Each
+    species' detection history and effort are what camtrapR's detectionHistory(day1 = "survey",
+    includeEffort = TRUE) writes from those tables, under camtrapR's file names.
 
-    Example: pardus export camtrapr r-tables --plot North --year 2024
+    Example: pardus export camtrapr r-tables --plot North --year 2024 --occasion-days 7
     """
-    from pardus.interop.camtrapr import export_camtrapr
+    from pardus.interop.camtrapr import CamtraprError, export_camtrapr
     from pardus.stats.report import ReportError
 
-    with workspace_cmd(ReportError) as ws:
-        files = export_camtrapr(ws, out, plot, year, species=species, threshold_minutes=threshold_minutes)
+    with workspace_cmd(ReportError, CamtraprError) as ws:
+        files = export_camtrapr(ws, out, plot, year, species=species, threshold_minutes=threshold_minutes,
+                                occasion_days=occasion_days)
     console.print(f"[bold green]Written:[/] {files.records} independent records to {files.record_table}, "
-                  f"{files.stations} stations to {files.camera_operation}")
+                  f"{files.stations} stations to {files.camera_operation}, detection histories of "
+                  f"{len(files.detection_histories)} species ({occasion_days}-day occasions)")
 
 
 @export_app.command("individuals")
