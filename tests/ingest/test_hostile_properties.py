@@ -316,3 +316,18 @@ def test_zip_damage_named_per_file_and_the_card_goes_on(workspace: Workspace, tm
     cut.write_bytes(card.read_bytes()[: raw.find(b"PK\x01\x02")])
     with pytest.raises(CardError, match="directory at the end is missing"):
         import_card(workspace, cut, "Z2")
+
+
+def test_a_header_built_to_stall_the_gps_scrubber_is_cleaned_quickly() -> None:
+    """65,535-entry IFDs full of GPS pointers, five times over: the copy comes back at once, same
+    length, and neither reader finds a GPS block in it (past its work budget the scrubber takes the
+    EXIF markers away rather than keep a viewer waiting)."""
+    import time
+
+    n = 65535
+    ifd = struct.pack("<H", n) + struct.pack("<HHII", 0x8825, 4, 1, 8) * n + struct.pack("<I", 0)
+    data = b"\xff\xd8" + (b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd) * 5 + b"\xff\xd9"
+    started = time.perf_counter()
+    out = without_gps(data)
+    assert time.perf_counter() - started < 10
+    assert len(out) == len(data) and _gps_tags(out) == []

@@ -190,15 +190,9 @@ class _Scrubber:
             if fit < n and self.u16(cut) == _GPS_IFD:  # readers take what is left of a cut entry too
                 buf[cut:cut + 12] = bytes(len(buf[cut:cut + 12]))
                 removed = True
-            for entry in reversed(self.entries(ifd, fit, _GPS_IFD)):  # from the last: earlier offsets stay true
-                value = self.u32(entry + 8)
-                if value is not None:
-                    self.zero_ifd(tiff, tiff + value)
-                tail = min(ifd + 2 + 12 * n + 4, len(buf))  # later entries and the next pointer move up
-                buf[entry:tail - 12] = buf[entry + 12:tail]
-                buf[tail - 12:tail] = bytes(12)
-                n -= 1
-                struct.pack_into(self.end + "H", buf, ifd, n)
+            gps = self.entries(ifd, fit, _GPS_IFD)
+            if gps:
+                n = self.drop_entries(tiff, ifd, n, fit, gps)
                 removed = True
             for tag in (_EXIF_IFD, _INTEROP_IFD):
                 todo += [v for e in self.entries(ifd, n, tag)[:_MAX_IFDS] if (v := self.u32(e + 8))]
@@ -207,6 +201,24 @@ class _Scrubber:
                 todo.append(following)
             del todo[_MAX_IFDS:]
         return removed
+
+    def drop_entries(self, tiff: int, ifd: int, n: int, fit: int, gps: list[int]) -> int:
+        """Take the GPS entries out of ``ifd`` in one pass (the others and the next-IFD pointer move
+        up, the freed bytes are zeroed) after zeroing the blocks they point to; returns the new count.
+        A real file has one; a header with thousands has its pointers dropped, only 16 blocks zeroed."""
+        buf, first = self.buf, ifd + 2
+        table = bytes(buf[first:min(first + 12 * n + 4, len(buf))])  # the entries and the next pointer
+        for entry in gps[:_MAX_IFDS]:
+            value = self.u32(entry + 8)
+            if value is not None:
+                self.zero_ifd(tiff, tiff + value)
+        dropped = {(e - first) // 12 for e in gps}
+        kept = b"".join(table[12 * i:12 * i + 12] for i in range(fit) if i not in dropped)
+        rest = table[12 * fit:]  # entries cut off by the end of the file, and the next pointer
+        new = kept + rest
+        buf[first:first + len(table)] = new + bytes(len(table) - len(new))
+        struct.pack_into(self.end + "H", buf, ifd, n - len(dropped))
+        return n - len(dropped)
 
     def u16(self, at: int) -> int | None:
         return struct.unpack(self.end + "H", self.buf[at:at + 2])[0] if 0 <= at <= len(self.buf) - 2 else None
