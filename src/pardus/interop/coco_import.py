@@ -84,7 +84,12 @@ def _finite(v: object) -> bool:
 
 
 def _whole(v: object, least: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+    """A whole number from ``least`` that the store's 32-bit columns keep (frame_num + 1 included):
+    a larger one was a DataError on PostgreSQL and an OverflowError on SQLite at the import's end."""
+    return isinstance(v, int) and not isinstance(v, bool) and least <= v < MAX_WHOLE
+
+
+MAX_WHOLE = 2**31 - 1
 
 
 def _key(what: str, v: object, prefix: str, where: str) -> str:
