@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import struct
 import zipfile
 from datetime import datetime
@@ -331,3 +332,81 @@ def test_a_header_built_to_stall_the_gps_scrubber_is_cleaned_quickly() -> None:
     out = without_gps(data)
     assert time.perf_counter() - started < 10
     assert len(out) == len(data) and _gps_tags(out) == []
+
+
+# COCO Camera Traps ------------------------------------------------------------------------------
+
+EXTREME = st.one_of(
+    st.integers(-(2**70), 2**70), st.sampled_from([2**31 - 2, 2**31 - 1, 2**31, 2**63, -1, 0]),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.text(max_size=12), st.sampled_from(["\x00", "\ud800", "\u202e", "x" * 5000, "9999-12-31 23:59:59",
+                                           "0001-01-01 00:00:00", "2024-02-30 25:61:61", "٢٠٢٤-٠٦-٠١ ٢١:٠٠:٠٠"]),
+    st.lists(st.integers(), max_size=3), st.recursive(st.none(), lambda c: st.lists(c, max_size=2), max_leaves=40),
+)
+# First the smallest number each database refuses (hypothesis tries early items of a list most).
+PAST_THE_COLUMNS = st.sampled_from([2**31, 2**63, 2**31 - 1, 2**31 - 2, 2**32, 2**63 - 1, 2**70, -(2**63), -1])
+# Numbers first: hypothesis tries the early items of a list most, and numbers are where columns end.
+IMAGE_FIELDS = ["width", "frame_num", "height", "datetime", "id", "file_name", "seq_id", "location", "extra_field"]
+ANN_FIELDS = ["count", "bbox", "bbox_relative", "classification_probability", "id", "image_id", "category_id",
+              "sequence_level_annotation", "classified_by", "classification_method"]
+
+
+@st.composite
+def coco_docs(draw: st.DrawFn) -> dict[str, object]:
+    """A good file of 1-3 photos of a leopard burst, then one to three of its values made hostile:
+    most examples are one bad value away from importing, so both answers are exercised."""
+    n = draw(st.integers(1, 3))
+    doc: dict[str, list[dict[str, object]]] = {
+        "images": [{"id": i, "file_name": f"cam/IMG_{i}.JPG", "width": 640, "height": 480,
+                    "datetime": "2024-06-01 21:00:00", "seq_id": "s1", "frame_num": i, "location": "L1"}
+                   for i in range(n)],
+        "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 2, 30, 40], "count": 1,
+                         "sequence_level_annotation": False} for i in range(n)],
+        "categories": [{"id": 1, "name": "Panthera pardus"}],
+    }
+    for _ in range(draw(st.integers(1, 3))):
+        section = draw(st.sampled_from(["images"] * 4 + ["annotations"] * 4 + ["categories"]))
+        item = draw(st.sampled_from(doc[section]))
+        key = draw(st.sampled_from({"images": IMAGE_FIELDS, "annotations": ANN_FIELDS,
+                                    "categories": ["id", "name"]}[section]))
+        item[key] = draw(st.one_of(PAST_THE_COLUMNS, EXTREME))
+    return doc
+
+
+def _coco_rows(ws: Workspace) -> tuple[int, ...]:
+    from pardus.store.models import Location, Observation, Project
+
+    with ws.db.session() as s:
+        return tuple(s.scalar(select(func.count()).select_from(m)) or 0
+                     for m in (Media, Observation, Deployment, Location, Project))
+
+
+@settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=100)
+@given(st.one_of(coco_docs().map(lambda d: json.dumps(d).encode()),  # NaN and Infinity as Python writes them
+                 st.binary(max_size=200), st.binary(max_size=60).map(lambda b: b'{"images": [' + b)),
+       st.sampled_from([-720, 0, 840]))
+@example(json.dumps({"images": [{"id": 1, "file_name": "cam/IMG_1.JPG", "width": 640, "height": 480,
+                                 "datetime": "9999-12-31 23:59:59"}], "annotations": [],
+                     "categories": []}).encode(), -720)
+def test_coco_import_property_numbers_past_the_columns_text_no_database_keeps_and_raw_bytes(
+        workspace: Workspace, tmp_path_factory: pytest.TempPathFactory, raw: bytes, offset: int) -> None:
+    """Numbers past what the store's columns hold (2^31, 2^63, 2^70), NaN and Infinity, NUL and lone
+    surrogates, times outside the calendar with a zone pushing them further, deep nesting and bytes
+    that are no JSON or no UTF-8: imported whole, or refused whole with a CocoError naming the item
+    and nothing written. (tests/interop/test_coco_counts_sequences.py covers well-formed shapes.)"""
+    from pardus.interop.coco_ct import CocoError
+    from pardus.interop.coco_import import import_coco
+
+    path = tmp_path_factory.mktemp("coco") / "hostile.json"
+    path.write_bytes(raw)
+    before = _coco_rows(workspace)
+    try:
+        rep = import_coco(workspace, path, utc_offset_minutes=offset, prefix=f"h{next(_serial)}/")
+    except CocoError as exc:
+        assert str(exc) and " object at 0x" not in str(exc)
+        assert _coco_rows(workspace) == before, "a refused file left rows behind"
+        return
+    doc = json.loads(raw)
+    assert rep.images == len(doc["images"]) and rep.annotations == len(doc.get("annotations", []))
+    with workspace.db.session() as s:
+        assert all(t is None or 1 <= t.year <= 9999 for t in s.scalars(select(Media.timestamp)))
