@@ -416,3 +416,64 @@ def export_individuals_cmd(
     if rep.obscured_locations:
         console.print(f"{len(rep.obscured_locations)} sensitive place(s) rounded to {coordinate_precision:g} degrees"
                       f" ({rep.redacted_values} mention(s) in notes blurred).")
+
+
+@export_app.command("wildlife-insights")
+def export_wildlife_insights_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write the four tables (projects, cameras, ...) into.")],
+    project: Annotated[str | None, typer.Option(help="Project to export, if the store holds several.")] = None,
+    deployment: Deployments = None,
+    wi_project_id: Annotated[str | None, typer.Option(help="The project's id in Wildlife Insights.")] = None,
+    project_field: Annotated[list[str] | None, typer.Option(
+        help="A project template column Pardus does not know, as KEY=VALUE (repeat), e.g. country_code=RUS.")
+    ] = None,
+    coordinate_precision: Annotated[
+        float, typer.Option(help="Degrees to round sensitive places to (0.1 is about 11 km).")
+    ] = 0.1,
+    media_url: Annotated[str | None, typer.Option(
+        help="Put before each photo's <deployment>/<path> in 'location' (where the photos are uploaded).")] = None,
+) -> None:
+    """Write Wildlife Insights' bulk-upload tables: people's identifications, local times, sensitive places rounded.
+
+    Example: pardus export wildlife-insights wi-2024 --project-field country_code=RUS --media-url gs://bucket/
+    """
+    from pardus.interop.wildlife_insights import WildlifeInsightsError, export_wildlife_insights
+
+    fields: dict[str, str] = {}
+    for item in project_field or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _fail(f"--project-field takes KEY=VALUE, not {item[:60]!r}")
+        fields[key.strip()] = value.strip()
+    with workspace_cmd(WildlifeInsightsError) as ws:
+        rep = export_wildlife_insights(ws, out, project_id=project, deployment_ids=deployment,
+                                       wi_project_id=wi_project_id, project_fields=fields,
+                                       coordinate_precision=coordinate_precision, media_url=media_url)
+    console.print("[bold green]Written:[/] " + ", ".join(f"{v} {k}" for k, v in rep.counts.items()) + f" in {out}")
+    if rep.obscured_locations:
+        console.print(f"{len(rep.obscured_locations)} sensitive place(s) rounded to {coordinate_precision:g} degrees.")
+    for w in rep.warnings:
+        console.print(f"[yellow]Note:[/] {w}")
+
+
+@import_app.command("wildlife-insights")
+def import_wildlife_insights_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder with deployments.csv and images.csv (and projects, cameras).")],
+    utc_offset: Annotated[str, typer.Option(help="Zone the camera clocks were set to, e.g. +10:00.")] = "+00:00",
+    prefix: Annotated[str, typer.Option(help="Put this before every ID.")] = "",
+) -> None:
+    """Read Wildlife Insights tables (bulk-upload templates or a project download).
+
+    People's identifications become human observations, Wildlife Insights' computer vision machine
+    ones; the tables are checked whole first, and a bad line refuses them with file, line and column.
+
+    Example: pardus import wildlife-insights wi-download/ --utc-offset +10:00
+    """
+    from pardus.ingest.deployments import DeploymentError, parse_utc_offset
+    from pardus.interop.wi_import import import_wildlife_insights
+    from pardus.interop.wildlife_insights import WildlifeInsightsError
+
+    with workspace_cmd(WildlifeInsightsError, DeploymentError) as ws:
+        rep = import_wildlife_insights(ws, folder, utc_offset_minutes=parse_utc_offset(utc_offset), prefix=prefix)
+    console.print("[bold green]Done:[/] " + ", ".join(f"{v} {k}" for k, v in rep.counts.items())
+                  + f" (project {rep.project_id})")

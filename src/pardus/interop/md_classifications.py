@@ -364,6 +364,7 @@ def write_observations(
             classification_probability=float(pairs[0][1]),
             extra={"stage": SPECIES_STAGE, "detection_id": detection_ids[i],
                    "source": {"label": cls_categories.get(str(pairs[0][0]), text), "detector_conf": d["conf"],
+                              "taxonomy": text if is_speciesnet_taxonomy(text) else None,
                               "frame_number": d.get("frame_number"),
                               "others": [[cls_categories.get(str(c), str(c)), float(p)] for c, p in pairs[1:5]]}},
         ))  # fmt: skip
