@@ -78,6 +78,16 @@ def test_leaving_toward_the_village_raises_one_alert_with_the_fixes(workspace_sq
         # The same fixes again raise nothing twice.
         again = conflict_alerts(s, ["TAG-LEO7"], rules, now=NOW)
         assert (again.created, again.already) == ([], 1)
+        # What a chat channel or a viewer gets: the collar's places rounded to 0.1 deg, distances to the
+        # kilometre (a trusted channel or a ranger gets them exact); the nearest camera's place follows
+        # its location's own sensitive flag, as for every alert.
+        from pardus.alerts.lifecycle import alert_payload
+
+        exact, public = (alert_payload(s, alert, exact_location=e)["evidence"] for e in (True, False))
+        assert exact == ev
+        assert public["longitude"] == 131.4 and public["distance_to_village_m"] % 1000 == 0
+        assert {(f["latitude"], f["longitude"]) for f in public["fixes"]} <= {(42.9, 131.3), (42.9, 131.4)}
+        assert all(f["to_village_m"] % 1000 == 0 for f in public["fixes"])
 
 
 def test_away_from_villages_along_the_edge_old_and_outsiders_raise_nothing(workspace_sqlite) -> None:

@@ -195,11 +195,40 @@ def alert_payloads(s: Session, alerts: list[Alert], *, exact_location: bool = Tr
     return out
 
 
+# Alert kinds about where an animal of a watched species is: a collared leopard's conflict alert
+# carries its track, which is as sensitive as the camera where an endangered cat was photographed.
+ANIMAL_KINDS = ("species", "new-individual", "conflict")
+ROUNDED_DEGREES = 1  # decimals kept for people and channels without exact places (about 10 km), as the map does
+ROUNDED_METRES = 1000  # distances that, with a named village or camera, would give the place back
+
+
+def redact_positions(value: Any) -> Any:
+    """A copy of alert evidence with every latitude/longitude rounded to 0.1 degree and every distance
+    to the kilometre: a collar's fixes and their distances to a village would otherwise place the
+    animal exactly for whoever reads a chat channel or a viewer's page."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in ("latitude", "longitude") and isinstance(v, int | float):
+                out[k] = round(float(v), ROUNDED_DEGREES)
+            elif k.endswith("_m") and isinstance(v, int | float):
+                out[k] = int(round(float(v) / ROUNDED_METRES) * ROUNDED_METRES)
+            else:
+                out[k] = redact_positions(v)
+        return out
+    if isinstance(value, list):
+        return [redact_positions(v) for v in value]
+    return value
+
+
 def _payload(alert: Alert, cam: Camera | None, loc: Location | None, exact_location: bool) -> dict[str, Any]:
     details = dict(alert.details or {})
+    evidence = details.get("evidence", {})
+    if alert.kind == "conflict" and not exact_location:
+        evidence = redact_positions(evidence)  # a collar is always on an animal the park protects
     location = None
     if loc is not None and loc.latitude is not None and loc.longitude is not None:
-        animal = alert.kind in ("species", "new-individual")
+        animal = alert.kind in ANIMAL_KINDS
         if exact_location or not (animal and loc.sensitive):
             location = {"latitude": loc.latitude, "longitude": loc.longitude, "location_id": loc.id,
                         "name": loc.name}
@@ -217,7 +246,7 @@ def _payload(alert: Alert, cam: Camera | None, loc: Location | None, exact_locat
         "created": alert.created.isoformat(),
         "updated": alert.updated.isoformat(),
         "sightings": details.get("sightings", 1),
-        "evidence": details.get("evidence", {}),
+        "evidence": evidence,
         "location": location,
         "camera_health": dict(cam.health or {}) if cam is not None else {},
         "acknowledged_by": alert.acknowledged_by,
