@@ -65,6 +65,24 @@ def test_same_bytes_cannot_be_two_media(workspace) -> None:
         assert len(s.scalars(select(Media)).all()) == 3
 
 
+def test_a_video_past_2_gb_keeps_its_size(workspace) -> None:
+    """A long video from a card is 2-4 GB: a 32-bit size column made PostgreSQL refuse the card's commit."""
+    from pardus.store.models import ImportItem, ImportRun
+
+    big = 3_221_225_472 + 7  # 3 GiB and a few bytes: past 2**31 and 2**32's neighbours
+    with workspace.db.session() as s:
+        s.add(Deployment(id="D1"))
+        s.add(Media(deployment_id="D1", sha256="cd" * 32, file_path="long.mp4", file_mediatype="video/mp4",
+                    file_size=big))
+        run = ImportRun(deployment_id="D1", source="card")
+        s.add(run)
+        s.flush()
+        s.add(ImportItem(run_id=run.id, path="long.mp4", size=big, status="imported"))
+    with workspace.db.session() as s:
+        assert s.scalars(select(Media.file_size)).one() == big
+        assert s.scalars(select(ImportItem.size)).one() == big
+
+
 def test_json_extra_round_trips(workspace) -> None:
     with workspace.db.session() as s:
         s.add(Individual(code="SC_026", name="Berry", scientific_name="Panthera pardus orientalis",

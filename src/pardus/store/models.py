@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -183,7 +184,7 @@ class Media(Base):
     file_path: Mapped[str] = mapped_column(String(1024))
     file_name: Mapped[str | None] = mapped_column(String(255))
     file_mediatype: Mapped[str] = mapped_column(String(64))
-    file_size: Mapped[int | None] = mapped_column(Integer)
+    file_size: Mapped[int | None] = mapped_column(BigInteger)  # videos pass 2 GB
     file_public: Mapped[bool] = mapped_column(Boolean, default=True)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     width: Mapped[int | None] = mapped_column(Integer)
@@ -236,7 +237,7 @@ class ImportItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("import_run.id"), index=True)
     path: Mapped[str] = mapped_column(String(1024))
-    size: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     media_id: Mapped[str | None] = mapped_column(String(64))
