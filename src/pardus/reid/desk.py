@@ -346,14 +346,20 @@ def review_sheet(cat: Catalogue, proposal_id: str, *, top: int = 3) -> bytes:
     """The picture `pardus reid review` draws for this proposal (JPEG), made once and kept in the
     derived store. Its key names the catalogue's last change of records (create, merge, split,
     undo), which renames or regroups candidates and so draws it anew; confirmations and rejections
-    do not, so the next photo's sheet, prefetched while the person decides this one, stays good."""
+    do not, so the next photo's sheet, prefetched while the person decides this one, stays good.
+    It also names the proposal's stored decision, which a later photo of its encounter may change
+    (the sheet follows the encounter's ranking)."""
     from pardus.reid.review import review_proposal
 
     ws = cat.ws
     with ws.db.session() as s:
         last = s.scalar(select(func.max(IndividualEvent.id))
                         .where(IndividualEvent.action.not_in(("confirm", "reject")))) or 0
-    key = hashlib.sha256(f"reid-sheet|{proposal_id}|{cat.params.key}|{top}|{last}".encode()).hexdigest()
+        obs = s.get(Observation, proposal_id)
+        data = _reid(obs) if obs is not None else {}
+    said = [[c.get("individual_id"), c.get("probability")] for c in data.get("candidates") or []]
+    said.append([data.get("is_new"), data.get("new_in_encounter"), (data.get("encounter") or {}).get("photos")])
+    key = hashlib.sha256(f"reid-sheet|{proposal_id}|{cat.params.key}|{top}|{last}|{said}".encode()).hexdigest()
     if ws.derived.exists(key):
         return ws.derived.get_bytes(key)
     with tempfile.TemporaryDirectory(prefix="pardus-sheet-") as tmp:

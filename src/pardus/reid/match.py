@@ -435,6 +435,46 @@ def decide_encounter(results: Sequence[MatchResult], calibration: Calibration | 
     return EncounterDecision(combined, results, dict(support))
 
 
+# A photo names its animal decisively when its best verified candidate is "known" by the
+# calibration's own line and scores at least this many times its runner-up. Chosen, not fitted:
+# two frames that each name a different cat this clearly are two cats (a mother and her grown cub
+# a minute apart), not one cat and a rock match to be outvoted.
+DECISIVE_RATIO = 4.0
+
+
+def split_animals(results: Sequence[MatchResult], calibration: Calibration | None = None) -> list[list[int]]:
+    """Which photos of one burst show one animal: lists of indices into ``results``, in order.
+
+    A burst (a camera's sequence, photos up to a minute apart) is usually one animal, and
+    :func:`decide_encounter` assumes it. Two animals passing one after the other are told apart
+    only when two photos each name a different individual decisively (:data:`DECISIVE_RATIO`):
+    the photos naming one animal are one group, and every photo that names none decisively is
+    then decided alone (which animal a weak frame shows cannot be told without tracking, as for
+    a photo with two boxes). With at most one decisive name the burst stays whole, so a wrong
+    frame is outvoted unless it is decisively wrong.
+    """
+    calibration = calibration or Calibration()
+    decisive: dict[int, str] = {}
+    for i, res in enumerate(results):
+        if not res.candidates:
+            continue
+        best = res.candidates[0]
+        second = res.candidates[1].score if len(res.candidates) > 1 else 0.0
+        if calibration.probability(best.score) >= calibration.new_threshold and best.score >= DECISIVE_RATIO * second:
+            decisive[i] = best.individual
+    names = list(dict.fromkeys(decisive[i] for i in sorted(decisive)))
+    if len(names) <= 1:
+        return [list(range(len(results)))] if len(results) else []
+    groups: dict[str, list[int]] = {n: [] for n in names}
+    alone: list[list[int]] = []
+    for i in range(len(results)):
+        if i in decisive:
+            groups[decisive[i]].append(i)
+        else:
+            alone.append([i])
+    return sorted(list(groups.values()) + alone, key=lambda g: g[0])
+
+
 def combine(results: list[MatchResult], calibration: Calibration | None = None) -> MatchResult:
     """The combined result of :func:`decide_encounter` (kept for callers that need only that)."""
     return decide_encounter(results, calibration).result

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -62,6 +63,8 @@ class SheetCandidate:
     title: str
     match: Candidate | None
     photo: SheetPhoto | None
+    # why a candidate without lines on this photo is shown (None: the usual UNVERIFIED words)
+    note: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -257,6 +260,9 @@ def sheet_texts(query: SheetPhoto, candidates: list[SheetCandidate]) -> list[Row
             header = (f"#{rank} {c.title} · {c.match.flank} flank · score {c.match.score:.1f} · "
                       f"{100 * c.match.probability:.0f}% sure · {n_pairs} matching spots")
             colour = GREEN if rank == 1 else WHITE
+        elif c.note is not None:
+            header = f"#{rank} {c.title} · {c.note}"
+            colour = GREEN if rank == 1 else WHITE
         else:
             header = (f"#{rank} {c.title} · UNVERIFIED: its coat got votes but no photo of it lined up with "
                       "this one (no score, no matching spots); shown to compare")
@@ -274,10 +280,29 @@ def sheet_texts(query: SheetPhoto, candidates: list[SheetCandidate]) -> list[Row
     return rows
 
 
+def encounter_verdict(stored: dict[str, Any]) -> tuple[str, tuple[int, int, int]] | None:
+    """The first line for a proposal decided with other photos of its encounter (None: decided
+    alone, and the photo's own verdict is the whole story)."""
+    n = int((stored.get("encounter") or {}).get("photos") or 1)
+    if n <= 1:
+        return None
+    if stored.get("is_new") or stored.get("new_in_encounter"):
+        return (f"Probably a NEW individual (this encounter's {n} photos together; chance it is new: "
+                f"{100 * float(stored.get('new_probability') or 0.0):.0f}%)", AMBER)
+    best = next((c for c in stored.get("candidates") or [] if c.get("verified", True)
+                 and c.get("probability") is not None), None)
+    if best is not None:
+        return (f"Probably {best.get('code')} ({100 * best['probability']:.0f}% sure, this encounter's {n} "
+                "photos together)", GREEN)
+    return None
+
+
 def draw_sheet(query: SheetPhoto, result: MatchResult, candidates: list[SheetCandidate], *,
-               max_lines: int = 60) -> tuple[np.ndarray, SheetLayout]:
-    """The sheet as a BGR image, and the layout it was drawn from."""
-    verdict, colour = verdict_text(result, candidates)
+               max_lines: int = 60, verdict: tuple[str, tuple[int, int, int]] | None = None
+               ) -> tuple[np.ndarray, SheetLayout]:
+    """The sheet as a BGR image, and the layout it was drawn from (``verdict``: the first line
+    when it is not this photo's own, e.g. its encounter's)."""
+    verdict, colour = verdict or verdict_text(result, candidates)
     layout = layout_sheet(verdict, colour, sheet_texts(query, candidates))
     canvas = np.full((layout.height, layout.width, 3), BACKGROUND, np.uint8)
     for k, row in enumerate(layout.rows):
@@ -313,9 +338,9 @@ def draw_sheet(query: SheetPhoto, result: MatchResult, candidates: list[SheetCan
 
 
 def render_sheet(query: SheetPhoto, result: MatchResult, candidates: list[SheetCandidate], out: Path, *,
-                 max_lines: int = 60) -> Path:
+                 max_lines: int = 60, verdict: tuple[str, tuple[int, int, int]] | None = None) -> Path:
     """Write the review sheet to ``out`` (JPEG or PNG by suffix); one row per candidate."""
-    sheet, _ = draw_sheet(query, result, candidates, max_lines=max_lines)
+    sheet, _ = draw_sheet(query, result, candidates, max_lines=max_lines, verdict=verdict)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88]):
         raise OSError(f"could not write the review sheet to {out}")
@@ -333,7 +358,12 @@ def _annotation_to_show(annotations: list[Annotation], individual: str, flank: s
 
 def review_proposal(cat: Catalogue, proposal_id: str, out: Path, *, top: int = 3) -> tuple[Path, MatchResult]:
     """Match a proposal's animal again (features are cached) and draw its review sheet: the
-    verified candidates first, then unverified ones (coat votes, no photo lined up) up to ``top``."""
+    verified candidates first, then unverified ones (coat votes, no photo lined up) up to ``top``.
+
+    A proposal decided with other photos of its encounter is drawn in the encounter's order (what
+    the desk lists) under the encounter's verdict; each row draws this photo's own matching spots
+    when this photo lined that candidate up, and otherwise says the encounter's other photos did.
+    """
     from pardus.reid.stage import load_calibration, match_in_scope, proposal_scope
 
     ws = cat.ws
@@ -350,11 +380,16 @@ def review_proposal(cat: Catalogue, proposal_id: str, out: Path, *, top: int = 3
         stored = (prop.extra or {}).get("reid", {})
         if stored.get("new_withheld") or stored.get("new_in_encounter"):
             res.is_new = False  # not a cat for sure, too little coat, or its encounter's "new" is elsewhere
-        res.candidates = res.candidates[:top]
-        verified = {c.individual for c in res.candidates}
-        unverified = [i for i in res.unverified if i not in verified][: max(0, top - len(res.candidates))]
-        wanted = [c.individual for c in res.candidates] + unverified
-        names = {i.id: i for i in s.scalars(select(Individual).where(Individual.id.in_(wanted)))}
+        verdict = encounter_verdict(stored)
+        mine = {c.individual: c for c in res.candidates}
+        if verdict is not None:
+            order = [(str(c["individual_id"]), c) for c in (stored.get("candidates") or [])[:top]]
+        else:
+            res.candidates = res.candidates[:top]
+            verified = {c.individual for c in res.candidates}
+            unverified = [i for i in res.unverified if i not in verified][: max(0, top - len(res.candidates))]
+            order = [(i, None) for i in [c.individual for c in res.candidates] + unverified]
+        names = {i.id: i for i in s.scalars(select(Individual).where(Individual.id.in_([i for i, _ in order])))}
 
         def photo_of(ann: Annotation | None) -> SheetPhoto | None:
             obs = s.get(Observation, ann.observation_id) if ann is not None and ann.observation_id else None
@@ -368,13 +403,22 @@ def review_proposal(cat: Catalogue, proposal_id: str, out: Path, *, top: int = 3
             ind = names.get(ind_id)
             return f"{ind.code} {ind.name or ''}".strip() if ind else ind_id
 
-        shown = [SheetCandidate(title(c.individual), c,
-                                photo_of(cat.index.annotation(c.photos[0].annotation_id)) if c.photos else None)
-                 for c in res.candidates]
-        shown += [SheetCandidate(title(i), None, photo_of(_annotation_to_show(cat.index.annotations, i, res.flank)))
-                  for i in unverified]
+        shown = []
+        for ind_id, entry in order:
+            c = mine.get(ind_id)
+            if c is not None:
+                shown.append(SheetCandidate(title(ind_id), c, photo_of(cat.index.annotation(c.photos[0].annotation_id))
+                                            if c.photos else None))
+                continue
+            note = None
+            if entry is not None and entry.get("verified", True) and entry.get("probability") is not None:
+                n = int((stored.get("encounter") or {}).get("photos") or 1)
+                note = (f"lined up on {entry.get('support', 0)} of this encounter's {n} photos, not on this one · "
+                        f"{100 * entry['probability']:.0f}% sure together")
+            shown.append(SheetCandidate(title(ind_id), None,
+                                        photo_of(_annotation_to_show(cat.index.annotations, ind_id, res.flank)), note))
         query = SheetPhoto(image, feats, "this photo: " + _caption(media))
-    return render_sheet(query, res, shown, out), res
+    return render_sheet(query, res, shown, out, verdict=verdict), res
 
 
 def _caption(media: Media) -> str:

@@ -17,17 +17,26 @@ For each box it writes one *proposal*: a machine ``Observation`` (no ``individua
 person gives one) whose ``extra["reid"]`` holds::
 
     {"is_new": bool, "new_probability": p, "candidates": [{"individual_id", "code", "name",
-     "score", "probability", "flank", "photos", "inliers", "verified"}, ...], "flank", "n_features",
-     "coat_features", "detection_id", "species", "species_call", "species_unsure", "species_best",
-     "search", "calibration", "new_withheld", "new_in_encounter"}
+     "score", "probability", "flank", "photos", "inliers", "verified", "support"}, ...], "flank",
+     "n_features", "coat_features", "detection_id", "species", "species_call", "species_unsure",
+     "species_best", "search", "calibration", "new_withheld", "new_in_encounter",
+     "photo": {"candidates", "is_new", "new_probability", "flank", "n_features", "may_be_new",
+               "new_withheld"},
+     "encounter": {"proposals", "photos", "support", "flank"}}
 
-``candidates`` are ranked: the spatially verified ones first (with their calibrated probability),
-then those with coat votes that no photo verified (``verified: false``, ``score`` and
-``probability`` None), so a reviewer always has someone to compare with. "Probably new" is said
-only of a box that is a known coat-patterned species with at least ``min_coat_features`` features
-on the animal, and once per encounter (the photos of one burst, ``Media.sequence_id``, at one
-deployment): the encounter's first such box carries ``is_new``, the others name it in
-``new_in_encounter``. ``new_withheld`` says why a box was not called new when its match was weak.
+**One decision per encounter** (the photos of one burst, ``Media.sequence_id``, at one
+deployment; :mod:`pardus.reid.encounter`): ``photo`` is this box's own evidence, every verified
+candidate with its raw score; ``candidates``, ``is_new`` and ``new_probability`` are the
+encounter's combined decision (:func:`pardus.reid.match.decide_encounter` over the burst's
+proposals), updated on every undecided proposal of the burst whenever another of its photos is
+written. ``candidates`` are ranked: the spatially verified ones first (with their calibrated
+probability), then those with coat votes that no photo verified (``verified: false``, ``score``
+and ``probability`` None), so a reviewer always has someone to compare with. "Probably new" is
+said only of an encounter with a box that is a known coat-patterned species with at least
+``min_coat_features`` features on the animal (``photo.may_be_new``), and once per encounter: one
+proposal carries ``is_new``, the others name it in ``new_in_encounter``. ``new_withheld`` says
+why an encounter was not called new when its match was weak (``photo.new_withheld``: why this
+box alone would not have been).
 
 The alert room reads exactly ``is_new``, ``new_probability`` and ``candidates`` to raise
 "previously unknown individual"; keep that contract.
@@ -48,6 +57,7 @@ from sqlalchemy.orm import Session
 from pardus.pipeline.classify import animal_boxes
 from pardus.pipeline.core import ItemResult, keyed_on, set_aside_stale
 from pardus.reid.catalogue import DEFAULT_PARAMS, Catalogue, ParkTaxa, SearchScope, observation_box
+from pardus.reid.encounter import candidate_entries, decide_proposals, photo_block
 from pardus.reid.features import ChipFeatures, FeatureParams, decode_image
 from pardus.reid.index import FeatureIndex
 from pardus.reid.match import Calibration, MatchParams, MatchResult, match
@@ -87,31 +97,6 @@ def save_calibration(ws: Workspace, cal: Calibration) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(cal), indent=2))
     return path
-
-
-def result_payload(res: MatchResult, catalogue: Catalogue, names: dict[str, tuple[str, str | None]], top: int
-                   ) -> dict[str, Any]:
-    """The JSON a proposal stores (see the module docstring): the ranked candidates, verified first."""
-    idx = catalogue.index
-    cands = []
-    for c in res.candidates[:top]:
-        code, name = names.get(c.individual, (c.individual, None))
-        photos = [idx.annotation(p.annotation_id).observation_id for p in c.photos]
-        cands.append({"individual_id": c.individual, "code": code, "name": name, "score": round(c.score, 4),
-                      "probability": round(c.probability, 4), "flank": c.flank,
-                      "photos": [p for p in photos if p], "inliers": int(sum(len(p.query_idx) for p in c.photos)),
-                      "verified": True})
-    shown = {c["individual_id"] for c in cands}
-    for ind in res.unverified:
-        if len(cands) >= top:
-            break
-        if ind in shown:
-            continue
-        code, name = names.get(ind, (ind, None))
-        cands.append({"individual_id": ind, "code": code, "name": name, "score": None, "probability": None,
-                      "flank": None, "photos": [], "inliers": 0, "verified": False})
-    return {"is_new": bool(res.is_new), "new_probability": round(float(res.new_probability), 4),
-            "candidates": cands, "flank": res.flank, "n_features": res.n_features}
 
 
 def coat_features(feats: ChipFeatures) -> int:
@@ -284,42 +269,40 @@ class ReidStage:
                 image = decode_image(ws.blobs.get_bytes(media.sha256 or ""))
             feats = photo_features(ws, s, media, box, self.params, image=image, references=self.references)
             res = match_in_scope(feats, cat.index, scope, params=self.match_params, calibration=cal)
-            payload = result_payload(res, cat, names, self.top)
-            coat = coat_features(feats)
-            withheld = None
-            if res.is_new and not scope.may_be_new:
-                withheld = scope.note
-            elif res.is_new and coat < self.min_coat_features:
-                withheld = f"only {coat} features on the animal; at least {self.min_coat_features} to call it new"
-            payload.update({"is_new": bool(res.is_new and withheld is None), "coat_features": coat,
-                            "detection_id": det.id, "species": scope.species,
-                            "species_call": call.name, "species_unsure": call.assessed and call.name is None,
-                            "species_best": call.best,
-                            "search": scope.note, "calibration": cal.source, "new_withheld": withheld,
-                            "new_in_encounter": None, "box": list(box), "score": det.score})
+            # the photo's own evidence keeps every verified candidate (an encounter's combined
+            # ranking adds them up; a cat fifth in one frame may be first over the burst)
+            keep = max(self.top, self.match_params.shortlist_individuals)
+            cands = candidate_entries(res, names, keep, lambda p: cat.index.annotation(p.annotation_id).observation_id)
+            payload = self.box_payload(res, cands, coat=coat_features(feats), scope=scope, call=call,
+                                       calibration=cal, detection_id=det.id, box=box, det_score=det.score)
             out.append(payload)
         return out
 
-    def _encounter_new(self, s: Session, media: Media) -> tuple[list[Observation], list[Observation]]:
-        """The encounter's other current proposals that say "probably new", on photos taken before
-        and after this one (an encounter: the photos of one burst at one deployment)."""
-        if media.sequence_id is None:
-            return [], []
-        photos = s.execute(select(Media.id, Media.timestamp, Media.file_path).where(
-            Media.deployment_id == media.deployment_id, Media.sequence_id == media.sequence_id)).all()
-        rank = {mid: i for i, (mid, _, _) in enumerate(sorted(
-            photos, key=lambda r: (r[1] is None, r[1].timestamp() if r[1] else 0.0, r[2])))}
-        others = [m for m in rank if m != media.id]
-        if not others:
-            return [], []
-        props = [o for o in s.scalars(select(Observation).where(
-            Observation.media_id.in_(others), Observation.classified_by == self.model_key,
-            Observation.superseded_by.is_(None))) if (o.extra or {}).get("reid", {}).get("is_new") is True]
-        me = rank[media.id]
-        return ([o for o in props if rank[o.media_id or ""] < me],
-                [o for o in props if rank[o.media_id or ""] > me and not o.extra["reid"].get("decision")])
+    def box_payload(self, res: MatchResult, candidates: list[dict[str, Any]], *, coat: int, scope: SearchScope,
+                    call: BoxCall, calibration: Calibration, detection_id: int | None,
+                    box: tuple[float, float, float, float], det_score: float) -> dict[str, Any]:
+        """One box's result as :meth:`write` stores it (``box`` and ``score`` are the detection's, for
+        the observation's columns): at first the photo's own decision, until its encounter's is made.
+
+        ``candidates`` are the photo's every verified candidate and then unverified ones
+        (:func:`pardus.reid.encounter.candidate_entries`); the top level shows ``top`` of them."""
+        barrier = None  # why this box may not be called new, whatever its match
+        if not scope.may_be_new:
+            barrier = scope.note
+        elif coat < self.min_coat_features:
+            barrier = f"only {coat} features on the animal; at least {self.min_coat_features} to call it new"
+        photo = photo_block(res, candidates, may_be_new=barrier is None, withheld=barrier, calibration=calibration)
+        return {"is_new": photo["is_new"], "new_probability": photo["new_probability"],
+                "candidates": candidates[:self.top], "flank": res.flank, "n_features": res.n_features,
+                "coat_features": coat, "detection_id": detection_id, "species": scope.species,
+                "species_call": call.name, "species_unsure": call.assessed and call.name is None,
+                "species_best": call.best, "search": scope.note, "calibration": calibration.source,
+                "new_withheld": barrier if res.is_new else None, "new_in_encounter": None, "photo": photo,
+                "box": list(box), "score": det_score}
 
     def write(self, s: Session, result: ItemResult) -> None:
+        """Store the photo's proposals (each with its own evidence), then decide its encounter again
+        over the burst's current proposals (:func:`pardus.reid.encounter.decide_proposals`)."""
         media = s.get(Media, result.media_id)
         assert media is not None
         # a rerun after a crash between write and state: replace undecided proposals, keep decided ones
@@ -329,29 +312,20 @@ class ReidStage:
             if not (old.extra or {}).get("reid", {}).get("decision"):
                 s.execute(delete(Observation).where(Observation.id == old.id))
         now = utcnow()
-        earlier, later = self._encounter_new(s, media) if any(p["is_new"] for p in result.payload) else ([], [])
-        first_new = earlier[0].id if earlier else None
         for p in result.payload:
             reid = {k: v for k, v in p.items() if k not in ("box", "score")}
-            if reid["is_new"] and first_new is not None:
-                reid["is_new"], reid["new_in_encounter"] = False, first_new  # the encounter already has its "new"
             best = next((c for c in p["candidates"] if c.get("verified", True)), None)
             x, y, w, h = p["box"]
-            obs = Observation(
+            s.add(Observation(
                 deployment_id=media.deployment_id, media_id=media.id, observation_level="media",
                 observation_type="animal", scientific_name=p["species"], count=1,
                 bbox_x=x, bbox_y=y, bbox_width=w, bbox_height=h,
                 classification_method="machine", classified_by=self.model_key, classification_timestamp=now,
                 classification_probability=best["probability"] if best else None,
                 extra={"reid": reid, "boxes_from": self.boxes_from},
-            )
-            s.add(obs)
-            if reid["is_new"]:
-                s.flush()
-                first_new = obs.id
-                for o in later:  # processed out of time order: the earlier photo takes the encounter's "new"
-                    data = dict(o.extra["reid"], is_new=False, new_in_encounter=obs.id)
-                    o.extra = {**o.extra, "reid": data}
+            ))
+        s.flush()
+        decide_proposals(s, media, self.model_key, keep=self.top)
 
 
 def calibrate_from_catalogue(cat: Catalogue) -> tuple[Calibration, DecisionReport, int]:
