@@ -255,6 +255,7 @@ def test_names_are_read_as_their_tools_mean_them() -> None:
     nocv = "f2efdae9-efb8-48fb-8a91-eccf79ab4ffb" + ";no cv result" * 6
     assert resolve(nocv, {}, known) == Label("unclassified", None)
     assert resolve("sable", {}, known) is None
+    assert resolve("x;mammalia;carnivora;felidae;panthera;" + "p" * 300 + ";long", {}, known) is None  # > 255
     taxa = parse_taxa("label,scientificName,observationType\nsable,Martes zibellina,\nranger,,human\nnothing,,blank\n")
     assert resolve("Sable", taxa, known) == Label("animal", "Martes zibellina")
     assert taxa["ranger"] == Label("human", "Homo sapiens") and taxa["nothing"] == Label("blank", None)

@@ -243,7 +243,8 @@ def test_unreadable_files_are_refused(workspace: Workspace, tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
-CELL = st.one_of(st.sampled_from(["", "D1", "0", "1", "43.5", "-200", "2023-07-01 22:10:05", "x", "1.5", "Olga"]),
+CELL = st.one_of(st.sampled_from(["", "D1", "0", "1", "43.5", "-200", "2023-07-01 22:10:05", "x", "1.5", "Olga",
+                                  "²", "1e400", "nan", "9999-12-31 23:59:59", "0001-01-01", "x" * 300]),
                  st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                          max_size=8))
 

@@ -188,7 +188,7 @@ def resolve(text: str, taxa: Mapping[str, Label], known: Mapping[str, str]) -> L
             return Label(*_SPECIAL[common]) if common in _SPECIAL else None
         if name.split()[0] == "Homo":
             return Label("human", HUMAN)
-        return Label("animal", name)
+        return Label("animal", name) if len(name) <= MAX_NAME else None  # longer than the store keeps: ask
     if key in _SPECIAL:
         return Label(*_SPECIAL[key])
     if key in known:

@@ -43,6 +43,7 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/
 REQUIRED = {"deployments": ("deployment_id", "latitude", "longitude", "start_date", "end_date"),
             "images": ("deployment_id", "image_id", "location", "timestamp")}  # fmt: skip
 MAX_TEXT = 255
+MAX_CAMERA_TEXT = 128  # the store's camera make, model and serial
 MACHINE_WORDS = ("computer vision", "cv", "wildlife insights ai", "ai")
 _SEX = {"male": "male", "female": "female"}
 _AGE = {"adult": "adult", "subadult": "subadult", "juvenile": "juvenile"}
@@ -145,6 +146,12 @@ def check_tables(folder: Path, prefix: str) -> _Checked:
             for col, v in row.items():
                 if len(v) > (1024 if col == "location" else MAX_TEXT if col != "project_objectives" else 10_000):
                     raise WildlifeInsightsError(f"{t.name} line {n}, column {col}: {len(v)} characters is too long")
+    if "cameras" in tables:
+        for n, r in tables["cameras"].rows:
+            for col in ("make", "model", "serial_number"):
+                if len(r.get(col, "")) > MAX_CAMERA_TEXT:
+                    raise WildlifeInsightsError(f"{tables['cameras'].name} line {n}, column {col}: more than "
+                                                f"{MAX_CAMERA_TEXT} characters")
     deps: set[str] = set()
     for n, r in tables["deployments"].rows:
         where = f"{tables['deployments'].name} line {n}"
@@ -184,7 +191,7 @@ def check_tables(folder: Path, prefix: str) -> _Checked:
             raise WildlifeInsightsError(f"{where}: image {r['image_id'][:64]!r} is given again with another "
                                         "deployment, location or time")
         count = r.get("number_of_objects", "")
-        if count and not (count.isdigit() and int(count) < 100_000):
+        if count and not (count.isascii() and count.isdigit() and int(count) < 100_000):  # '²' is a digit too
             raise WildlifeInsightsError(f"{where}, column number_of_objects: {count[:20]!r} is not a whole number")
         conf = r.get("cv_confidence", "")
         if conf and ((c := _number(conf)) is None or not 0 <= c <= 1):
