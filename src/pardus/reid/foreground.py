@@ -15,7 +15,7 @@ scales its LNBNN votes on both sides of a match (:func:`pardus.reid.match.match`
    camera taken at another time, and not of this animal (a blank, another species, another cat),
    is scenery, and a feature there counts for nothing. The cat moves between sequences, so its coat
    does not correlate with the camera's other photos. The earlier test (descriptor near-duplicates
-   in reference photos, :mod:`pardus.reid.background`) looked at only two references, and a rock
+   in reference photos, the module ``background.py`` removed since) looked at only two references, and a rock
    photographed at another hour or night is rarely within its RootSIFT distance of 0.40: on the
    snow leopards' MegaDetector boxes it marked 0.5% of features with two references, 2.6% with
    every other encounter of the camera, 24% at a distance of 0.55; the nearest-descriptor search

@@ -154,7 +154,7 @@ class FeatureIndex:
 
     @property
     def weights(self) -> np.ndarray:
-        """Each catalogue descriptor's belief of lying on the animal (see ``pardus.reid.background``)."""
+        """Each catalogue descriptor's belief of lying on the animal, off the scenery (``pardus.reid.foreground``)."""
         return self._owners.weight[: self._owners.size]
 
     @contextlib.contextmanager

@@ -7,7 +7,7 @@
    neighbour votes ``d(K+1) - d(k)``, how much closer it is than the (K+1)-th neighbour, which
    stands for "a random coat". Features that look like everything (grass, rock texture) get tiny
    votes; distinctive rosettes get large ones. Votes are weighted by both features' belief of
-   lying on the animal (background suppression, :mod:`pardus.reid.background`).
+   lying on the animal and off the camera's scenery (:mod:`pardus.reid.foreground`).
 3. **Spatial verification**: for the most promising photos, HotSpotter's single-correspondence
    hypotheses (an affine keypoint pair fixes a whole affine transform), the best one refined by a
    least-squares homography; only votes from geometrically consistent pairs survive. Because the
