@@ -121,6 +121,7 @@ def test_a_burst_is_ranked_together_on_every_photo(park: tuple[Workspace, list[s
 
         shown = [desk.proposal(s, pid) for pid, _ in rows]
     assert all(p is not None and [c.code for c in p.candidates[:2]] == ["LEO_001", "LEO_002"] for p in shown)
+    assert all(p is not None and p.encounter_photos == 3 for p in shown)
 
     # a person decides the first photo: the machine never touches that proposal again, and the
     # others are ranked over the undecided photos (the person's word outweighs that photo's match)
@@ -259,3 +260,29 @@ def test_the_stage_decides_a_rendered_burst_together(workspace: Workspace, burst
     assert verdict is not None and verdict[0].startswith("Probably LEO_001") and "3 photos together" in verdict[0]
     out, _ = review_proposal(cat, ids[2], tmp_path / "sheet.jpg")
     assert out.stat().st_size > 10_000
+
+
+# --- the pure parts the stage and bench/reid.py share -----------------------------------------------
+
+def test_split_animals_keeps_one_cat_whole_and_parts_two() -> None:
+    from pardus.reid.match import split_animals
+
+    one = [_result({"A": 3.0, "B": 1.0}), _result({"B": 2.5, "A": 1.5}), _result({"A": 2.8, "B": 0.5})]
+    assert split_animals(one, CAL) == [[0, 1, 2]], "one decisive name: the wrong frame is outvoted"
+    two = [_result({"A": 20.0}), _result({"B": 0.4}), _result({"B": 18.0, "A": 0.2})]
+    assert split_animals(two, CAL) == [[0], [1], [2]]
+    assert split_animals([], CAL) == []
+
+
+def test_the_station_prior_reorders_known_cats_only_as_a_prior() -> None:
+    from pardus.reid.match import apply_prior, camera_prior
+
+    assert camera_prior({}, ["A", "B"]) == {"A": 0.0, "B": 0.0}, "a camera with no catalogue photos: flat"
+    prior = camera_prior({"B": 9}, ["A", "B"])  # B: 10/11 of the camera's photos (Laplace), A 1/11
+    assert prior["B"] == pytest.approx(math.log(10 / 11 * 2)) and prior["A"] == pytest.approx(math.log(1 / 11 * 2))
+    close = _result({"A": 1.2, "B": 1.1})
+    ranked = apply_prior(close, prior, CAL)
+    assert [c.individual for c in ranked.candidates] == ["B", "A"], "a near tie goes to the cat seen here"
+    assert (ranked.is_new, ranked.new_probability) == (close.is_new, close.new_probability)
+    clear = _result({"A": 9.0, "B": 0.5})
+    assert apply_prior(clear, prior, CAL).candidates[0].individual == "A", "clear coat evidence wins"

@@ -70,6 +70,8 @@ class Proposal:
     box: tuple[float, float, float, float] | None
     candidates: list[Candidate] = field(default_factory=list)
     decision: dict[str, Any] | None = None  # who confirmed it, as what, when
+    # how many photos of its encounter (burst) the candidates were ranked over (1: this photo alone)
+    encounter_photos: int = 1
 
     @property
     def open_candidates(self) -> list[Candidate]:
@@ -272,7 +274,8 @@ def _proposal(s: Session, obs: Observation, media: Media, *, top: int = 5) -> Pr
                     file_name=media.file_name, sequence_id=media.sequence_id,
                     species=data.get("species") or obs.scientific_name, flank=data.get("flank"),
                     is_new=bool(data.get("is_new")), new_probability=data.get("new_probability"),
-                    box=box, candidates=cands, decision=data.get("decision"))  # type: ignore[arg-type]
+                    box=box, candidates=cands, decision=data.get("decision"),  # type: ignore[arg-type]
+                    encounter_photos=int((data.get("encounter") or {}).get("photos") or 1))
 
 
 def proposal(s: Session, proposal_id: str) -> Proposal | None:
