@@ -475,6 +475,39 @@ def split_animals(results: Sequence[MatchResult], calibration: Calibration | Non
     return sorted(list(groups.values()) + alone, key=lambda g: g[0])
 
 
+def camera_prior(counts: dict[str, int], individuals: Iterable[str], alpha: float = 1.0) -> dict[str, float]:
+    """Log prior ratios from where a camera's catalogue photos come from: ``log(pi_k * N)`` with
+    ``pi_k = (n_k + alpha) / (n + alpha * N)`` over the ``N`` ``individuals`` (Laplace's rule at
+    ``alpha`` 1: no count is fitted). A camera with no catalogue photos gives 0 for everyone.
+
+    It says which cats come back to this camera (snow leopards keep to their ranges; cameras sit
+    on marking routes), not what this one looks like: a prior, to be named as such wherever used.
+    """
+    names = list(dict.fromkeys(individuals))
+    n_total = sum(counts.get(k, 0) for k in names)
+    if not names or n_total == 0:
+        return {k: 0.0 for k in names}
+    denom = n_total + alpha * len(names)
+    return {k: math.log((counts.get(k, 0) + alpha) / denom * len(names)) for k in names}
+
+
+def apply_prior(result: MatchResult, log_prior: dict[str, float], calibration: Calibration | None = None
+                ) -> MatchResult:
+    """The verified candidates ranked by the calibration's log-odds of their coat score plus a log
+    prior ratio (e.g. :func:`camera_prior`): Bayes' rule with the calibrated score read as the
+    likelihood ratio of "this individual" against a uniform catalogue. Only the order changes:
+    scores, probabilities, unverified candidates and the "new" call stay the coat's (a prior over
+    catalogued cats says nothing about whether this one is catalogued)."""
+    cal = calibration or Calibration()
+
+    def posterior(c: Candidate) -> float:
+        return cal.slope * math.log1p(max(c.score, 0.0)) + cal.intercept + log_prior.get(c.individual, 0.0)
+
+    ranked = sorted(result.candidates, key=posterior, reverse=True)
+    return MatchResult(ranked, result.n_features, result.flank, result.is_new, result.new_probability,
+                       dict(result.timings), list(result.unverified))
+
+
 def combine(results: list[MatchResult], calibration: Calibration | None = None) -> MatchResult:
     """The combined result of :func:`decide_encounter` (kept for callers that need only that)."""
     return decide_encounter(results, calibration).result
