@@ -99,8 +99,11 @@ REID_OUTCOMES = {
     "known-new": 'a catalogue leopard or tiger, called "new"',
     "new-new": 'a leopard or tiger not in the catalogue, called "new" (right)',
     "new-known": "a leopard or tiger not in the catalogue, named as a known one",
+    "new-open": "a leopard or tiger not in the catalogue, left to a person (closest only)",
+    "known-open": "a catalogue leopard or tiger, left to a person (closest only)",
     "other-known": "another animal (deer, boar ...), named as a catalogue animal",
     "other-new": 'another animal (deer, boar ...), called "new"',
+    "other-open": "another animal (deer, boar ...), left to a person (closest only)",
     "nothing": "no animal (empty scene, smoke, vehicle)",
 }
 
@@ -295,7 +298,9 @@ def run_demo(
 
         stages = default_stages(settings)
         lap("load models")
-        # Re-identification waits until the first half's reviewers have filled the catalogue (below).
+        # Re-identification waits until the first half's reviewers have filled the catalogue and taught
+        # the species head (below): as in a park, the head that knows the park's deer keeps them out of
+        # the leopard catalogue's proposals.
         reid = next((st for st in stages if st.name == "reid"), None) if teach else None
         for stage in stages:
             if stage is not reid:
@@ -307,15 +312,15 @@ def run_demo(
             if reid is not None:
                 known, photos = confirm_first_half(ws, season, since, progress=bar("reviewers confirm the first half"))
                 lap("first-half catalogue")
+            result.species = teach_and_compare(ws, season, result, progress, since=since)
+            lap("teach species and fire")
+            if reid is not None:
                 later = second_half(ws, since)
                 # Normally none: the whole truth is recorded only after re-identification, below.
                 leaked = identified_photos(ws, later)
                 matched = run_stage(ws, reid, media_ids=later, progress=bar("process reid"))
                 result.stages.append(matched)
                 lap("reid")
-            result.species = teach_and_compare(ws, season, result, progress, since=since)
-            lap("teach species and fire")
-            if reid is not None:
                 result.reid = reid_vs_truth(ws, season, since, known, photos, proposals_by=reid.model_key)
                 if matched.done and leaked:
                     result.reid.notes.append(
@@ -638,19 +643,24 @@ def reid_vs_truth(ws: Workspace, season: Path, since: datetime, known: set[str],
                 proposed.add(p.media_id)
                 box = p.box or (0.0, 0.0, 0.0, 0.0)
                 under = max(truth.get(p.media_id, []), key=lambda r: _overlap(_box(r), box), default=None)
-                best = next((c.code for c in p.open_candidates), None)
+                # Named: the first open candidate a photo lined up with (the desk's verdict). Candidates
+                # with coat votes only are shown as the closest, never as the animal: "left to a person".
+                best = next((c.code for c in p.open_candidates if c.verified), None)
+                closest = best is None and bool(p.open_candidates) and not p.is_new
                 if under is None or _overlap(_box(under), box) < 0.1:
                     if marked.content.get(p.media_id) not in ("animal", "human"):
                         summary.outcomes["nothing"] += 1
                     else:  # a deer the species stage left unnamed is matched too: a proposal a person must clear
-                        summary.outcomes["other-new" if p.is_new or best is None else "other-known"] += 1
+                        summary.outcomes["other-open" if closest else
+                                         "other-new" if p.is_new or best is None else "other-known"] += 1
                     continue
                 code = under["individual_id"]
-                said = "new" if p.is_new or best is None else ("right" if best == code else "other")
+                said = ("open" if closest else "new" if p.is_new or best is None
+                        else "right" if best == code else "other")
                 if code in known:
                     summary.outcomes[f"known-{said}"] += 1
                 else:
-                    summary.outcomes["new-new" if said == "new" else "new-known"] += 1
+                    summary.outcomes["new-new" if said == "new" else "new-open" if said == "open" else "new-known"] += 1
         missed = [mid for mid in truth if mid not in proposed]
         boxed = set(s.scalars(select(Detection.media_id).where(
             Detection.media_id.in_(missed), *animal_boxes(current_detector_key(ws.settings)))))
