@@ -23,7 +23,16 @@ Three matchers, same queries, same exclusions:
 - **Pardus**: ``pardus.reid.match.match`` with the query's camera (same-camera pairs on the same
   pixels vote nothing), features weighted by the animal mask and by the camera-scenery test
   against the camera's photos of other encounters (``--foreground``, ``--no-scenery`` and
-  ``--no-same-place`` measure each part); per encounter ``pardus.reid.match.decide_encounter``.
+  ``--no-same-place`` measure each part); per encounter as the re-id stage stores proposals:
+  each photo's result in its stored form, the burst split only where two frames name different
+  cats decisively (``match.split_animals``), ``match.decide_encounter`` per group (the
+  encounter's answer: its largest group's). "top-1 per photo, as stored" is what each photo's
+  proposal shows a reviewer: its encounter's ranking.
+- **Pardus+prior** (real photos): the same matches, ranked with the station prior as a prior
+  (``match.camera_prior``, Laplace's rule over the allowed catalogue photos at the query's camera,
+  added to the shipped calibration's log-odds of verified candidates by ``match.apply_prior``;
+  unverified candidates, which have no calibrated coat evidence, ordered by the prior, their vote
+  order breaking ties; nothing fitted). Flat, and so equal to Pardus, in the cross-station split.
 
 Open set, "previously unknown individual": each photo (and each encounter) is queried again with
 its whole individual withheld (and, in the cross-station split, its station too): those are the
@@ -61,10 +70,20 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pardus.reid.encounter import candidate_entries, photo_result  # noqa: E402
 from pardus.reid.features import ChipFeatures, FeatureParams, extract  # noqa: E402
 from pardus.reid.foreground import scenery_grey, suppress_camera_scenery  # noqa: E402
 from pardus.reid.index import Annotation, FeatureIndex  # noqa: E402
-from pardus.reid.match import Calibration, MatchParams, MatchResult, decide_encounter, match  # noqa: E402
+from pardus.reid.match import (  # noqa: E402
+    Calibration,
+    MatchParams,
+    MatchResult,
+    apply_prior,
+    camera_prior,
+    decide_encounter,
+    match,
+    split_animals,
+)
 from pardus.reid.openset import DecisionReport, calibrate  # noqa: E402
 from reid_common import CACHE, cached_features, crossfit_openset, fmt_ratio, topk  # noqa: E402
 
@@ -182,6 +201,7 @@ class Answer:
     score: float
     scores: dict[str, float] = field(default_factory=dict)
     result: MatchResult | None = None
+    prior: dict[str, float] | None = None  # the query camera's log prior ratios (Pardus + station prior)
 
 
 class StationPrior:
@@ -245,7 +265,14 @@ def _answer(scores: dict[str, float], salt: str) -> Answer:
 
 
 class Pardus:
-    """Pardus's matcher over an in-memory index of every photo (exclusions mask the withheld ones)."""
+    """Pardus's matcher over an in-memory index of every photo (exclusions mask the withheld ones).
+
+    Per encounter it decides as the stage stores proposals: each photo's result in the stored
+    form (every verified candidate, scores to 4 decimals: ``encounter.candidate_entries`` and
+    ``photo_result``), the burst split where two frames name different cats decisively
+    (``match.split_animals``), each group ranked with ``match.decide_encounter``. The encounter's
+    answer is its largest group's (the earliest on a tie); ``photo_answers`` gives what each
+    photo's stored proposal shows."""
 
     has_score = True
 
@@ -255,15 +282,91 @@ class Pardus:
         self.match_params = match_params or MatchParams()
         self.feats = feats if feats is not None else p.feats
         self.index = build_index(p, params_key, self.feats)
+        self._memo: dict[tuple[int, frozenset[int]], Answer] = {}
+        self.split_encounters = 0  # encounters the stage would split into several animals
+        self.encounters_seen = 0
 
     def rank(self, i: int, exclude: set[int]) -> Answer:
-        res = match(self.feats[i], self.index, flank=self.p.flanks[i], exclude=exclude | {i},
-                    camera=self.p.cameras[i] if self.same_place else None, params=self.match_params)
+        key = (i, frozenset(exclude))
+        if key not in self._memo:
+            res = match(self.feats[i], self.index, flank=self.p.flanks[i], exclude=exclude | {i},
+                        camera=self.p.cameras[i] if self.same_place else None, params=self.match_params)
+            self._memo[key] = Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
+        return self._memo[key]
+
+    def _groups(self, answers: list[Answer]) -> tuple[list[MatchResult], list[list[int]]]:
+        keep = max(5, self.match_params.shortlist_individuals)  # as ReidStage keeps a photo's evidence
+        stored = [photo_result({"candidates": candidate_entries(a.result, {}, keep, lambda _: None),
+                                "n_features": a.result.n_features, "flank": a.result.flank,
+                                "is_new": a.result.is_new, "new_probability": a.result.new_probability})
+                  for a in answers if a.result is not None]
+        return stored, split_animals(stored)
+
+    def _answer(self, res: MatchResult) -> Answer:
         return Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
 
+    def decide(self, answers: list[Answer]) -> tuple[Answer, int]:
+        """The encounter's answer (its largest group's) and how many animals the grouping saw."""
+        stored, groups = self._groups(answers)
+        main = max(groups, key=len) if groups else []
+        return self._answer(decide_encounter([stored[k] for k in main]).result), len(groups)
+
     def encounter(self, answers: list[Answer]) -> Answer:
-        res = decide_encounter([a.result for a in answers if a.result is not None]).result
-        return Answer(res.top(10), res.best.score if res.best else 0.0, result=res)
+        answer, n_groups = self.decide(answers)
+        self.encounters_seen += 1
+        self.split_encounters += n_groups > 1
+        return answer
+
+    def photo_answers(self, answers: list[Answer]) -> list[Answer]:
+        stored, groups = self._groups(answers)
+        out: list[Answer | None] = [None] * len(answers)
+        for g in groups:
+            a = self._answer(decide_encounter([stored[k] for k in g]).result)
+            for k in g:
+                out[k] = a
+        return [a if a is not None else Answer([], 0.0) for a in out]
+
+
+class PardusWithPrior:
+    """Pardus's answers (the same matches, reused) ranked with the station prior as a *prior*:
+    ``match.apply_prior`` adds ``match.camera_prior`` (Laplace's rule over the allowed catalogue
+    photos at the query's camera) to the calibrated log-odds of each verified candidate's coat
+    score and orders the unverified ones by it, per photo and on the encounter's combined
+    ranking. Nothing is fitted: the shipped
+    calibration (``Calibration()``, the virtual park's) turns scores into log-odds, alpha is 1. In
+    the cross-station split the query's camera has no allowed catalogue photo, so the prior is
+    flat and this column must equal Pardus's there."""
+
+    has_score = True
+    reuses = True  # its seconds per query are Pardus's
+
+    def __init__(self, p: Photos, pardus: Pardus) -> None:
+        self.p, self.pardus, self.name = p, pardus, "Pardus+prior"
+
+    def _prior(self, i: int, exclude: set[int]) -> dict[str, float]:
+        allowed = [j for j in range(len(self.p.labels)) if j != i and j not in exclude]
+        counts = Counter(self.p.labels[j] for j in allowed if self.p.cameras[j] == self.p.cameras[i])
+        return camera_prior(dict(counts), sorted({self.p.labels[j] for j in allowed}))
+
+    def rank(self, i: int, exclude: set[int]) -> Answer:
+        a = self.pardus.rank(i, exclude)
+        prior = self._prior(i, exclude)
+        assert a.result is not None
+        res = apply_prior(a.result, prior)
+        return Answer(res.top(10), a.score, result=res, prior=prior)
+
+    def encounter(self, answers: list[Answer]) -> Answer:
+        plain = self.pardus.decide(answers)[0]
+        assert plain.result is not None
+        res = apply_prior(plain.result, answers[0].prior or {})  # one camera, one catalogue per burst
+        return Answer(res.top(10), plain.score, result=res)
+
+    def photo_answers(self, answers: list[Answer]) -> list[Answer]:
+        out = []
+        for plain in self.pardus.photo_answers(answers):
+            res = apply_prior(plain.result, answers[0].prior or {}) if plain.result is not None else None
+            out.append(Answer(res.top(10), plain.score, result=res) if res is not None else plain)
+        return out
 
 
 def build_index(p: Photos, params_key: str, feats: list[ChipFeatures]) -> FeatureIndex:
@@ -302,6 +405,7 @@ class Scores:
     enc_top1: float
     enc_top5: float
     n_enc: int
+    stored_top1: float  # per photo, the ranking its stored proposal shows (its encounter's)
     openset: DecisionReport | None
     enc_openset: DecisionReport | None
     enc_openset_by_individual: DecisionReport | None
@@ -317,6 +421,8 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
     known = {i: method.rank(i, split.exclude[i]) for i in split.known}
     new = {i: method.rank(i, split.new_exclude[i]) for i in split.new_rows}
     seconds = (time.perf_counter() - t0) / max(1, len(known) + len(new)) + extra_seconds
+    if getattr(method, "reuses", False):
+        seconds = float("nan")  # another column's matches, re-ranked
     truth = [p.labels[i] for i in split.known]
     ranked = [known[i].ranked for i in split.known]
     night_rows = [k for k, i in enumerate(split.known) if nights[i]]
@@ -328,6 +434,15 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
         return {e: method.encounter(a) for e, a in groups.items()}
 
     enc_known, enc_new = by_encounter(known), by_encounter(new)
+    # what each photo's stored proposal shows: its encounter's ranking (the stage's grouping)
+    stored: dict[int, Answer] = {}
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for i in split.known:
+        rows_of[p.encounters[i]].append(i)
+    for rows in rows_of.values():
+        shown = (method.photo_answers([known[i] for i in rows]) if hasattr(method, "photo_answers")
+                 else [method.encounter([known[i] for i in rows])] * len(rows))
+        stored.update(zip(rows, shown, strict=True))
     enc_label = {p.encounters[i]: p.labels[i] for i in range(len(p.labels))}
     enc_ids = list(enc_known)
     openset = enc_openset = enc_by_ind = calibration = None
@@ -354,7 +469,8 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
         n_queries=len(truth), n_night=len(night_rows),
         enc_top1=topk([enc_known[e].ranked for e in enc_ids], [enc_label[e] for e in enc_ids], 1),
         enc_top5=topk([enc_known[e].ranked for e in enc_ids], [enc_label[e] for e in enc_ids], 5),
-        n_enc=len(enc_ids), openset=openset, enc_openset=enc_openset, enc_openset_by_individual=enc_by_ind,
+        n_enc=len(enc_ids), stored_top1=topk([stored[i].ranked for i in split.known], truth, 1),
+        openset=openset, enc_openset=enc_openset, enc_openset_by_individual=enc_by_ind,
         n_new=len(split.new_rows), n_new_enc=len(enc_new), seconds_per_query=seconds,
         calibration=calibration if method.has_score else None,
     )
@@ -363,11 +479,12 @@ def evaluate(p: Photos, split: Split, method: Any, nights: Sequence[bool], extra
 def print_split(title: str, res: dict[str, Scores], note: str = "") -> None:
     """One table: station prior, plain SIFT and Pardus side by side, ratio Pardus / plain SIFT."""
     names = list(res)
-    pa, ba = res[names[-1]], res["plain SIFT"]
+    main = "Pardus" if "Pardus" in res else names[-1]
+    pa, ba = res[main], res["plain SIFT"]
     print(f"\n== {title} ==")
     if note:
         print(note)
-    print(f"{'metric':44s} " + " ".join(f"{n:>13s}" for n in names) + f" {'vs SIFT':>8s}")
+    print(f"{'metric':44s} " + " ".join(f"{n:>13s}" for n in names) + f" {main + ' vs SIFT':>16s}")
 
     def osr(s: Scores, what: str, attr: str) -> float:
         rep = getattr(s, what)
@@ -378,6 +495,7 @@ def print_split(title: str, res: dict[str, Scores], note: str = "") -> None:
         ("top-5 per photo", lambda s: s.top5),
         (f"top-1, IR night photos ({pa.n_night})", lambda s: s.top1_night),
         (f"top-1 per encounter ({pa.n_enc})", lambda s: s.enc_top1),
+        ("top-1 per photo, as stored (its encounter's)", lambda s: s.stored_top1),
         ("top-5 per encounter", lambda s: s.enc_top5),
         (f"'new' precision per photo ({pa.n_new} new)", lambda s: osr(s, "openset", "precision")),
         ("'new' recall per photo", lambda s: osr(s, "openset", "recall")),
@@ -393,10 +511,10 @@ def print_split(title: str, res: dict[str, Scores], note: str = "") -> None:
         if all(np.isnan(v) for v in vals):
             continue
         cells = " ".join(f"{'-':>13s}" if np.isnan(v) else f"{v:13.3f}" for v in vals)
-        print(f"{label:44s} {cells} {fmt_ratio(get(pa), get(ba)):>8s}")
+        print(f"{label:44s} {cells} {fmt_ratio(get(pa), get(ba)):>16s}")
     cal = pa.calibration
     if cal is not None:
-        print(f"  {names[-1]} calibration fitted on all these photo queries: slope {cal.slope:.3f}, "
+        print(f"  {main} calibration fitted on all these photo queries: slope {cal.slope:.3f}, "
               f"intercept {cal.intercept:.3f}, 'new' below probability {cal.new_threshold:.3f}")
     for n in names:
         o = res[n].enc_openset
@@ -514,18 +632,21 @@ def run_real(args: argparse.Namespace, params: FeatureParams) -> None:
     pair_scores, base_s = baseline_pair_scores(p.base, list(range(len(p.base))), f"snow-leopard-{args.boxes}")
     weighted, n_scenery = apply_scenery(p) if args.scenery else (p.feats, 0)
     pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place, match_params=MatchParams(k=args.k))
-    methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus]
+    methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus, PardusWithPrior(p, pardus)]
     where = (f"animal boxes from {args.boxes} on {n_boxed} of {len(p.labels)} photos, the rest whole frames"
              if args.boxes != "none" else "whole frames")
     n_feats = sum(len(f) for f in p.feats)
     on_animal = sum(float(np.sum(f.weight >= 0.5)) for f in weighted)
     for split in standard_splits(p):
+        pardus.split_encounters = pardus.encounters_seen = 0
         res = {m.name: evaluate(p, split, m, nights, base_s if m.name == "plain SIFT" else 0.0) for m in methods}
+        split_note = (f"; the stage's grouping split {pardus.split_encounters} of {pardus.encounters_seen} "
+                      "encounter decisions (known and new queries) into several animals")
         inds = sorted({p.labels[i] for i in split.known})
         print_split(f"snow-leopard-reid, {split.name}: {len(p.labels)} real photos, {where}", res,
                     f"known queries of {len(inds)} cats ({', '.join(inds)}); {sum(nights)} IR night photos; "
                     f"{n_feats} features ({params.foreground} animal mask), {n_scenery} judged the camera's "
-                    f"scenery, {on_animal:.0f} weighted at least 0.5")
+                    f"scenery, {on_animal:.0f} weighted at least 0.5{split_note}")
 
 
 # --- the virtual park ---------------------------------------------------------------------

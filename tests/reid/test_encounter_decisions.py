@@ -286,3 +286,7 @@ def test_the_station_prior_reorders_known_cats_only_as_a_prior() -> None:
     assert (ranked.is_new, ranked.new_probability) == (close.is_new, close.new_probability)
     clear = _result({"A": 9.0, "B": 0.5})
     assert apply_prior(clear, prior, CAL).candidates[0].individual == "A", "clear coat evidence wins"
+    votes_only = MatchResult([], 400, None, True, 1.0, unverified=["A", "C", "B"])  # nothing lined up
+    prior3 = camera_prior({"B": 9}, ["A", "B", "C"])
+    assert apply_prior(votes_only, prior3, CAL).top(3) == ["B", "A", "C"], "the prior orders, votes break ties"
+    assert apply_prior(votes_only, camera_prior({}, ["A", "B", "C"]), CAL).top(3) == ["A", "C", "B"]

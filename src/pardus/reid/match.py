@@ -493,19 +493,23 @@ def camera_prior(counts: dict[str, int], individuals: Iterable[str], alpha: floa
 
 def apply_prior(result: MatchResult, log_prior: dict[str, float], calibration: Calibration | None = None
                 ) -> MatchResult:
-    """The verified candidates ranked by the calibration's log-odds of their coat score plus a log
-    prior ratio (e.g. :func:`camera_prior`): Bayes' rule with the calibrated score read as the
-    likelihood ratio of "this individual" against a uniform catalogue. Only the order changes:
-    scores, probabilities, unverified candidates and the "new" call stay the coat's (a prior over
-    catalogued cats says nothing about whether this one is catalogued)."""
+    """Candidates ranked with a log prior ratio (e.g. :func:`camera_prior`) by Bayes' rule.
+
+    Verified candidates: the calibration's log-odds of their coat score (read as the likelihood
+    ratio of "this individual" against a uniform catalogue) plus the prior. Unverified ones have
+    no calibrated coat evidence, so their coat likelihoods are taken as equal and the prior alone
+    orders them, their raw-vote order breaking ties (a flat prior leaves them as they were);
+    they still rank after every verified one. Scores, probabilities and the "new" call stay the
+    coat's: a prior over catalogued cats says nothing about whether this one is catalogued."""
     cal = calibration or Calibration()
 
     def posterior(c: Candidate) -> float:
         return cal.slope * math.log1p(max(c.score, 0.0)) + cal.intercept + log_prior.get(c.individual, 0.0)
 
     ranked = sorted(result.candidates, key=posterior, reverse=True)
+    unverified = sorted(result.unverified, key=lambda i: -log_prior.get(i, 0.0))  # stable: ties keep vote order
     return MatchResult(ranked, result.n_features, result.flank, result.is_new, result.new_probability,
-                       dict(result.timings), list(result.unverified))
+                       dict(result.timings), unverified)
 
 
 def combine(results: list[MatchResult], calibration: Calibration | None = None) -> MatchResult:
