@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/pardus demo --out demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # Debian's Chromium for the browser tests; best effort (needs root and apt), the tests skip without it.
 browser:
