@@ -16,12 +16,13 @@ from pardus.reid.features import ChipFeatures, FeatureParams, extract
 from pardus.reid.index import Annotation, FeatureIndex
 from pardus.reid.match import match
 
-# The shipped features without the saliency animal mask: the crops are tight (the whole image is
-# the animal), and the mask's network would make this test several times slower. The bench prints
-# this configuration as "Pardus, no mask" beside the shipped one (both 32/32 top-1 there).
+# The shipped features without the saliency animal mask and with half the keypoints (as
+# tests/reid/conftest.py's TEST_PARAMS): the crops are tight (the whole image is the animal), and
+# the mask's network and 900 keypoints would make this test twice as slow. The bench prints this
+# configuration as "Pardus test" beside the shipped one (both 32/32 top-1 there).
 PARAMS = FeatureParams(foreground="none", max_features=450)
 WHOLE_CROP = (0.0, 0.0, 1.0, 1.0)
-# bench/reid_bigcat.py, leave-one-encounter-out: "Pardus, no mask" top-1 per photo 1.000 (32 of 32),
+# bench/reid_bigcat.py, leave-one-encounter-out: "Pardus test" top-1 per photo 1.000 (32 of 32),
 # plain SIFT 0.969, station prior 0.531, chance 0.25 (most-catalogued cat 0.375). The margin is 3
 # photos (29 of 32 = 0.906): the catalogue search is approximate (HNSW), so close calls can move
 # between OpenCV/faiss builds, and the set has three photos its provenance calls weak (CUL66
