@@ -327,6 +327,10 @@ def run_demo(
                         f"the catalogue already held {leaked} second-half photos when they were matched (a demo "
                         "folder made before the re-identification model changed): these results flatter; delete "
                         f"{out} for a fair test")
+            if result.species is not None:  # the reviewers finish the season: the report counts their work
+                from pardus.simulate.load import record_reviewed_truth
+
+                record_reviewed_truth(ws, season)
             if progress:
                 progress("plot-year report", 0, 1)
             result.report = report_vs_truth(ws, season, out / "report")
@@ -448,7 +452,10 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
     if out_of_box is None:
         return None
     since = since or season_middle(ws)
-    record_reviewed_truth(ws, season)
+    later = second_half(ws, since)
+    # The reviewers' labels of the first half teach; the second half's truth is recorded after
+    # re-identification has matched it (run_demo), or its cats would already be identified.
+    record_reviewed_truth(ws, season, skip=set(later))
     summary = SpeciesSummary(since=since, taught_on={})
     try:
         head, problems = train_head(ws, "species", until=since, min_examples=3,
@@ -458,7 +465,6 @@ def teach_and_compare(ws: Workspace, season: Path, result: DemoResult,
         return summary
     summary.taught_on = dict(head.examples)
     summary.notes += problems
-    later = second_half(ws, since)
     with ws.db.session() as s:
         by_hash = {h: mid for h, mid in s.execute(select(Media.sha256, Media.id)) if h}
     taught = SpeciesStage(head_dir=models_dir(ws), boxes_from=current_detector_key(ws.settings))

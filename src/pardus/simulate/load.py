@@ -7,7 +7,7 @@ import itself is the real one (``pardus.ingest``), so a season exercises the pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from pardus.ingest.card import ImportReport, import_card
@@ -64,7 +64,8 @@ REVIEWER = "virtual-park truth"
 _TYPES = {"animal": "animal", "human": "human", "vehicle": "vehicle", "blank": "blank"}
 
 
-def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER) -> int:
+def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER, *,
+                          skip: Collection[str] = ()) -> int:
     """Record the season's true content as if reviewers had labelled and identified every photo.
 
     It stands for the finished manual review a park does today, so the statistics can be checked
@@ -72,6 +73,8 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
     Rows are ``classification_method='human'`` with ``classified_by`` naming the truth, so they are
     never mistaken for a person's work. Photos are matched by content hash (the copy of a card
     points at the same Media row); running it twice adds nothing. Returns the observations added.
+    ``skip``: media ids left unreviewed for now (the demo's second half, judged before its truth is
+    recorded: re-identification skips a photo a person already identified).
     """
     import csv
 
@@ -97,7 +100,7 @@ def record_reviewed_truth(ws: Workspace, season: Path, reviewer: str = REVIEWER)
         for r, media_id in rows:
             obs_type = _TYPES.get(r["content"], "unknown")
             media = by_id.get(media_id) if media_id else None
-            if media is None:
+            if media is None or media_id in skip:
                 continue  # not imported (e.g. the damaged file the importer refused): nothing to label
             ind_id = None
             code = r["individual_id"]
