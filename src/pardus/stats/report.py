@@ -10,6 +10,12 @@ Three steps, each usable on its own:
 3. :func:`write_report` writes ``report.html`` (plots embedded), ``report.json``, one CSV per
    table and the plots as PNG files into a folder.
 
+When the store holds GPS-collar fixes in the plot's year, :func:`build_report` also adds the
+"Collared animals" section (:func:`movement_section`, which calls
+:func:`pardus.telemetry.movement.movement_report`): home ranges, distance per day, plots crossed
+and, for a collared animal that is also in the catalogue, fixes near each camera beside its
+confirmed detections there. It shows areas, distances and counts, never a fix's position.
+
 :func:`build_report` does all three. The headline is the sentence the park writes each year,
 "Between A and B individual leopards used plot P in Y", from the 95% interval of the
 best-supported closed-population model, printed beside the animals actually identified and the
@@ -62,6 +68,7 @@ if TYPE_CHECKING:
     from pardus.stats.density_map import DensityMap
     from pardus.stats.secr_habitat import SecrHabitatFit
     from pardus.stats.trend import TrendReport
+    from pardus.telemetry.movement import MovementSummary
 
 COMMON_NAMES = {
     "panthera pardus": ("leopard", "leopards"),
@@ -99,6 +106,16 @@ NUMBER_WORDS = [
 ]
 
 
+MOVEMENT_METHODS = {
+    "mcp95": "minimum convex polygon of the 95% of fixes nearest their mean (Mohr 1947; adehabitatHR's rule, "
+             "Calenge 2006)",
+    "kde95": "95% isopleth of a fixed bivariate normal kernel (Worton 1989)",
+    "bandwidth": "reference bandwidth h_ref = sqrt((var x + var y)/2) * n^(-1/6) (Worton 1989; Silverman 1986)",
+    "distance_per_day": "sum of great-circle steps between successive good fixes, each given to the local day it "
+                        "ends in; mean and SE over days (Rowcliffe et al. 2012 on fix interval)",
+}
+
+
 class ReportError(ValueError):
     """The report cannot be made for this plot and year; the message says what is missing."""
 
@@ -121,6 +138,8 @@ class ReportOptions:
     habitat: str | None = None
     # coordinate reference system of the stations' x_m/y_m (e.g. "EPSG:32653"), for GeoTIFF in and out
     crs: str | None = None
+    # collared animals: a GPS fix within this distance of a camera counts as "near" it
+    movement_near_m: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -408,6 +427,8 @@ class PlotYearReport:
     habitat_map: DensityMap | None = None
     trend: TrendReport | None = None  # the plot across the years the store holds, up to this one
     trend_note: str = ""  # why there is no trend (a single year), said in the report
+    movement: list[MovementSummary] = field(default_factory=list)  # one per collar tag in or near the plot
+    movement_period: tuple[datetime, datetime] | None = None  # the local year the fixes were taken from
 
     @property
     def crs(self) -> str | None:
@@ -472,6 +493,7 @@ class PlotYearReport:
             "density_map": self.density_map.summary() if self.density_map else None,
             "habitat": self._habitat_numbers(),
             "trend": self.trend.numbers() if self.trend else {"note": self.trend_note} if self.trend_note else None,
+            "movement": self._movement_numbers(),
             "messages": self.messages,
             "notes": d.notes,
         }
@@ -491,6 +513,67 @@ class PlotYearReport:
             rows.append(row)
         return rows
 
+    def station_name(self, location_id: str) -> str:
+        return next((st.name for st in self.data.stations if st.id == location_id), location_id)
+
+    def movement_rows(self) -> list[dict[str, Any]]:
+        """movement.csv: one row per collar tag (areas, distances and counts; no positions)."""
+        rows = []
+        for m in self.movement:
+            rows.append({
+                "tag": m.tag_id,
+                "individual": m.individual or "",
+                "first_fix": m.start.isoformat(),
+                "last_fix": m.end.isoformat(),
+                "fixes": m.fixes,
+                "outliers_left_out": m.outliers_left_out,
+                "failed_fixes": m.failed_fixes,
+                "mcp95_km2": m.mcp95_km2,
+                "kde95_km2": m.kde95_km2,
+                "kde_bandwidth_m": m.bandwidth_m,
+                "kde_bandwidth_rule": m.bandwidth_rule or "",
+                "days": len(m.daily_distance_km),
+                "mean_km_per_day": m.mean_daily_km,
+                "se_km_per_day": m.se_daily_km,
+                "fixes_in_plot": m.plots.get(self.data.plot, 0),
+                "plots_crossed": "; ".join(f"{k} ({v} fixes)" for k, v in sorted(m.plots.items())),
+                "notes": "; ".join(m.notes),
+            })
+        return rows
+
+    def movement_camera_rows(self) -> list[dict[str, Any]]:
+        """movement_cameras.csv: for a collared animal in the catalogue, fixes near each camera of the
+        plot beside its confirmed detections there."""
+        return [
+            {
+                "tag": m.tag_id,
+                "individual": m.individual or "",
+                "station": c["location_id"],
+                "name": self.station_name(c["location_id"]),
+                "fixes_within_m": c["fixes_within_m"],
+                "fixes_near": c["fixes_near"],
+                "detections": c["detections"],
+            }
+            for m in self.movement
+            for c in m.cameras
+        ]
+
+    def _movement_numbers(self) -> dict[str, Any] | None:
+        if not self.movement:
+            return None
+        tags = []
+        for m in self.movement:
+            d = m.as_dict()
+            d["cameras"] = [{k: v for k, v in c.items() if k not in ("lon", "lat")} for c in m.cameras]
+            tags.append(d)
+        start, end = self.movement_period or (None, None)
+        return {
+            "period": {"start": start, "end": end},
+            "near_m": self.options.movement_near_m,
+            "methods": MOVEMENT_METHODS,
+            "tags": tags,
+        }
+
     def _habitat_numbers(self) -> dict[str, Any] | None:
         if self.habitat is None:
             return None
@@ -503,6 +586,24 @@ class PlotYearReport:
             "estimates": self.habitat_rows(),
             "map": self.habitat_map.summary() if self.habitat_map else None,
         }
+
+
+def movement_section(
+    session: Any, data: PlotYearData, near_m: float = 500.0
+) -> tuple[list[MovementSummary], tuple[datetime, datetime], list[str]]:
+    """The collared animals of the report: :func:`pardus.telemetry.movement.movement_report` for the
+    plot's local calendar year (the year :func:`collect` reads), tags with a fix in the plot or within
+    ``near_m`` of its outline. Empty, with no message, when the store holds no fixes there."""
+    from pardus.telemetry.movement import MovementError, movement_report
+
+    tz = timezone(timedelta(minutes=data.utc_offset_minutes))
+    start, end = datetime(data.year, 1, 1, tzinfo=tz), datetime(data.year + 1, 1, 1, tzinfo=tz)
+    try:
+        out = movement_report(session, start=start, end=end, plot=data.plot, near_m=near_m,
+                              utc_offset_minutes=data.utc_offset_minutes)
+    except MovementError as exc:
+        return [], (start, end), [f"Collared animals left out: {exc}."]
+    return out, (start, end), []
 
 
 def _word(n: int) -> str:
@@ -958,6 +1059,11 @@ def _tables(rep: PlotYearReport) -> dict[str, list[dict[str, Any]]]:
         t["habitat_map.csv"] = rep.habitat_map.rows()
     if rep.trend is not None:
         t.update(rep.trend.tables())
+    if rep.movement:
+        t["movement.csv"] = rep.movement_rows()
+        cams = rep.movement_camera_rows()
+        if cams:
+            t["movement_cameras.csv"] = cams
     return t
 
 
@@ -1087,10 +1193,13 @@ def build_report(
     o = options or ReportOptions()
     with workspace.db.session() as s:
         data = collect(s, plot, year, o.species)
+        movement, period, notes = movement_section(s, data, o.movement_near_m)
     try:
         rep = analyse(data, o)
     except EffortError as exc:
         raise ReportError(str(exc)) from exc
+    rep.movement, rep.movement_period = movement, period
+    rep.messages.extend(notes)
     if trend:
         from pardus.stats.trend import trend_for_report
 

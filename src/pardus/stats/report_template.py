@@ -239,6 +239,38 @@ TEMPLATE = r"""<!doctype html>
  {% else %}<p class="muted">Activity is shown for species with at least {{ r.options.min_events_activity }} events.</p>{% endif %}
 </section>
 
+{% if r.movement %}{% set mv = n.movement %}
+<section id="movement">
+ <h2>Collared animals</h2>
+ <p class="muted">GPS-collar fixes from {{ r.movement_period[0].strftime('%Y-%m-%d') }} to {{ (r.movement_period[1]).strftime('%Y-%m-%d') }} (local year {{ r.data.year }}, end excluded)
+  of every tag with a fix in plot {{ r.data.plot }} or within {{ r.options.movement_near_m | num }} m of its outline (the convex hull of its stations).
+  Fixes Movebank marks invisible and fixes at impossible speeds are left out; areas, distances and counts only, no positions.</p>
+ <table id="movement-table">
+  <tr><th class="l">tag</th><th class="l">individual</th><th>fixes</th><th>left out</th><th>MCP 95% km²</th><th>kernel 95% km²</th><th>bandwidth m</th>
+   <th>days</th><th>km per day</th><th>SE</th><th class="l">plots crossed (fixes)</th></tr>
+  {% for row in tables['movement.csv'] %}
+  <tr><td class="l">{{ row.tag }}</td><td class="l">{{ row.individual or '–' }}</td><td>{{ row.fixes | num }}</td><td>{{ row.outliers_left_out | num }}</td>
+   <td>{{ row.mcp95_km2 | num(3) }}</td><td>{{ row.kde95_km2 | num(3) }}</td><td>{{ row.kde_bandwidth_m | num(3) }}</td>
+   <td>{{ row.days }}</td><td>{{ row.mean_km_per_day | num(3) }}</td><td>{{ row.se_km_per_day | num(2) }}</td>
+   <td class="l">{{ row.plots_crossed or '–' }}{% if row.notes %} <span class="muted">{{ row.notes }}</span>{% endif %}</td></tr>
+  {% endfor %}
+ </table>
+ <p class="muted">MCP 95%: {{ mv.methods.mcp95 }}. Kernel 95%: {{ mv.methods.kde95 }}, bandwidth: the {{ mv.methods.bandwidth }};
+  h_ref oversmooths clumped tracks (Seaman &amp; Powell 1996), so the bandwidth is given beside the area.
+  Distance per day: {{ mv.methods.distance_per_day }}.</p>
+ {% if tables['movement_cameras.csv'] %}
+ <h3>Near the cameras: fixes within {{ r.options.movement_near_m | num }} m beside confirmed detections</h3>
+ <table id="movement-cameras">
+  <tr><th class="l">individual</th><th class="l">tag</th><th class="l">station</th><th>fixes near</th><th>confirmed detections</th></tr>
+  {% for row in tables['movement_cameras.csv'] %}
+  <tr><td class="l">{{ row.individual }}</td><td class="l">{{ row.tag }}</td><td class="l">{{ row.name }}</td><td>{{ row.fixes_near | num }}</td><td>{{ row.detections | num }}</td></tr>
+  {% endfor %}
+ </table>
+ {% endif %}
+ <p class="muted">Tables: movement.csv{% if tables['movement_cameras.csv'] %}, movement_cameras.csv{% endif %}.</p>
+</section>
+{% endif %}
+
 <section id="methods">
  <h2>Methods and sources</h2>
  <ul class="refs">
@@ -251,6 +283,9 @@ TEMPLATE = r"""<!doctype html>
   <li>Krebs (1966) Ecological Monographs 36:239–273 (minimum number known alive).</li>
   <li>Efford &amp; Fewster (2013) Oikos 122:918–928 (realised and expected density, growth λ) · Pradel (1996) Biometrics 52:703–709 ·
    Glennie, Borchers, Murchie, Harmsen &amp; Foster (2019) Biometrics 75:1345–1355 (open-population SECR); Efford, R package openCR.</li>
+  {% if r.movement %}<li>Mohr (1947) American Midland Naturalist 37:223–249 (minimum convex polygon) · Worton (1989) Ecology 70:164–168 (kernel home range) ·
+   Silverman (1986) Density Estimation for Statistics and Data Analysis · Seaman &amp; Powell (1996) Ecology 77:2075–2085 ·
+   Calenge (2006) Ecological Modelling 197:516–519 (adehabitat) · Rowcliffe, Carbone, Kays, Kranstauber &amp; Jansen (2012) Methods in Ecology and Evolution 3:653–662 (travel distance and fix interval).</li>{% endif %}
  </ul>
  <p class="muted">The same numbers are in report.json and the CSV files beside this page. Analysis took {{ r.seconds | num(2) }} s.</p>
 </section>
