@@ -97,13 +97,13 @@ REID_OUTCOMES = {
     "known-right": "a catalogue leopard or tiger, named right",
     "known-other": "a catalogue leopard or tiger, named as another",
     "known-new": 'a catalogue leopard or tiger, called "new"',
+    "known-open": "a catalogue leopard or tiger, left open (closest only)",
     "new-new": 'a leopard or tiger not in the catalogue, called "new" (right)',
     "new-known": "a leopard or tiger not in the catalogue, named as a known one",
-    "new-open": "a leopard or tiger not in the catalogue, left to a person (closest only)",
-    "known-open": "a catalogue leopard or tiger, left to a person (closest only)",
+    "new-open": "a leopard or tiger not in the catalogue, left open",
     "other-known": "another animal (deer, boar ...), named as a catalogue animal",
     "other-new": 'another animal (deer, boar ...), called "new"',
-    "other-open": "another animal (deer, boar ...), left to a person (closest only)",
+    "other-open": "another animal (deer, boar ...), left open (closest only)",
     "nothing": "no animal (empty scene, smoke, vehicle)",
 }
 
