@@ -102,3 +102,94 @@ def connection_problem(exc: BaseException, broker: Broker) -> str:
     if isinstance(exc, OSError):
         return f"{where}: cannot connect ({exc.strerror or exc})"
     return f"{where}: {type(exc).__name__}"
+
+
+class AckingGateway:
+    """The MQTT client both gateways share: connect (retried in the background while the broker is
+    away, the reason kept for health), subscribe to ``topics`` under ``topic_root``, answer every
+    message ``<topic_root>/<device>/<what>`` on ``<topic_root>/<device>/ack``, and survive anything a
+    message raises (logged with its topic, answered 500, counted in ``failed``).
+
+    Subclasses give ``topic_root``, ``topics`` (the ``<what>`` parts subscribed), ``label`` (for the
+    log) and :meth:`reply`; :meth:`accepts` may refuse a device id before anything is answered.
+    """
+
+    topic_root: str = ""
+    topics: tuple[str, ...] = ()
+    label: str = "MQTT gateway"
+
+    def __init__(self, broker: Broker | None, client_id: str, log: Any) -> None:
+        import threading
+
+        import paho.mqtt.client as mqtt
+
+        self.log = log
+        self.broker = broker or Broker()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{id(self):x}")
+        self.broker.configure(self.client)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self.error: str | None = None  # why the broker is not connected, in words, for health
+        self.handled = 0
+        self.failed = 0  # messages that raised something unexpected (logged), not refused ones
+
+    def start(self) -> None:
+        """Connect and serve; a broker that is down or refuses us is retried in the background, and
+        the reason stays in ``status()`` (the server must start even when the broker is away)."""
+        try:
+            self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.error = connection_problem(exc, self.broker)
+            self.log.warning("%s: %s (retrying)", self.label, self.error)
+            self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def status(self) -> dict[str, Any]:
+        return {"connected": self.connected.is_set(), "error": self.error, "handled": self.handled,
+                "failed": self.failed}
+
+    def accepts(self, device_id: str) -> bool:
+        """Whether a message for this device id is answered at all."""
+        return True
+
+    def reply(self, device_id: str, what: str, payload: bytes) -> dict[str, Any]:
+        """The answer to one message, published on .../ack."""
+        raise NotImplementedError
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        if getattr(reason, "is_failure", False):
+            # e.g. "Not authorized": the username or password is wrong; never subscribe half-connected
+            self.error = f"{self.broker.describe()}: the broker refused the connection ({reason})"
+            self.log.warning("%s: %s", self.label, self.error)
+            return
+        self.error = None
+        client.subscribe([(f"{self.topic_root}/+/{what}", 1) for what in self.topics])
+        self.connected.set()
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, *_args: Any) -> None:
+        self.connected.clear()
+
+    def _on_message(self, client: Any, _userdata: Any, msg: Any) -> None:
+        import json
+
+        parts = msg.topic.split("/")
+        if len(parts) != 4 or not self.accepts(parts[2]):
+            return  # not a device's topic; nothing to answer to
+        device_id, what = parts[2], parts[3]
+        try:
+            reply = self.reply(device_id, what, msg.payload)
+        except Exception:  # noqa: BLE001 - the loop thread must survive any message
+            self.failed += 1
+            self.log.exception("MQTT message on %s could not be handled", msg.topic[:200])
+            reply = {"ok": False, "status": 500, "error": "the gateway could not handle this message; it was logged"}
+        self.handled += 1
+        try:
+            client.publish(f"{self.topic_root}/{device_id}/ack", json.dumps(reply), qos=1)
+        except Exception:  # noqa: BLE001 - a failed ack is logged, the loop goes on
+            self.log.exception("could not publish the ack for %s", msg.topic[:200])

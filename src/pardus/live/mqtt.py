@@ -24,12 +24,11 @@ import base64
 import binascii
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from pardus.ingest.one import IngestError, ingest_file
-from pardus.live.broker import Broker, connection_problem
+from pardus.live.broker import AckingGateway, Broker
 from pardus.live.cameras import AuthError, authenticate
 from pardus.live.health import HeartbeatError, record_heartbeat, touch
 from pardus.live.queue import enqueue
@@ -40,73 +39,20 @@ log = logging.getLogger("pardus.mqtt")
 TOPIC_ROOT = "pardus/cameras"
 
 
-class MqttGateway:
+class MqttGateway(AckingGateway):
     """See the module docstring. ``broker`` carries the address, credentials and TLS (live.broker)."""
+
+    topic_root = TOPIC_ROOT
+    topics = ("heartbeat", "media")
+    label = "MQTT gateway"
 
     def __init__(self, ws: Workspace, *, broker: Broker | None = None, max_bytes: int = 64 << 20,
                  on_stored: Callable[[], None] | None = None) -> None:
-        import paho.mqtt.client as mqtt
-
+        super().__init__(broker, "pardus-gateway", log)
         self.ws, self.max_bytes, self.on_stored = ws, max_bytes, on_stored
-        self.broker = broker or Broker()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pardus-gateway-{id(self):x}")
-        self.broker.configure(self.client)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.connected = threading.Event()
-        self.error: str | None = None  # why the broker is not connected, in words, for health
-        self.handled = 0
-        self.failed = 0  # messages that raised something unexpected (logged), not refused ones
 
-    def start(self) -> None:
-        """Connect and serve; a broker that is down or refuses us is retried in the background, and
-        the reason stays in ``status()`` (the server must start even when the broker is away)."""
-        try:
-            self.client.connect(self.broker.host, self.broker.port, keepalive=30)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            self.error = connection_problem(exc, self.broker)
-            log.warning("MQTT gateway: %s (retrying)", self.error)
-            self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
-        self.client.loop_start()
-
-    def stop(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
-        if getattr(reason, "is_failure", False):
-            # e.g. "Not authorized": the username or password is wrong; never subscribe half-connected
-            self.error = f"{self.broker.describe()}: the broker refused the connection ({reason})"
-            log.warning("MQTT gateway: %s", self.error)
-            return
-        self.error = None
-        client.subscribe([(f"{TOPIC_ROOT}/+/heartbeat", 1), (f"{TOPIC_ROOT}/+/media", 1)])
-        self.connected.set()
-
-    def _on_disconnect(self, _client: Any, _userdata: Any, *_args: Any) -> None:
-        self.connected.clear()
-
-    def status(self) -> dict[str, Any]:
-        return {"connected": self.connected.is_set(), "error": self.error, "handled": self.handled,
-                "failed": self.failed}
-
-    def _on_message(self, client: Any, _userdata: Any, msg: Any) -> None:
-        parts = msg.topic.split("/")
-        if len(parts) != 4:
-            return
-        camera_id, what = parts[2], parts[3]
-        try:
-            reply = self.handle(camera_id, what, msg.payload)
-        except Exception:  # noqa: BLE001 - the loop thread must survive any message
-            self.failed += 1
-            log.exception("MQTT message on %s could not be handled", msg.topic[:200])
-            reply = {"ok": False, "status": 500, "error": "the gateway could not handle this message; it was logged"}
-        self.handled += 1
-        try:
-            client.publish(f"{TOPIC_ROOT}/{camera_id}/ack", json.dumps(reply), qos=1)
-        except Exception:  # noqa: BLE001 - a failed ack is logged, the loop goes on
-            log.exception("could not publish the ack for %s", msg.topic[:200])
+    def reply(self, device_id: str, what: str, payload: bytes) -> dict[str, Any]:
+        return self.handle(device_id, what, payload)
 
     def handle(self, camera_id: str, what: str, payload: bytes) -> dict[str, Any]:
         """One message: authenticate, then store; returns the reply published on .../ack."""

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 from pardus.alerts.notify import DeliveryWorker, channels_from
 from pardus.alerts.rules import RulesError, load_rules
-from pardus.live.broker import Broker, connection_problem
+from pardus.live.broker import AckingGateway, Broker
 from pardus.live.cameras import AuthError
 from pardus.store import Workspace
 from pardus.telemetry.deliver import enqueue_scheduled
@@ -41,72 +40,24 @@ TOPIC_ROOT = "pardus/sensors"
 MAX_MESSAGE = 1024 * 1024  # as the HTTP API's body limit
 
 
-class SensorGateway:
+class SensorGateway(AckingGateway):
     """See the module docstring. Alerts a message raised are handed to ``deliveries`` (the server's
     delivery worker) after the commit; without one they stay pending in the store."""
 
+    topic_root = TOPIC_ROOT
+    topics = ("readings",)
+    label = "MQTT sensor gateway"
+
     def __init__(self, ws: Workspace, *, broker: Broker | None = None, rules_path: Path | None = None,
                  deliveries: DeliveryWorker | None = None) -> None:
-        import paho.mqtt.client as mqtt
-
+        super().__init__(broker, "pardus-sensors", log)
         self.ws, self.rules_path, self.deliveries = ws, rules_path, deliveries
-        self.broker = broker or Broker()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pardus-sensors-{id(self):x}")
-        self.broker.configure(self.client)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.connected = threading.Event()
-        self.error: str | None = None
-        self.handled = 0
-        self.failed = 0  # messages that raised something unexpected (logged), not refused ones
 
-    def start(self) -> None:
-        """Connect and serve; a broker that is away is retried in the background (``status()`` says why)."""
-        try:
-            self.client.connect(self.broker.host, self.broker.port, keepalive=30)
-        except (OSError, ValueError) as exc:
-            self.error = connection_problem(exc, self.broker)
-            log.warning("MQTT sensor gateway: %s (retrying)", self.error)
-            self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
-        self.client.loop_start()
+    def accepts(self, device_id: str) -> bool:
+        return ID_RE.match(device_id) is not None
 
-    def stop(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-    def status(self) -> dict[str, Any]:
-        return {"connected": self.connected.is_set(), "error": self.error, "handled": self.handled,
-                "failed": self.failed}
-
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
-        if getattr(reason, "is_failure", False):
-            self.error = f"{self.broker.describe()}: the broker refused the connection ({reason})"
-            log.warning("MQTT sensor gateway: %s", self.error)
-            return
-        self.error = None
-        client.subscribe([(f"{TOPIC_ROOT}/+/readings", 1)])
-        self.connected.set()
-
-    def _on_disconnect(self, _client: Any, _userdata: Any, *_args: Any) -> None:
-        self.connected.clear()
-
-    def _on_message(self, client: Any, _userdata: Any, msg: Any) -> None:
-        parts = msg.topic.split("/")
-        if len(parts) != 4 or not ID_RE.match(parts[2]):
-            return  # not a sensor's topic; nothing to answer to
-        sensor_id = parts[2]
-        try:
-            reply = self.handle(sensor_id, msg.payload)
-        except Exception:  # noqa: BLE001 - the loop thread must survive any message
-            self.failed += 1
-            log.exception("MQTT message on %s could not be handled", msg.topic[:200])
-            reply = {"ok": False, "status": 500, "error": "the gateway could not handle this message; it was logged"}
-        self.handled += 1
-        try:
-            client.publish(f"{TOPIC_ROOT}/{sensor_id}/ack", json.dumps(reply), qos=1)
-        except Exception:  # noqa: BLE001 - a failed ack is logged, the loop goes on
-            log.exception("could not publish the ack for %s", msg.topic[:200])
+    def reply(self, device_id: str, what: str, payload: bytes) -> dict[str, Any]:
+        return self.handle(device_id, payload)
 
     def handle(self, sensor_id: str, payload: bytes) -> dict[str, Any]:
         """One message: authenticate, check, store, alert; returns the reply published on .../ack."""
