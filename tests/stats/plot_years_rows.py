@@ -12,11 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from pardus.simulate.years import MultiYearPark
+from pardus.simulate.years import Demography, MultiYearPark, simulate_years
+from pardus.stats.secr import grid_xy
 from pardus.store.models import Deployment, Individual, Location, Media, Observation
 
 TZ = timezone(timedelta(hours=10))
 LEOPARD = "Panthera pardus orientalis"
+NORTH_DAYS = 30
+
+
+def north_park() -> tuple[MultiYearPark, np.ndarray]:
+    """Plot North: 16 stations 1.5 km apart, a growing population over 2022-2024 (seed 21)."""
+    xy = grid_xy(4, 4, 1500.0)
+    park = simulate_years(xy, years=[2022, 2023, 2024], density_per_km2=0.5, sigma_m=1200.0, occasions=NORTH_DAYS,
+                          lambda0=0.08, demography=Demography(0.85, 0.35), seed=21)
+    return park, xy
 
 
 def write_plot_years(

@@ -20,9 +20,9 @@ from pardus.stats.report import ReportError, ReportOptions, analyse, build_repor
 from pardus.stats.secr import grid_xy
 from pardus.stats.trend import trend_for_report
 
-from .plot_years_rows import write_plot_years
+from .plot_years_rows import NORTH_DAYS, north_park, write_plot_years
 
-DAYS = 30
+DAYS = NORTH_DAYS
 OPTS = ReportOptions(occasion_days=6.0, n_boot=40, mask_buffer_m=4800.0, mask_spacing_m=1000.0)
 
 
@@ -33,16 +33,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def fill_park(workspace) -> dict[str, dict[int, int]]:
     """North: 2022-2024, 16 stations; South: 2024 only, 12 stations. Returns animals seen per plot and year."""
-    north = simulate_years(
-        grid_xy(4, 4, 1500.0),
-        years=[2022, 2023, 2024],
-        density_per_km2=0.5,
-        sigma_m=1200.0,
-        occasions=DAYS,
-        lambda0=0.08,
-        demography=Demography(0.85, 0.35),
-        seed=21,
-    )
+    north, north_xy = north_park()
     south_xy = grid_xy(4, 3, 1500.0, origin=(30_000.0, 0.0))
     south = simulate_years(
         south_xy, years=[2024], density_per_km2=0.5, sigma_m=1200.0, occasions=DAYS, lambda0=0.08,
@@ -50,7 +41,7 @@ def fill_park(workspace) -> dict[str, dict[int, int]]:
     )
     with workspace.db.session() as s:
         seen = {
-            "North": write_plot_years(s, "North", north, grid_xy(4, 4, 1500.0), days=DAYS),
+            "North": write_plot_years(s, "North", north, north_xy, days=DAYS),
             "South": write_plot_years(s, "South", south, south_xy, days=DAYS),
         }
     return seen

@@ -3,82 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pardus.simulate.years import Demography, simulate_years
 from pardus.stats.report import ReportOptions
-from pardus.stats.secr import grid_xy
 from pardus.stats.trend import build_trend
-from pardus.store.models import Deployment, Individual, Location, Media, Observation
 
-TZ = timezone(timedelta(hours=10))
-DAYS = 30
-LEOPARD = "Panthera pardus orientalis"
+from .plot_years_rows import NORTH_DAYS, north_park, write_plot_years
 
 
 def _three_years(workspace):
     """Plot North, 16 stations, 2022-2024, every capture a confirmed identification."""
-    xy = grid_xy(4, 4, 1500.0)
-    park = simulate_years(
-        xy,
-        years=[2022, 2023, 2024],
-        density_per_km2=0.5,
-        sigma_m=1200.0,
-        occasions=DAYS,
-        lambda0=0.08,
-        demography=Demography(0.85, 0.35),
-        seed=21,
-    )
-    names = [f"N{k:02d}" for k in range(len(xy))]
-    n = 0
+    park, xy = north_park()
     with workspace.db.session() as s:
-        for name, (x, y) in zip(names, xy, strict=True):
-            s.add(Location(id=name, name=name, plot="North", x_m=float(x), y_m=float(y)))
-        s.flush()
-        animals: dict[int, Individual] = {}
-        for yt in park.years:
-            start = datetime(yt.year, 3, 1, 10, tzinfo=TZ)
-            for name in names:
-                s.add(
-                    Deployment(
-                        id=f"D-{name}-{yt.year}", location_id=name, start=start, end=start + timedelta(days=DAYS)
-                    )
-                )
-            s.flush()
-            rows = list(yt.captures.rows())
-            fresh = {int(yt.alive[i]) for i, _, _, _ in rows} - set(animals)
-            animals.update({g: Individual(code=f"LP_{g:03d}", scientific_name=LEOPARD) for g in sorted(fresh)})
-            s.add_all([animals[g] for g in sorted(fresh)])
-            media = []
-            for i, occ, k, _ in rows:
-                dep = f"D-{names[k]}-{yt.year}"
-                mid = f"m{n:05d}"
-                when = start + timedelta(days=occ, hours=12)
-                media.append((mid, dep, int(yt.alive[i])))
-                s.add(
-                    Media(
-                        id=mid, deployment_id=dep, file_path=f"{mid}.JPG", file_mediatype="image/jpeg", timestamp=when
-                    )
-                )
-                n += 1
-            s.flush()  # media and individuals before the observations that point at them
-            s.add_all(
-                [
-                    Observation(
-                        deployment_id=dep,
-                        media_id=mid,
-                        observation_type="animal",
-                        scientific_name=LEOPARD,
-                        individual_id=animals[g].id,
-                        classification_method="human",
-                        count=1,
-                        observation_level="media",
-                    )
-                    for mid, dep, g in media
-                ]
-            )
-            s.flush()
+        write_plot_years(s, "North", park, xy, days=NORTH_DAYS, prefix="N")
     return park
 
 
