@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pardus.store.db import unstorable_text
+
 
 def shown(value: object) -> str:
     """A value as the person wrote it in the file, cut short: never a Python object's repr."""
@@ -41,19 +43,10 @@ def check_text(data: object, name: str, error: type[ValueError]) -> None:
     JSON can spell both (``\\u0000``, ``\\ud800``); found here, they are a message, not a failed
     transaction halfway through. Walked without recursion, as deep as the JSON reader allowed.
     """
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise error(f"{name} holds a NUL character (\\u0000) in {shown(item)}")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                lone = f"\\u{ord(item[exc.start]):04x}"
-                raise error(f"{name} holds text that is not valid Unicode (a lone {lone})") from exc
+    bad = unstorable_text(data)
+    if bad is None:
+        return
+    kind, text = bad
+    if kind == "nul":
+        raise error(f"{name} holds a NUL character (\\u0000) in {shown(text)}")
+    raise error(f"{name} holds text that is not valid Unicode (a lone {text})")

@@ -22,6 +22,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pardus.store.db import unstorable_text
 from pardus.store.models import Camera, SensorReading, utcnow
 
 # name in the heartbeat -> (SensorReading.kind, unit)
@@ -103,21 +104,11 @@ def _check_other(other: dict[str, Any]) -> None:
     for k in other:
         if not k or len(k) > MAX_NAME:
             raise HeartbeatError(f"field names are 1-{MAX_NAME} characters, not {_shown(k)}")
-    stack: list[Any] = [other]
-    while stack:  # PostgreSQL keeps no NUL in text, UTF-8 no lone surrogate: refused, not a 500
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise HeartbeatError("a heartbeat may not hold NUL characters (\\u0000)")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise HeartbeatError("a heartbeat must be valid Unicode text (a lone surrogate was sent)") from exc
+    bad = unstorable_text(other)  # PostgreSQL keeps no NUL in text, UTF-8 no lone surrogate: refused, not a 500
+    if bad is not None and bad[0] == "nul":
+        raise HeartbeatError("a heartbeat may not hold NUL characters (\\u0000)")
+    if bad is not None:
+        raise HeartbeatError("a heartbeat must be valid Unicode text (a lone surrogate was sent)")
 
 
 def record_heartbeat(s: Session, cam: Camera, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:

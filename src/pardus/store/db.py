@@ -90,3 +90,26 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def unstorable_text(data: object) -> tuple[str, str] | None:
+    """The first text inside ``data`` (dicts, lists, strings, as JSON gives them) no database keeps:
+    ``("nul", text)`` for a NUL character (PostgreSQL refuses it) or ``("surrogate", "\\udxxx")`` for
+    a lone surrogate (not UTF-8); None when all text can be stored. Walked without recursion, so
+    as deep as the JSON reader allowed; each caller words the refusal for its own input."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "nul", item
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return "surrogate", f"\\u{ord(item[exc.start]):04x}"
+    return None
