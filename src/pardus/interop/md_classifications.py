@@ -25,8 +25,6 @@ table says what they are: a wrong name in a GBIF record costs more than a questi
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -38,6 +36,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from pardus.interop.csv_input import csv_lines, read_csv_text
 from pardus.store.models import Observation
 
 OBSERVATION_TYPES = ("animal", "human", "vehicle", "blank", "unknown", "unclassified")
@@ -117,23 +116,12 @@ def read_taxa(path: Path | str) -> dict[str, Label]:
     a row without one an animal not named. Checked whole: a bad row refuses the table by line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ClassificationError(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
-    except OSError as exc:
-        raise ClassificationError(f"cannot read the taxa table {path} ({exc.strerror or exc})") from exc
-    return parse_taxa(text, path.name)
+    return parse_taxa(read_csv_text(path, ClassificationError, "the taxa table "), path.name)
 
 
 def parse_taxa(text: str, name: str = "taxa table") -> dict[str, Label]:
     """The body of :func:`read_taxa`, on text (so it can be tested without files)."""
-    if "\x00" in text:
-        raise ClassificationError(f"{name} holds a NUL character; it is not a CSV table")
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise ClassificationError(f"{name} is not a readable CSV table ({exc})") from exc
+    rows = csv_lines(text, name, ClassificationError)
     if not rows:
         raise ClassificationError(f"{name} is empty; it needs the columns label,scientificName")
     header = [h.strip() for h in rows[0]]

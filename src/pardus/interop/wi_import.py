@@ -21,9 +21,7 @@ is a person's. Times are the cameras' local times; ``utc_offset_minutes`` says t
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +32,7 @@ from sqlalchemy.orm import Session
 from pardus.ingest.deployments import MAX_ID
 from pardus.ingest.probe import MEDIA_TYPES
 from pardus.ingest.timefix import to_utc
+from pardus.interop.csv_input import csv_lines, read_csv_text
 from pardus.interop.wildlife_insights import BLANK_ID, HUMAN_ID, TAXON_KEYS, VEHICLE_ID, WildlifeInsightsError
 from pardus.store import Workspace
 from pardus.store.models import Camera, Deployment, Location, Media, Observation, Project
@@ -76,18 +75,7 @@ def _find(folder: Path, table: str) -> Path | None:
 
 
 def _read(path: Path) -> _Table:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WildlifeInsightsError(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
-    except OSError as exc:
-        raise WildlifeInsightsError(f"cannot read {path} ({exc.strerror or exc})") from exc
-    if "\x00" in text:
-        raise WildlifeInsightsError(f"{path.name} holds a NUL character; it is not a CSV table")
-    try:
-        lines = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise WildlifeInsightsError(f"{path.name} is not a readable CSV table ({exc})") from exc
+    lines = csv_lines(read_csv_text(path, WildlifeInsightsError), path.name, WildlifeInsightsError)
     if not lines:
         raise WildlifeInsightsError(f"{path.name} is empty; it needs a header row")
     header = [h.strip() for h in lines[0]]
