@@ -39,18 +39,24 @@ PLAN = [("IMG_0001.JPG", "SIM_A", "left", 301), ("IMG_0002.JPG", "SIM_B", "left"
 Card = tuple[Path, dict[str, tuple[float, float, float, float]]]
 
 
-@pytest.fixture(scope="session")
-def card(tmp_path_factory: pytest.TempPathFactory) -> Card:
-    root = tmp_path_factory.mktemp("card")
+def write_card(root: Path, plan: list[tuple[str, str, str, int]],
+               station_seed: Callable[[str], int | None] = lambda _name: None) -> Card:
+    """Render each (file, individual, flank, seed) of ``plan`` into a card folder under ``root``;
+    ``station_seed`` gives a file its camera's scene (None: a scene of its own)."""
     folder = root / "DCIM" / "100RECNX"
     folder.mkdir(parents=True)
     boxes = {}
-    for name, ind, flank, seed in PLAN:
-        photo = render_animal(ind, flank, seed)
+    for name, ind, flank, seed in plan:
+        photo = render_animal(ind, flank, seed, station_seed=station_seed(name))
         (folder / name).write_bytes(photo.jpeg)
         assert photo.box is not None
         boxes[name] = photo.box
     return root, boxes
+
+
+@pytest.fixture(scope="session")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Card:
+    return write_card(tmp_path_factory.mktemp("card"), PLAN)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.reid.conftest import Card, write_card
 
 from pardus.alerts.rules import parse_rules
 from pardus.live.queue import LiveWorker
@@ -26,7 +27,6 @@ from pardus.reid.encounter import candidate_entries
 from pardus.reid.features import FeatureParams
 from pardus.reid.match import Calibration, Candidate, MatchResult
 from pardus.reid.review import encounter_verdict, review_proposal
-from pardus.reid.simulated import render_animal
 from pardus.reid.stage import BoxCall, ReidStage, save_calibration
 from pardus.store import Workspace
 from pardus.store.models import Alert, Media, Observation
@@ -35,7 +35,6 @@ BY = "ranger Olga"
 # 50 % sure at a score of 1 (as tests/reid/test_catalogue.py's park): below 1, "probably new"
 CAL = Calibration(slope=4.0, intercept=-4.0 * math.log(2.0), new_threshold=0.5, source="test park")
 LEOPARD = "Panthera pardus orientalis"
-Card = tuple[Path, dict[str, tuple[float, float, float, float]]]
 Loader = Callable[[Workspace, Card], dict[str, str]]
 
 
@@ -215,17 +214,9 @@ BURST_PLAN = [("CAT_A.JPG", "SIM_A", "left", 301), ("CAT_B.JPG", "SIM_B", "left"
 
 @pytest.fixture(scope="session")
 def burst_card(tmp_path_factory: pytest.TempPathFactory) -> Card:
-    root = tmp_path_factory.mktemp("burst-card")
-    folder = root / "DCIM" / "100RECNX"
-    folder.mkdir(parents=True)
-    boxes = {}
-    for name, ind, flank, seed in BURST_PLAN:
-        # the burst's frames share their camera's scene; the catalogue photos are from elsewhere
-        photo = render_animal(ind, flank, seed, station_seed=77 if name.startswith("BURST") else None)
-        (folder / name).write_bytes(photo.jpeg)
-        assert photo.box is not None
-        boxes[name] = photo.box
-    return root, boxes
+    # the burst's frames share their camera's scene; the catalogue photos are from elsewhere
+    return write_card(tmp_path_factory.mktemp("burst-card"), BURST_PLAN,
+                      lambda name: 77 if name.startswith("BURST") else None)
 
 
 def test_the_stage_decides_a_rendered_burst_together(workspace: Workspace, burst_card: Card,
