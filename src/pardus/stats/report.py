@@ -273,36 +273,39 @@ def collect(session: Any, plot: str, year: int, species: str = "Panthera pardus"
             cur = by_code.get(nxt, nxt) if nxt not in labels else nxt
         return cur
 
+    # Plain columns, not ORM objects: a plot of a million-photo season has 10^5 animal rows a year.
     rows = session.execute(
-        select(Observation, Media.timestamp, Media.timestamp_issues)
+        select(Observation.event_start, Observation.scientific_name, Observation.individual_id,
+               Observation.classification_method, Observation.deployment_id, Media.timestamp,
+               Media.timestamp_issues)
         .outerjoin(Media, Observation.media_id == Media.id)
         .where(Observation.deployment_id.in_(list(dep_station)))
         .where(Observation.observation_type == "animal", Observation.superseded_by.is_(None))
-    ).all()
+    )
     records: list[Record] = []
     focus_all: list[tuple[str, int]] = []
     untimed = proposed = off_effort = untrusted = 0
-    for obs, media_time, time_issues in rows:
-        t = obs.event_start or media_time
+    for event_start, name, individual_id, method, deployment_id, media_time, time_issues in rows:
+        t = event_start or media_time
         if t is None:
             untimed += 1
             continue
-        if obs.event_start is None and UNTRUSTED_TIME & set((time_issues or "").split(",")):
+        if event_start is None and time_issues and UNTRUSTED_TIME & set(time_issues.split(",")):
             untrusted += 1  # a reset or impossible clock would invent records in other years
             continue
-        sp = obs.scientific_name or "unidentified animal"
-        ind = resolve(obs.individual_id) if obs.individual_id else None
-        confirmed = ind is not None and (obs.classification_method or "").lower() == "human"
+        sp = name or "unidentified animal"
+        ind = resolve(individual_id) if individual_id else None
+        confirmed = ind is not None and (method or "").lower() == "human"
         if ind is not None and not confirmed and is_species(sp, species):
             proposed += 1
         if confirmed and is_species(sp, species):
             focus_all.append((ind or "", (t + timedelta(minutes=offset)).year))
         if y0 <= t < y1:
             ts = t.timestamp()
-            if not any(a <= ts <= b for a, b in working.get(obs.deployment_id, [])):
+            if not any(a <= ts <= b for a, b in working.get(deployment_id, [])):
                 off_effort += 1  # outside the deployment's dates or in a recorded outage: no effort to divide by
                 continue
-            records.append(Record(dep_station[obs.deployment_id], sp, t, ind if confirmed else None, confirmed))
+            records.append(Record(dep_station[deployment_id], sp, t, ind if confirmed else None, confirmed))
     if off_effort:
         notes.append(
             f"{off_effort} animal observations fall outside their deployment's dates or in a recorded outage "
