@@ -270,6 +270,7 @@ def process(
         if unknown:
             raise fail(f"--rerun: no stage named {', '.join(unknown)}; the stages are: {names}")
         redo = False
+        touched: set[str] | None = set()  # cameras whose queue rows must be redone; None: all of them
         for st in stages:
             redo = redo or st.name in (rerun or [])  # a redone stage's results feed every later stage
             with make_progress() as progress:
@@ -289,12 +290,20 @@ def process(
             if run.set_aside:
                 console.print(f"  {run.set_aside} earlier results were made on another detector's boxes: "
                               "kept, set aside, and left out of every count.")
+                touched = None
+            elif touched is not None:
+                touched |= run.deployments
             for media_id, error in run.errors[:10]:
                 err.print(f"  [yellow]{media_id}[/]: {error}")
         from pardus.review.queue import refresh
 
+        # Only the cameras this run wrote to; a run with nothing new rebuilds it all (it may follow
+        # a run stopped before this step), writing only what changed.
         with ws.db.session() as s:
-            console.print(f"Review queue: {refresh(s)} sequences (the review desk: /review in `pardus serve`).")
+            n = refresh(s, deployments=touched or None)
+        where = f" of {len(touched)} camera(s)" if touched else ""
+        console.print(f"Review queue: {n} sequences{where} brought up to date (the review desk: /review in "
+                      "`pardus serve`).")
 
 
 @app.command()

@@ -42,6 +42,37 @@ def test_queue_has_one_item_per_sequence_with_the_machines_most_important_call(s
         assert s.scalar(select(func.count()).select_from(ReviewItem)) == 100
 
 
+def test_a_refresh_of_one_camera_redoes_its_rows_only_and_keeps_the_reviewers_decision(season: Workspace) -> None:
+    """`pardus process` refreshes the cameras it wrote to (a full rebuild at a million photos reads
+    every photo); a call changed on one camera reaches its row, another camera's changed call waits
+    for its own refresh, and a person's decision on the row survives both."""
+    with season.db.session() as s:
+        deps = sorted(set(s.scalars(select(ReviewItem.deployment_id))))
+        mine, other = (s.scalars(select(ReviewItem).where(
+            ReviewItem.deployment_id == d, ReviewItem.machine_type == "animal")).first() for d in deps[:2])
+        rd.decide(s, mine.sequence_id, "olga", "blank")
+        ids = {}
+        for item in (mine, other):
+            ids[item.sequence_id] = list(s.scalars(select(Media.id).where(Media.sequence_id == item.sequence_id)))
+            for o in s.scalars(select(Observation).where(Observation.media_id.in_(ids[item.sequence_id]),
+                                                         Observation.classification_method == "machine")):
+                o.observation_type, o.scientific_name = "human", None
+        s.commit()
+        n = rq.refresh(s, deployments=[deps[0]])
+        s.commit()
+        assert 0 < n < 100
+        s.expire_all()
+        row = s.get(ReviewItem, mine.sequence_id)
+        assert (row.machine_type, row.human_type, row.disagree) == ("human", "blank", True)
+        assert s.get(ReviewItem, other.sequence_id).machine_type == "animal"  # not its camera: untouched
+        assert rq.refresh(s, deployments=[]) == 0
+        assert rq.refresh(s) == 100
+        s.commit()
+        s.expire_all()
+        assert s.get(ReviewItem, other.sequence_id).machine_type == "human"
+        assert s.scalar(select(func.count()).select_from(ReviewItem)) == 100
+
+
 @pytest.mark.parametrize("order", rq.ORDERS)
 def test_keyset_pages_walk_the_whole_queue_forward_and_back(season: Workspace, order: str) -> None:
     f = rq.QueueFilter()

@@ -92,6 +92,7 @@ class StageRun:
     seconds: float = 0.0
     set_aside: int = 0  # earlier results superseded because their input changed (e.g. a new detector)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    deployments: set[str] = field(default_factory=set)  # the cameras whose photos this run wrote results for
 
 
 STATE_KEY_LENGTH = 128  # stage_state.model is VARCHAR(128)
@@ -207,6 +208,9 @@ def run_stage(
     batches = [todo[start : start + batch_size] for start in range(0, total, batch_size)]
     seen = 0
     for results in (executor or LocalExecutor()).map(ws, stage, batches):
+        with ws.db.session() as s:
+            run.deployments.update(d for d in s.scalars(
+                select(Media.deployment_id).where(Media.id.in_([r.media_id for r in results])).distinct()) if d)
         for res in record_batch(ws, stage, results):
             if res.error is None:
                 run.done += 1

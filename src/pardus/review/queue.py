@@ -11,12 +11,12 @@ their thumbnails; most of a season is blanks, so this saves the most work. ``ord
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, tuple_
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pardus.store.models import Deployment, Location, Media, Observation, ReviewItem
@@ -87,17 +87,33 @@ def machine_call(rows: list[tuple[str, str | None, float | None, str]]) -> tuple
     return kind, species, (max(probs) if probs else None)
 
 
-def refresh(s: Session, *, progress: Callable[[int, int], None] | None = None) -> int:
+_MACHINE_FIELDS = ("deployment_id", "plot", "start", "end", "media_count", "first_media_id", "time_issues",
+                   "camera_day", "machine_type", "machine_species", "confidence", "disagree")
+_WRITE_CHUNK = 5000
+
+
+def refresh(s: Session, *, deployments: Collection[str] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> int:
     """Bring ``review_item`` up to date with the photos and the machine's latest calls; people's
-    decisions on it are kept. Returns the number of sequences in the queue."""
+    decisions on it are kept. Returns the number of sequences refreshed.
+
+    ``deployments`` limits the work to those cameras (what a `pardus process` run touched): at a
+    million photos a full rebuild reads every photo and machine call, which a new card of one
+    camera does not need. Rows are compared as plain values and only new or changed ones are
+    written, in bulk statements, so a refresh that changes nothing writes nothing."""
+    scope = list(deployments) if deployments is not None else None
+    if scope is not None and not scope:
+        return 0
     places = {d: (plot, off) for d, plot, off in s.execute(
         select(Deployment.id, Location.plot, Deployment.utc_offset_minutes)
         .outerjoin(Location, Location.id == Deployment.location_id))}
     seqs: dict[str, dict[str, Any]] = {}
     media_seq: dict[str, str] = {}
-    for mid, dep, seq, t, issues in s.execute(
-            select(Media.id, Media.deployment_id, Media.sequence_id, Media.timestamp, Media.timestamp_issues)
-            .where(Media.available.is_(True)).order_by(Media.deployment_id, Media.timestamp, Media.id)):
+    media_q = select(Media.id, Media.deployment_id, Media.sequence_id, Media.timestamp, Media.timestamp_issues) \
+        .where(Media.available.is_(True))
+    if scope is not None:
+        media_q = media_q.where(Media.deployment_id.in_(scope))
+    for mid, dep, seq, t, issues in s.execute(media_q.order_by(Media.deployment_id, Media.timestamp, Media.id)):
         key = seq or mid  # a photo without a sequence is its own
         media_seq[mid] = key
         item = seqs.get(key)
@@ -111,40 +127,60 @@ def refresh(s: Session, *, progress: Callable[[int, int], None] | None = None) -
             item["start"] = min(item["start"] or t, t)
             item["end"] = max(item["end"] or t, t)
     calls: dict[str, list[tuple[str, str | None, float | None, str]]] = defaultdict(list)
-    for mid, ev, typ, name, p, level in s.execute(
-            select(Observation.media_id, Observation.event_id, Observation.observation_type,
-                   Observation.scientific_name, Observation.classification_probability, Observation.observation_level)
-            .where(or_(Observation.classification_method.is_(None), Observation.classification_method != "human"),
-                   Observation.superseded_by.is_(None))):
+    obs_q = select(Observation.media_id, Observation.event_id, Observation.observation_type,
+                   Observation.scientific_name, Observation.classification_probability,
+                   Observation.observation_level) \
+        .where(or_(Observation.classification_method.is_(None), Observation.classification_method != "human"),
+               Observation.superseded_by.is_(None))
+    if scope is not None:
+        obs_q = obs_q.where(Observation.deployment_id.in_(scope))
+    for mid, ev, typ, name, p, level in s.execute(obs_q):
         key = media_seq.get(mid) if mid else (ev if ev in seqs else None)
         if key is not None:
             calls[key].append((typ, name, p, level))
-    existing = {r.sequence_id: r for r in s.scalars(select(ReviewItem))}
+    item_q = select(ReviewItem.sequence_id, ReviewItem.human_type, ReviewItem.human_species,
+                    *(getattr(ReviewItem, f) for f in _MACHINE_FIELDS))
+    if scope is not None:
+        item_q = item_q.where(ReviewItem.deployment_id.in_(scope))
+    existing = {row[0]: row[1:] for row in s.execute(item_q)}
     total = len(seqs)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for i, (key, item) in enumerate(seqs.items()):
         kind, species, conf = machine_call(calls.get(key, []))
-        row = existing.pop(key, None)
-        if row is None:
-            row = ReviewItem(sequence_id=key)
-            s.add(row)
-        for k, v in item.items():
-            setattr(row, k, v)
-        row.machine_type, row.machine_species, row.confidence = kind, species, conf
-        row.disagree = disagrees(row)
-        if row.start is None:
-            row.start, row.time_issues = NO_TIME, True
+        item.update(machine_type=kind, machine_species=species, confidence=conf)
+        if item["start"] is None:
+            item["start"], item["time_issues"] = NO_TIME, True
+        old = existing.pop(key, None)
+        human_type, human_species = (old[0], old[1]) if old is not None else (None, None)
+        item["disagree"] = _disagree(human_type, human_species, kind, species)
+        if old is None:
+            inserts.append({"sequence_id": key, **item})
+        elif tuple(old[2:]) != tuple(item[f] for f in _MACHINE_FIELDS):
+            updates.append({"sequence_id": key, **item})
         if progress and (i % 1000 == 0 or i == total - 1):
             progress(i + 1, total)
+    for chunk in range(0, len(inserts), _WRITE_CHUNK):
+        s.execute(insert(ReviewItem), inserts[chunk : chunk + _WRITE_CHUNK])
+    for chunk in range(0, len(updates), _WRITE_CHUNK):
+        s.execute(update(ReviewItem), updates[chunk : chunk + _WRITE_CHUNK])  # by primary key
     if existing:  # sequences whose photos are gone (never deleted by Pardus, but a store can be edited)
-        s.execute(delete(ReviewItem).where(ReviewItem.sequence_id.in_(list(existing))))
+        gone = list(existing)
+        for chunk in range(0, len(gone), _WRITE_CHUNK):
+            s.execute(delete(ReviewItem).where(ReviewItem.sequence_id.in_(gone[chunk : chunk + _WRITE_CHUNK])))
     return total
 
 
-def disagrees(row: ReviewItem) -> bool:
-    if row.human_type is None or row.machine_type is None:
+def _disagree(human_type: str | None, human_species: str | None, machine_type: str | None,
+              machine_species: str | None) -> bool:
+    if human_type is None or machine_type is None:
         return False
-    return row.human_type != row.machine_type or (
-        row.human_type == "animal" and bool(row.machine_species) and row.human_species != row.machine_species)
+    return human_type != machine_type or (
+        human_type == "animal" and bool(machine_species) and human_species != machine_species)
+
+
+def disagrees(row: ReviewItem) -> bool:
+    return _disagree(row.human_type, row.human_species, row.machine_type, row.machine_species)
 
 
 def _filtered(f: QueueFilter) -> Any:
