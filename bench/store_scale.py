@@ -5,7 +5,10 @@ The store is generated straight into a throw-away schema with bulk inserts (``pa
 multi-row INSERTs of 10,000 rows, no image files; a season of 40 stations in 4 plots, bursts of 3,
 one observation per photo plus two more machine calls from other models, detections, stage states,
 alerts), then VACUUM ANALYZE as autovacuum would. Each step is then timed on it, beside its floor:
-the bare SELECT count of the same table, so the ratio is what Pardus adds. The Camtrap DP export at
+the bare SELECT count of the same table, so the ratio is what Pardus adds. The report is the whole
+`pardus report` (collect, analyse with its 1,000-resample activity bootstrap, trend, plots and
+files). The queue is timed three ways: built from nothing, refreshed with nothing changed, and
+refreshed for one camera (what `pardus process` does after a card). The Camtrap DP export at
 a million observations is `bench/export.py` (kept: 1.1x plain CSV), the review desk's next
 sequence at a million photos `bench/review_speed.py`; this bench adds status, report and the queue
 refresh on the same big store.
@@ -50,7 +53,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="also print where the report's time goes")
     args = ap.parse_args()
     from pardus.review.queue import QueueFilter, page, refresh
-    from pardus.stats.report import ReportOptions, analyse, collect
+    from pardus.stats.report import ReportOptions, build_report
     from pardus.store.models import Media, Observation, ReviewItem
     from pardus.store.status import deployment_status, totals
 
@@ -82,14 +85,13 @@ def main() -> None:
             floor, _ = _time(floor_count)
             rows.append(("status", sec, floor, "bare count(*) of observations"))
 
-            def report() -> Any:
-                with ws.db.session() as s:
-                    data = collect(s, "plot-D", 2024, "Panthera pardus")
-                return analyse(data, ReportOptions())
+            def report() -> Any:  # what `pardus report --plot plot-D --year 2024` does, files and all
+                return build_report(ws, "plot-D", 2024, Path(tmp) / "report", ReportOptions(), trend=True)
 
-            sec, _ = _time(report)
-            rows.append(("report", sec, None, "collect + analyse, plot-D 2024"))
-            if args.profile:
+            sec, (rep, _) = _time(report)
+            rows.append(("report", sec, None, f"pardus report, plot-D 2024: {len(rep.data.records):,} animal "
+                         "records, HTML + JSON + CSV"))
+            if args.profile:  # where the report's time goes
                 import cProfile
                 import pstats
 
@@ -102,7 +104,16 @@ def main() -> None:
                     return refresh(s)
 
             sec, n_items = _time(fill_queue)
-            rows.append(("queue refresh", sec, None, f"{n_items:,} sequences (run once after each process)"))
+            rows.append(("queue build", sec, None, f"{n_items:,} sequences written (the first process of a season)"))
+            sec, _ = _time(fill_queue)
+            rows.append(("queue refresh", sec, None, "every camera again, nothing changed (pardus review refresh)"))
+
+            def one_camera() -> int:
+                with ws.db.session() as s:
+                    return refresh(s, deployments=["D003"])
+
+            sec, n_one = _time(one_camera)
+            rows.append(("queue, 1 camera", sec, None, f"{n_one:,} sequences: after `pardus process` of one card"))
             with ws.db.session() as s:
                 ids = list(s.scalars(select(ReviewItem.sequence_id).order_by(func.random()).limit(40)))
 

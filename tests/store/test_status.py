@@ -36,3 +36,33 @@ def test_season_overview_counts_match_the_rows(workspace) -> None:
         for kind, n in r.kinds.items():
             assert n == kind_counts[(r.deployment_id, kind)]
     assert sum(p["photos"] for p in o.plots.values()) == 3000
+
+
+def test_pardus_status_counts_match_the_rows_for_all_and_for_one_deployment(workspace) -> None:
+    """`pardus status`'s grouped queries (one per index, bench/store_scale.py) say what the rows say,
+    for the whole store and for one deployment."""
+    from pardus.store.status import deployment_status
+
+    with workspace.db.engine.begin() as conn:
+        fill_season(conn, SeasonSize(photos=900, alerts=5, stations=4, plots=2, online=1, silent=0, heartbeats=2))
+    with workspace.db.session() as s:
+        one = s.scalars(select(Media).limit(1)).one()
+        one.file_mediatype, one.sequence_id, one.file_issues = "video/mp4", None, "truncated"
+        s.commit()
+        rows = s.execute(select(Media.deployment_id, Media.file_mediatype, Media.sequence_id, Media.timestamp,
+                                Media.timestamp_issues, Media.file_issues)).all()
+        every = deployment_status(s)
+        single = deployment_status(s, one.deployment_id)
+    assert len(every) == 4 and [r.deployment_id for r in single] == [one.deployment_id]
+    for st in every:
+        mine = [r for r in rows if r[0] == st.deployment_id]
+        assert st.media == len(mine)
+        assert st.photos == sum(r[1].startswith("image/") for r in mine)
+        assert st.videos == sum(r[1].startswith("video/") for r in mine)
+        assert st.sequences == len({r[2] for r in mine if r[2]})
+        assert st.time_issues == sum(r[4] is not None for r in mine)
+        assert st.damaged == sum(r[5] is not None for r in mine)
+        assert st.first == str(min(r[3] for r in mine))[:19]
+        assert sum(st.stages.get("detect", {}).values()) > 0
+    assert single[0] == next(st for st in every if st.deployment_id == one.deployment_id)
+    assert next(st for st in every if st.deployment_id == one.deployment_id).videos == 1

@@ -69,13 +69,13 @@ class SaliencyMasker:
     def __init__(self, threads: int | None = 1) -> None:
         import onnxruntime as ort
 
+        from pardus.models.device import ort_providers
         from pardus.models.registry import DINOV2_VITS14
 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(DINOV2_VITS14.weights_path()), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(DINOV2_VITS14.weights_path()), opts, providers=ort_providers())
         self.input = self.session.get_inputs()[0].name
         self._run_lock = threading.Lock()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pardus.store.models import Deployment, Detection, Media, Observation, StageState
@@ -27,40 +27,44 @@ class DeploymentStatus:
 
 
 def deployment_status(s: Session, deployment_id: str | None = None) -> list[DeploymentStatus]:
-    q = (
-        select(
-            Deployment.id,
-            Deployment.location_id,
-            func.count(Media.id),
-            func.sum(case((Media.file_mediatype.like("image/%"), 1), else_=0)),
-            func.sum(case((Media.file_mediatype.like("video/%"), 1), else_=0)),
-            func.sum(case((Media.timestamp_issues.is_not(None), 1), else_=0)),
-            func.sum(case((Media.file_issues.is_not(None), 1), else_=0)),
-            func.count(func.distinct(Media.sequence_id)),
-            func.min(Media.timestamp),
-            func.max(Media.timestamp),
-        )
-        .outerjoin(Media, Media.deployment_id == Deployment.id)
-        .group_by(Deployment.id, Deployment.location_id)
-        .order_by(Deployment.id)
-    )
+    """Per deployment: photos, videos, time and file problems, sequences, first and last photo, and
+    each stage's states.
+
+    Why several grouped queries rather than one: each is answered from an index or one hash
+    aggregate, where the single query's count(DISTINCT sequence) sorted every photo of every
+    camera (7 s at a million photos on PostgreSQL, bench/store_scale.py)."""
+    deps = select(Deployment.id, Deployment.location_id).order_by(Deployment.id)
     if deployment_id:
-        q = q.where(Deployment.id == deployment_id)
-    out: dict[str, DeploymentStatus] = {}
-    for row in s.execute(q):
-        first, last = row[8], row[9]
-        out[row[0]] = DeploymentStatus(
-            deployment_id=row[0],
-            location=row[1],
-            media=row[2] or 0,
-            photos=row[3] or 0,
-            videos=row[4] or 0,
-            time_issues=row[5] or 0,
-            damaged=row[6] or 0,
-            sequences=row[7] or 0,
-            first=str(first)[:19] if first else None,
-            last=str(last)[:19] if last else None,
-        )
+        deps = deps.where(Deployment.id == deployment_id)
+    out = {dep: DeploymentStatus(deployment_id=dep, location=loc) for dep, loc in s.execute(deps)}
+
+    def grouped(*cols: Any) -> Any:
+        q = select(Media.deployment_id, *cols).group_by(Media.deployment_id)
+        return s.execute(q.where(Media.deployment_id == deployment_id) if deployment_id else q)
+
+    for dep, n, first, last in grouped(func.count(), func.min(Media.timestamp), func.max(Media.timestamp)):
+        if dep in out:
+            st = out[dep]
+            st.media, st.first, st.last = n, str(first)[:19] if first else None, str(last)[:19] if last else None
+    for dep, times, files in grouped(func.count(Media.timestamp_issues), func.count(Media.file_issues)):
+        if dep in out:
+            out[dep].time_issues, out[dep].damaged = times, files
+    kinds = select(Media.deployment_id, Media.file_mediatype, func.count()).group_by(
+        Media.deployment_id, Media.file_mediatype)
+    for dep, mediatype, n in s.execute(kinds.where(Media.deployment_id == deployment_id) if deployment_id else kinds):
+        if dep in out and mediatype:
+            if mediatype.startswith("image/"):
+                out[dep].photos += n
+            elif mediatype.startswith("video/"):
+                out[dep].videos += n
+    pairs = select(Media.deployment_id, Media.sequence_id).where(Media.sequence_id.is_not(None)).group_by(
+        Media.deployment_id, Media.sequence_id)
+    if deployment_id:
+        pairs = pairs.where(Media.deployment_id == deployment_id)
+    sub = pairs.subquery()
+    for dep, n in s.execute(select(sub.c.deployment_id, func.count()).group_by(sub.c.deployment_id)):
+        if dep in out:
+            out[dep].sequences = n
     for dep, stage, status, n in _stage_counts(s):
         if dep in out:
             out[dep].stages.setdefault(stage, {})[status] = n
