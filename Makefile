@@ -19,8 +19,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/pardus demo --out demo
 
+# Two processes (pytest-xdist), each test file whole in one of them: the module fixtures (a Ray
+# instance, a processed season) are made once, and PostgreSQL tests use their own schemas.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 # Debian's Chromium for the browser tests; best effort (needs root and apt), the tests skip without it.
 browser:
