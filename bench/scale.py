@@ -5,7 +5,9 @@ Each side processes its own copy of the store from scratch (results written by t
 `pardus process`). Model loading is outside the timing on both sides: the local stage loads its
 models before the clock starts, and the Ray workers are warmed on one batch first. The local side
 decodes in the main process (detect_workers=0) so that "1 worker" means one CPU doing the work on
-both sides; Ray with 1 worker against local is Ray's overhead (target at most 1.15x). The last
+both sides, and the local stage's torch and OpenCV thread pools are limited to one thread, as a
+Ray worker's are (Ray gives each one CPU); the local run on all threads is printed first for
+reference. Ray with 1 worker against local on 1 thread is Ray's overhead (target at most 1.15x). The last
 line projects N workers from the 2-worker speed; it is a projection, not a run.
 
     python bench/scale.py [-n 60]
@@ -64,15 +66,23 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=60, help="photos (virtual-park frames, 1280x720)")
     ap.add_argument("--batch", type=int, default=4)
     args = ap.parse_args()
+    import cv2
     import ray
+    import torch
 
     tmp = Path(tempfile.mkdtemp(prefix="pardus-scale-"))
     try:
         card = _card(tmp, args.n)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         rows = []
+        s, d = _run(tmp, card, "local-all", None, args.batch)
+        rows.append((f"local, {torch.get_num_threads()} threads", s, d))
+        # A Ray worker is given one CPU (Ray sets OMP_NUM_THREADS=1 in it), so "equal workers" means
+        # the local stage on one thread too: torch's and OpenCV's thread pools limited to one.
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
         local_s, done = _run(tmp, card, "local", None, args.batch)
-        rows.append(("local, 1 process", local_s, done))
+        rows.append(("local, 1 thread", local_s, done))
         for workers in (1, 2):
             ex = RayExecutor(workers=workers, keep=True)  # the warm-up's workers do the timed run
             s, d = _run(tmp, card, f"ray{workers}", ex, args.batch)
@@ -85,7 +95,7 @@ def main() -> None:
     print(f"{'executor':<20}{'seconds':>9}{'photos/s':>10}{'time / local':>14}")
     for name, s, d in rows:
         print(f"{name:<20}{s:>9.1f}{d / s:>10.2f}{s / local_s:>13.2f}x")
-    ray1, ray2 = rows[1][1], rows[2][1]
+    ray1, ray2 = rows[2][1], rows[3][1]
     print(f"Ray overhead at equal workers (Ray 1 / local): {ray1 / local_s:.2f}x (target <= 1.15x)")
     per_worker = args.n / ray2 / 2
     print(f"projection, not a run: N workers of this speed ~ {per_worker:.2f} x N photos/s "

@@ -40,8 +40,13 @@ class _StageWorker:
     """One Ray worker: the store opened once, the stage (and so its models) loaded once."""
 
     def __init__(self, settings: Settings, stage: Stage) -> None:
+        import cv2
+
         from pardus.store import open_workspace
 
+        # One CPU per actor: Ray sets OMP_NUM_THREADS=1 (torch follows it), OpenCV's own pool must be
+        # told, or two workers on a 2-core machine each spread over both cores and fight.
+        cv2.setNumThreads(1)
         self.ws = open_workspace(settings, migrate=False)
         self.stage = stage
 
