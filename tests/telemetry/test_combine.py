@@ -123,3 +123,39 @@ def test_fewer_signs_than_asked_raise_nothing_and_min_signals(workspace_sqlite) 
 def test_combination_rules_checked(doc: str, says: str) -> None:
     with pytest.raises(RulesError, match=says):
         parse_rules("rules:\n" + doc + "\n")
+
+
+def test_a_smoke_photo_arriving_last_completes_the_combination_at_once(workspace_sqlite) -> None:
+    """The PM2.5 rise and the satellite pass are in first; the camera's smoke frame, triaged by the
+    live worker, is the sign that completes the rule: the fire alert is raised then, not at the
+    next sensor reading, and once."""
+    from pardus.live.queue import LiveWorker
+    from pardus.store.models import Detection
+    from pardus.telemetry.sensors import Reading, alert_on_readings, store_readings
+
+    ws = workspace_sqlite
+    now = datetime.now(UTC)
+    rules = parse_rules(RULES.replace("over_minutes: 120}", "over_minutes: 120, min_signals: 3}"))
+    with ws.db.session() as s:
+        khasansky_park(s)
+        add_sensor(s, "PM25-1", "pm25", latitude=42.896, longitude=131.339)
+        s.flush()
+        new, _ = store_readings(s, "PM25-1", [Reading(now - timedelta(minutes=30 - 10 * i), "pm25", v, "ug/m3")
+                                              for i, v in enumerate([8, 9, 60])])
+        assert alert_on_readings(s, "PM25-1", new, rules, now=now).created == []  # one sign of three
+        spot = firms_text([(now - timedelta(minutes=10), 131.338, 42.896)])
+        assert import_hotspots(s, parse_firms(spot, "a.csv"), rules, now=now).alerts_created == []  # two
+        s.add(Media(id="photo9", deployment_id="D0", file_path="DCIM/IMG_0009.JPG", file_name="IMG_0009.JPG",
+                    file_mediatype="image/jpeg", timestamp=now - timedelta(minutes=2)))
+        s.flush()
+        s.add(Detection(media_id="photo9", category="smoke", score=0.8, x=0.1, y=0.1, w=0.5, h=0.3,
+                        model_name="fire-head", model_version="1"))
+    worker = LiveWorker(ws, rules)
+    created = worker.alert_on(["photo9"])
+    with ws.db.session() as s:
+        kinds = sorted(s.get(Alert, a).kind for a in created)
+        assert kinds == ["fire", "smoke"]
+        fire = next(s.get(Alert, a) for a in created if s.get(Alert, a).kind == "fire")
+        assert fire.details["evidence"]["agree"] == ["smoke", "sensor", "hotspot"]
+        assert fire.details["evidence"]["trigger"] == "photo:photo9"
+    assert worker.alert_on(["photo9"]) == []  # the same photo again raises nothing twice

@@ -144,7 +144,21 @@ class LiveWorker:
                 for kind, rule_name, severity, evidence in hits:
                     self._raise(s, created, kind=kind, rule=rule_name, severity=severity, camera_id=facts.camera_id,
                                 deployment_id=facts.deployment_id, media_id=mid, evidence=evidence, window=window)
+                if facts.lonlat and any(h[0] in ("smoke", "fire") for h in hits) \
+                        and self.rules.for_kind("combination"):
+                    self._combine(s, created, facts.lonlat, mid)
         return self._deliver(created)
+
+    def _combine(self, s: Session, created: list[tuple[str, list[Channel]]], lonlat: tuple[float, float],
+                 media_id: str) -> None:
+        """A camera's smoke photo can be the sign that completes a combination rule (a PM2.5 rise
+        and a satellite pass already in): check it now, not at the next sensor reading."""
+        from pardus.telemetry.combine import combine_at
+
+        got = combine_at(s, self.rules, lon=lonlat[0], lat=lonlat[1], trigger=f"photo:{media_id}",
+                         channels=self.channels)
+        chans = [c for c in self.channels if c.wants("fire")]
+        created.extend((alert_id, chans) for alert_id in got.created)
 
     def _raise(self, s: Session, created: list[tuple[str, list[Channel]]], **kw: Any) -> None:
         raised = raise_alert(s, **kw)

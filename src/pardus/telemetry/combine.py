@@ -26,11 +26,9 @@ sensor's rise and the satellite's pass. One combination alert per camera in the 
 signs do not raise or attach it again (the individual rules, when a park writes them too, attach
 their own signs to their own alerts as before).
 
-The check runs when a sign arrives from outside the cameras: new sensor readings (HTTP, MQTT, CSV)
-and new hotspots (``pardus fire import`` and ``fire watch``). A camera's smoke frame is raised by
-the pipeline's camera rules and does not call it, so when the photo is the last sign to arrive the
-combination completes at the next sensor reading or hotspot near it (online sensors report every
-few minutes).
+The check runs whenever a sign arrives: new sensor readings (HTTP, MQTT, CSV), new hotspots
+(``pardus fire import`` and ``fire watch``), and a live camera photo that raised a smoke or fire
+alert (``pardus.live.queue``), so whichever sign comes last completes the combination at once.
 """
 
 from __future__ import annotations
