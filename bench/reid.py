@@ -264,6 +264,58 @@ def _answer(scores: dict[str, float], salt: str) -> Answer:
     return Answer(ranked, scores[ranked[0]] if ranked else 0.0, scores)
 
 
+class DinoGlobal:
+    """``--dino``: the whole-chip DINOv2 ViT-S/14 CLS embedding (``pardus.models.embedder``, the
+    one the species head uses), an individual's score its best photo's cosine similarity; per
+    encounter the photos' scores are averaged. It asks whether a global descriptor of the crop,
+    without local coat matching, tells these cats apart."""
+
+    name = "DINOv2 global"
+    has_score = True
+
+    def __init__(self, p: Photos, embeddings: np.ndarray) -> None:
+        self.p, self.sim = p, embeddings @ embeddings.T
+
+    def rank(self, i: int, exclude: set[int]) -> Answer:
+        best: dict[str, float] = {}
+        for j, lab in enumerate(self.p.labels):
+            if j != i and j not in exclude:
+                best[lab] = max(best.get(lab, -1.0), float(self.sim[i, j]))
+        return _answer(best, str(i))
+
+    def encounter(self, answers: list[Answer]) -> Answer:
+        total: dict[str, float] = defaultdict(float)
+        for a in answers:
+            for k, v in a.scores.items():
+                total[k] += v / len(answers)
+        return _answer(dict(total), repr(sorted(a.ranked[0] for a in answers if a.ranked)))
+
+
+def dino_embeddings(shared: Path, boxes: dict[str, Box]) -> np.ndarray:
+    """CLS embeddings of each snow-leopard photo's chip (its detector box, else the whole frame), cached."""
+    path = CACHE / f"snow-leopard-dino-{hashlib.sha1(json.dumps(sorted(boxes.items())).encode()).hexdigest()[:12]}.npy"
+    if path.exists():
+        return np.load(path)
+    from pardus.models.embedder import Dinov2Embedder
+
+    root = shared / "data" / "snow-leopard-reid"
+    with open(root / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    crops = []
+    for r in rows:
+        bgr = cv2.imdecode(np.fromfile(root / r["file"], np.uint8), cv2.IMREAD_COLOR)
+        if r["sha256"] in boxes:
+            h, w = bgr.shape[:2]
+            x, y, bw, bh = boxes[r["sha256"]]
+            y0, x0 = int(y * h), int(x * w)
+            bgr = bgr[y0:max(y0 + 1, int((y + bh) * h)), x0:max(x0 + 1, int((x + bw) * w))]
+        crops.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    out = Dinov2Embedder().embed(crops)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, out)
+    return out
+
+
 class Pardus:
     """Pardus's matcher over an in-memory index of every photo (exclusions mask the withheld ones).
 
@@ -632,7 +684,13 @@ def run_real(args: argparse.Namespace, params: FeatureParams) -> None:
     pair_scores, base_s = baseline_pair_scores(p.base, list(range(len(p.base))), f"snow-leopard-{args.boxes}")
     weighted, n_scenery = apply_scenery(p) if args.scenery else (p.feats, 0)
     pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place, match_params=MatchParams(k=args.k))
-    methods = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus, PardusWithPrior(p, pardus)]
+    methods: list[Any] = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus, PardusWithPrior(p, pardus)]
+    if args.dino:
+        root = args.shared / "data" / "snow-leopard-reid"
+        with open(root / "labels.csv", newline="") as fh:
+            boxes = detection_boxes(root, list(csv.DictReader(fh)), args.boxes, args.shared) \
+                if args.boxes != "none" else {}
+        methods.insert(2, DinoGlobal(p, dino_embeddings(args.shared, boxes)))
     where = (f"animal boxes from {args.boxes} on {n_boxed} of {len(p.labels)} photos, the rest whole frames"
              if args.boxes != "none" else "whole frames")
     n_feats = sum(len(f) for f in p.feats)
@@ -715,6 +773,7 @@ def main() -> None:
     ap.add_argument("--no-same-place", dest="same_place", action="store_false",
                     help="let same-camera pairs at the same pixels vote")
     ap.add_argument("--k", type=int, default=MatchParams().k, help="LNBNN neighbours that vote")
+    ap.add_argument("--dino", action="store_true", help="add a DINOv2 global-embedding column (real photos)")
     args = ap.parse_args()
     params = FeatureParams(foreground=args.foreground)
     print(f"features: {params.key}; baseline: plain SIFT {BASELINE_FEATURES} keypoints + ratio test {RATIO}")
