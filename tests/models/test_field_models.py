@@ -98,6 +98,10 @@ def test_speciesnet_runner_names_the_best_label(tmp_path: Path) -> None:
                                          "u2;mammalia;carnivora;felidae;panthera;pardus;leopard\n"
                                          "u3;;;;;;blank\n")
     clf = OnnxSpeciesNet(tmp_path / "speciesnet.onnx")
-    [(name, p)] = clf.classify([np.zeros((50, 70, 3), np.uint8)])
-    assert name == "Panthera pardus" and p > 0.9
-    assert OnnxSpeciesNet.scientific_name("u3;;;;;;blank") == "blank"
+    [(name, p, common)] = clf.classify([np.zeros((50, 70, 3), np.uint8)])
+    assert (name, common) == ("Panthera pardus", "leopard") and p > 0.9
+    # a label that names no taxon gives no scientific name, only its common name
+    (tmp_path / "labels.txt").write_text("u1;;;;;;animal\nu2;;;;;;blank\nu3;no cv result;no cv result;no cv result;"
+                                         "no cv result;no cv result;no cv result\n")
+    [(name, _, common)] = OnnxSpeciesNet(tmp_path / "speciesnet.onnx").classify([np.zeros((50, 70, 3), np.uint8)])
+    assert (name, common) == (None, "blank")

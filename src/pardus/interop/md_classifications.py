@@ -37,6 +37,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pardus.interop.csv_input import csv_lines, read_csv_text
+from pardus.models.field import speciesnet_name
 from pardus.store.models import Observation
 
 OBSERVATION_TYPES = ("animal", "human", "vehicle", "blank", "unknown", "unclassified")
@@ -75,20 +76,6 @@ class Call:
     box: tuple[float, float, float, float] | None  # None: the whole frame (SpeciesNet's stand-in box)
     frame_number: int | None
     source: dict[str, Any]  # the label as written, the detector's confidence, the other classes
-
-
-def speciesnet_name(taxonomy: str) -> str | None:
-    """``uuid;class;order;family;genus;species;common`` -> the most precise scientific name it gives.
-
-    None when the string names no taxon (SpeciesNet's blank, animal, vehicle and 'no cv result').
-    """
-    parts = [p.strip() for p in taxonomy.split(";")]
-    if len(parts) < 7 or parts[1] == "no cv result":
-        return None
-    if parts[4] and parts[5]:
-        return f"{parts[4].capitalize()} {parts[5].lower()}"
-    named = [p for p in parts[1:5] if p]
-    return named[-1].capitalize() if named else None
 
 
 def is_speciesnet_taxonomy(text: str) -> bool:

@@ -83,6 +83,22 @@ class OnnxMegaDetector:
         return sorted(boxes, key=lambda b: -b.score)
 
 
+def speciesnet_name(taxonomy: str) -> str | None:
+    """``uuid;class;order;family;genus;species;common`` -> the most precise scientific name it gives.
+
+    None when the string names no taxon (SpeciesNet's blank, animal, vehicle and 'no cv result').
+    The one reader of SpeciesNet's labels: its ONNX runner here and the MegaDetector-format
+    classifications an import reads (``pardus.interop.md_classifications``).
+    """
+    parts = [p.strip() for p in taxonomy.split(";")]
+    if len(parts) < 7 or parts[1] == "no cv result":
+        return None
+    if parts[4] and parts[5]:
+        return f"{parts[4].capitalize()} {parts[5].lower()}"
+    named = [p for p in parts[1:5] if p]
+    return named[-1].capitalize() if named else None
+
+
 class OnnxSpeciesNet:
     """SpeciesNet's classifier from ONNX plus its labels file: ``classify(crops)`` → (label, p) pairs."""
 
@@ -100,16 +116,10 @@ class OnnxSpeciesNet:
             raise FileNotFoundError(f"SpeciesNet's labels file {labels} is missing (it ships beside the model)")
         self.labels = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    @staticmethod
-    def scientific_name(label: str) -> str:
-        """``uuid;class;order;family;genus;species;common`` → the most precise name it gives."""
-        parts = label.split(";")
-        if len(parts) >= 6 and parts[4] and parts[5]:
-            return f"{parts[4].capitalize()} {parts[5]}"
-        named = [p for p in parts[1:5] if p]
-        return named[-1].capitalize() if named else (parts[-1] if parts else label)
-
-    def classify(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def classify(self, crops: list[np.ndarray]) -> list[tuple[str | None, float, str]]:
+        """Per crop: the scientific name of the best label (None for SpeciesNet's blank, animal,
+        vehicle and "no cv result", which name no taxon), its probability, and the label's common
+        name (what a person would read: "blank", "animal", "leopard")."""
         import cv2
 
         out = []
@@ -120,5 +130,6 @@ class OnnxSpeciesNet:
             p = np.exp(logits - logits.max())
             p /= p.sum()
             i = int(p.argmax())
-            out.append((self.scientific_name(self.labels[i]), float(p[i])))
+            label = self.labels[i]
+            out.append((speciesnet_name(label), float(p[i]), label.split(";")[-1].strip() or label))
         return out

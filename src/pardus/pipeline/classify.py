@@ -117,8 +117,8 @@ class SpeciesClassifier:
                 self._model = OnnxSpeciesNet(self.speciesnet)
             assert isinstance(self._model, OnnxSpeciesNet)
             # SpeciesNet names ~2,000 taxa itself; below the threshold its answer is kept as "best" only.
-            return [SpeciesCall(name if p >= self.threshold and name != "blank" else None, p, name)
-                    for name, p in self._model.classify(crops)]
+            return [SpeciesCall(name if name is not None and p >= self.threshold else None, p, name or common)
+                    for name, p, common in self._model.classify(crops)]
         if self.head is not None:
             from pardus.models.embedder import Dinov2Embedder
 
