@@ -9,7 +9,7 @@ the bare SELECT count of the same table, so the ratio is what Pardus adds. The r
 `pardus report` (collect, analyse with its 1,000-resample activity bootstrap, trend, plots and
 files). The queue is timed three ways: built from nothing, refreshed with nothing changed, and
 refreshed for one camera (what `pardus process` does after a card). The Camtrap DP export at
-a million observations is `bench/export.py` (kept: 1.1x plain CSV), the review desk's next
+a million observations is `bench/export.py` (1.10x plain CSV of the same rows), the review desk's next
 sequence at a million photos `bench/review_speed.py`; this bench adds status, report and the queue
 refresh on the same big store.
 

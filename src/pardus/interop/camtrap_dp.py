@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import String, and_, exists, func, or_, select, type_coerce
+from sqlalchemy import String, Text, and_, cast, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from pardus.ingest.exif import without_gps
@@ -106,6 +106,7 @@ class _DatetimeFormatter:
     def __init__(self) -> None:
         self._tz: dict[int, tuple[timezone, str]] = {}
         self._text_cache: dict[tuple[str, int], str] = {}
+        self._last: tuple[datetime | None, int, str] = (None, 0, "")
 
     def __call__(self, v: datetime | str | None, offset_minutes: int) -> str:
         if v is None:
@@ -120,14 +121,18 @@ class _DatetimeFormatter:
             out = self(datetime.fromisoformat(v).replace(tzinfo=UTC), offset_minutes)
             self._text_cache[key] = out
             return out
+        if v is self._last[0] and offset_minutes == self._last[1]:
+            return self._last[2]  # an observation's start and end, a photo's time twice: one instant
         tz = self._tz.get(offset_minutes)
         if tz is None:
             tz = self._tz[offset_minutes] = (timezone(timedelta(minutes=offset_minutes)), _offset_text(offset_minutes))
         local = v.astimezone(tz[0])
-        return (
+        out = (
             f"{local.year:04d}-{local.month:02d}-{local.day:02d}T"
             f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}{tz[1]}"
         )
+        self._last = (v, offset_minutes, out)
+        return out
 
 
 fmt_dt = _DatetimeFormatter()
@@ -144,8 +149,16 @@ def _raw(col: Any, dialect: str) -> Any:
     return col
 
 
+def _raw_json(col: Any, dialect: str) -> Any:
+    """A JSON column as its text (parsed by ``_json`` only when it holds something): most rows carry
+    an empty ``{}``, and decoding every one was a quarter of a PostgreSQL export's time."""
+    if dialect == "sqlite":
+        return type_coerce(col, String).label(col.key)
+    return cast(col, Text).label(col.key)
+
+
 def _json(v: Any) -> dict[str, Any]:
-    if v is None or v == "{}":
+    if v is None or v == "{}" or v == "null":
         return {}
     if isinstance(v, str):
         return json.loads(v)
@@ -1105,6 +1118,11 @@ class Redactor:
             return "[position withheld]"
         return m.group(0)
 
+    def may_hold(self, s: str) -> bool:
+        """Whether ``s`` (several cells joined) could hold a coordinate at all: one search per row
+        of an export instead of one per cell, where almost no row holds one."""
+        return bool(s) and self._gate.search(s) is not None
+
     def text(self, s: str) -> str:
         if not s or not self._gate.search(s):
             return s
@@ -1416,8 +1434,8 @@ def _export_media(
     cols = (
         Media.id, Media.deployment_id, Media.capture_method, _raw(Media.timestamp, dialect), Media.file_path,
         Media.timestamp_source, Media.file_public, Media.file_name, Media.file_mediatype,
-        _raw(Media.extra, dialect), Media.exif_make, Media.exif_model, Media.exif_datetime_raw, Media.favorite,
-        Media.comments, _raw(Media.text_hints, dialect), Media.sha256, Media.available,
+        _raw_json(Media.extra, dialect), Media.exif_make, Media.exif_model, Media.exif_datetime_raw, Media.favorite,
+        Media.comments, _raw_json(Media.text_hints, dialect), Media.sha256, Media.available,
         (human_obs | person_det).label("has_person"),
     )  # fmt: skip
     untrusted = untrusted_time_clause(Media.timestamp_issues)
@@ -1449,6 +1467,16 @@ def _export_media(
     not_held = 0
     n = 0
     copied = 0
+    folders: dict[str, bool] = {}
+
+    def _held(path: str) -> bool:
+        """Whether the package holds the file; a folder that is not there is looked up once, not per photo."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        there = folders.get(folder)
+        if there is None:
+            there = folders[folder] = (out / folder).is_dir()
+        return there and (out / path).is_file()
+
     f, w = _writer(out / "media.csv")
     with f:
         w.writerow(MEDIA.names)
@@ -1468,7 +1496,7 @@ def _export_media(
                 stats.capture_methods.add(r["capture_method"])
             if media_url is not None and "://" not in cells[4]:
                 cells[4] = media_url.rstrip("/") + "/" + "/".join(quote(p) for p in cells[4].split("/"))
-            elif not copy_media and "://" not in cells[4] and not (out / cells[4]).is_file():
+            elif not copy_media and "://" not in cells[4] and not _held(cells[4]):
                 not_held += 1
             if copy_media and r["sha256"] and r["available"] and "://" not in cells[4]:
                 target = out / cells[4]
@@ -1521,8 +1549,8 @@ def _export_observations(
         Observation.behavior, Observation.individual_id, Observation.bbox_x, Observation.bbox_y,
         Observation.bbox_width, Observation.bbox_height, Observation.classification_method,
         Observation.classified_by, _raw(Observation.classification_timestamp, dialect),
-        Observation.classification_probability, Observation.comments, _raw(Observation.extra, dialect),
-        _raw(Observation.text_hints, dialect),
+        Observation.classification_probability, Observation.comments, _raw_json(Observation.extra, dialect),
+        _raw_json(Observation.text_hints, dialect),
     )  # fmt: skip
     q = (
         select(*cols)
@@ -1568,7 +1596,7 @@ def _export_observations(
             if not cells[4]:
                 no_time += 1
                 continue
-            if redactor is not None:
+            if redactor is not None and redactor.may_hold("\x1f".join([cells[i] for i in text_cols])):
                 for i in text_cols:
                     cells[i] = redactor.text(cells[i])
             if r["scientific_name"]:
