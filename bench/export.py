@@ -173,28 +173,37 @@ def main() -> None:
     if a.child == "dbfloor":
         run_db_floor(a.database_url, a.dir / "data", a.dir / "dbfloor")
         return
+    from pardus.testing.postgres import drop_schema, new_schema
+
+    server_url, schema = a.database_url, None
     with tempfile.TemporaryDirectory(prefix="pardus-bench-export-") as tmp:
         d = Path(tmp)
-        if a.database_url:
-            from sqlalchemy import create_engine, text
+        if a.database_url:  # a throw-away schema, dropped after the run
+            schema, a.database_url = new_schema(a.database_url, "pardus_bench_export")
+        try:
+            f_s, f_mb, d_s, d_mb, p_s, p_mb, info = _measure(a, d)
+        finally:
+            if schema is not None:
+                drop_schema(server_url, schema)
+    _print(f_s, f_mb, d_s, d_mb, p_s, p_mb, info)
 
-            eng = create_engine(a.database_url)
-            with eng.begin() as conn:
-                conn.execute(text("DROP SCHEMA IF EXISTS pardus_bench_export CASCADE"))
-                conn.execute(text("CREATE SCHEMA pardus_bench_export"))
-            eng.dispose()
-            sep = "&" if "?" in a.database_url else "?"
-            a.database_url = f"{a.database_url}{sep}options=-csearch_path%3Dpardus_bench_export"
-        t = time.perf_counter()
-        fill(a.database_url, d / "data", a.observations)
-        print(f"filled a store with {a.observations:,} observations and {a.observations // 2:,} media "
-              f"in {time.perf_counter() - t:.1f} s")  # fmt: skip
-        common = ["-n", str(a.observations), "--dir", str(d)] + (
-            ["--database-url", a.database_url] if a.database_url else []
-        )
-        f_s, f_mb, _ = child(["--child", "floor", *common])
-        d_s, d_mb, _ = child(["--child", "dbfloor", *common])
-        p_s, p_mb, info = child(["--child", "pardus", *common, *(["--validate"] if a.validate else [])])
+
+def _measure(a: argparse.Namespace, d: Path) -> tuple[float, float, float, float, float, float, str]:
+    """Fill the store, then time the two floors and Pardus, each in its own process."""
+    t = time.perf_counter()
+    fill(a.database_url, d / "data", a.observations)
+    print(f"filled a store with {a.observations:,} observations and {a.observations // 2:,} media "
+          f"in {time.perf_counter() - t:.1f} s")  # fmt: skip
+    common = ["-n", str(a.observations), "--dir", str(d)] + (
+        ["--database-url", a.database_url] if a.database_url else []
+    )
+    f_s, f_mb, _ = child(["--child", "floor", *common])
+    d_s, d_mb, _ = child(["--child", "dbfloor", *common])
+    p_s, p_mb, info = child(["--child", "pardus", *common, *(["--validate"] if a.validate else [])])
+    return f_s, f_mb, d_s, d_mb, p_s, p_mb, info
+
+
+def _print(f_s: float, f_mb: float, d_s: float, d_mb: float, p_s: float, p_mb: float, info: str) -> None:
     print(f"\n{'':40}{'seconds':>10}{'peak RSS MB':>14}")
     print(f"{'floor: csv module, rows made in Python':40}{f_s:>10.2f}{f_mb:>14.1f}")
     print(f"{'same rows read from the store, plain CSV':40}{d_s:>10.2f}{d_mb:>14.1f}")
