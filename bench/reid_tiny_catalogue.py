@@ -11,7 +11,10 @@ photos per cat (both flanks, two cameras), queries on the left flank at other mo
 
 Printed per catalogue size: how many of each were named as a catalogued cat, and the probabilities
 Pardus gave. The comparison is the same matcher with a larger catalogue; no peer has an open-set
-decision to put beside it (plain SIFT only ranks).
+decision to put beside it (plain SIFT only ranks). Pardus searches every query against eight
+rendered distractor leopards as well (``pardus.reid.distractors``; their neighbours take chance
+votes and are never proposed); the rows "without distractors" are the matcher before them
+(``MatchParams(distractors=0)``).
 
     python bench/reid_tiny_catalogue.py [--sizes 1 8] [-n 6]
 """
@@ -40,11 +43,12 @@ def catalogue(n_cats: int, params: FeatureParams) -> FeatureIndex:
     return idx
 
 
-def answers(idx: FeatureIndex, photos: list[SimulatedPhoto], params: FeatureParams) -> list[tuple[str, float]]:
+def answers(idx: FeatureIndex, photos: list[SimulatedPhoto], params: FeatureParams,
+            match_params: MatchParams) -> list[tuple[str, float]]:
     """(named individual or "new", probability of the best candidate) per photo."""
     out = []
     for ph in photos:
-        res = match(extract(ph.bgr, ph.box, params), idx, params=MatchParams())
+        res = match(extract(ph.bgr, ph.box, params), idx, params=match_params)
         best = res.candidates[0] if res.candidates else None
         out.append(("new" if res.is_new or best is None else best.individual, best.probability if best else 0.0))
     return out
@@ -61,15 +65,15 @@ def main() -> None:
         "leopards never catalogued": [render_animal(f"D{s}", "left", 60 + s) for s in range(args.n)],
         "sika deer": [render_animal(f"S{s}", "left", 70 + s, species="Cervus nippon") for s in range(args.n)],
     }
-    print(f"{'cats catalogued':>16}  {'queries':<27}{'named a cat':>12}  probabilities of the best candidate")
+    print(f"{'cats catalogued':>26}  {'queries':<27}{'named a cat':>12}  probabilities of the best candidate")
     for size in args.sizes:
         idx = catalogue(size, params)
-        for what, photos in queries.items():
-            got = answers(idx, photos, params)
-            named = sum(1 for who, _ in got if who != "new")
-            probs = " ".join(f"{p:.2f}" for _, p in got)
-            print(f"{size:>16}  {what:<27}{named:>6} of {len(got):<3}  {probs}")
-
+        for label, mp in ((f"{size}, without distractors", MatchParams(distractors=0)), (f"{size}", MatchParams())):
+            for what, photos in queries.items():
+                got = answers(idx, photos, params, mp)
+                named = sum(1 for who, _ in got if who != "new")
+                probs = " ".join(f"{p:.2f}" for _, p in got)
+                print(f"{label:>26}  {what:<27}{named:>6} of {len(got):<3}  {probs}")
 
 if __name__ == "__main__":
     main()

@@ -74,8 +74,10 @@ def test_catalogue_workflow_with_the_stage(workspace: Workspace, card: Card, loa
     assert p5.extra["reid"]["is_new"] is True and p5.extra["reid"]["new_probability"] > 0.5, p5.extra["reid"]
     assert set(p5.extra["reid"]) >= {"is_new", "new_probability", "candidates"}
     assert p5.extra["reid"]["calibration"] == "test park"
-    # whatever the calibration, C's best (wrong) evidence is far below a true match's
-    assert p5.extra["reid"]["candidates"][0]["score"] < 0.2 * p3.extra["reid"]["candidates"][0]["score"]
+    # whatever the calibration, C's best (wrong) evidence is far below a true match's: no photo lines
+    # up at all (its chance votes went to the distractor coats), or a score a fifth of a true match's
+    c_best = p5.extra["reid"]["candidates"][0]
+    assert c_best["score"] is None or c_best["score"] < 0.2 * p3.extra["reid"]["candidates"][0]["score"]
 
     # confirm: a human observation with the identity; the photo is searchable at once, nothing rebuilt
     obs = cat.confirm(p3.id, a.code, by=BY, flank="left")

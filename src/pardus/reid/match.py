@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from pardus.reid.features import ChipFeatures
-from pardus.reid.index import FeatureIndex
+from pardus.reid.index import FeatureIndex, Neighbours
 
 FLANK_UNKNOWN = "unknown"
 
@@ -58,6 +58,7 @@ class MatchParams:
     verify: bool = True
     flank_aware: bool = True
     same_place_tol: float = 0.02  # same camera, same pixels within this fraction of the frame diagonal
+    distractors: int = 8  # rendered leopards searched beside the catalogue, never proposed (0: none)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,25 @@ def _sane(h: np.ndarray, shape: tuple[int, int]) -> bool:
     return bool(np.all(denom > 0.1))
 
 
+def _with_distractors(nb: Neighbours, desc: np.ndarray, params: MatchParams) -> tuple[Neighbours, np.ndarray]:
+    """The catalogue's neighbours merged with the distractor coats' (:mod:`pardus.reid.distractors`):
+    the nearest ``k + knorm`` of both, and a mask of the places a distractor took."""
+    from pardus.reid.distractors import nearest
+
+    kk = params.k + params.knorm
+    merged = np.concatenate([nb.dist, nearest(desc, kk, params.distractors)], axis=1)
+    order = np.argsort(merged, axis=1, kind="stable")[:, :kk]
+    foreign = order >= kk
+    take = np.where(foreign, 0, order)
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return np.where(foreign, -1, np.take_along_axis(a, take, axis=1))
+
+    out = Neighbours(dist=np.take_along_axis(merged, order, axis=1).astype(np.float32), ann=pick(nb.ann),
+                   feat=pick(nb.feat), gid=np.where(foreign, 0, np.take_along_axis(nb.gid, take, axis=1)))
+    return out, foreign
+
+
 def match(
     query: ChipFeatures,
     index: FeatureIndex,
@@ -244,8 +264,13 @@ def match(
         return empty
     allowed = index.allowed_rows(flank=flank, species=species, exclude=exclude, individuals=shortlist)
     nb = index.search(query.desc, params.k + params.knorm, allowed)
+    foreign = None
+    if params.distractors:
+        nb, foreign = _with_distractors(nb, query.desc, params)
     t_search = time.perf_counter()
     votes = lnbnn_votes(nb.dist, params.k, params.knorm)
+    if foreign is not None:
+        votes[foreign[:, : params.k]] = 0.0  # a distractor takes its neighbour's place, and its vote
     votes *= query.weight[:, None]
     qi, kj = np.nonzero(votes > 0)
     rows = nb.ann[qi, kj]
