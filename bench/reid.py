@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import sys
@@ -683,7 +684,7 @@ def run_real(args: argparse.Namespace, params: FeatureParams) -> None:
     p, nights, n_boxed = real_photos(args.shared, params, args.boxes)
     pair_scores, base_s = baseline_pair_scores(p.base, list(range(len(p.base))), f"snow-leopard-{args.boxes}")
     weighted, n_scenery = apply_scenery(p) if args.scenery else (p.feats, 0)
-    pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place, match_params=MatchParams(k=args.k))
+    pardus = Pardus(p, params.key, feats=weighted, same_place=args.same_place, match_params=args.match_params)
     methods: list[Any] = [StationPrior(p), PlainSift(p, pair_scores, 0.0), pardus, PardusWithPrior(p, pardus)]
     if args.dino:
         root = args.shared / "data" / "snow-leopard-reid"
@@ -758,6 +759,21 @@ def run_sim(args: argparse.Namespace, params: FeatureParams) -> None:
                 "every photo is its own encounter")
 
 
+def _overrides(base: Any, pairs: list[str], ap: argparse.ArgumentParser) -> Any:
+    """``base`` with NAME=VALUE fields replaced, each value parsed as its field's type."""
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if not hasattr(base, name) or not value:
+            ap.error(f"{pair!r}: expected NAME=VALUE with NAME one of {', '.join(vars(base))}")
+        kind = type(getattr(base, name))
+        try:
+            changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            ap.error(f"{pair!r}: {name} takes a {kind.__name__}")
+    return dataclasses.replace(base, **changes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared")
@@ -774,8 +790,13 @@ def main() -> None:
                     help="let same-camera pairs at the same pixels vote")
     ap.add_argument("--k", type=int, default=MatchParams().k, help="LNBNN neighbours that vote")
     ap.add_argument("--dino", action="store_true", help="add a DINOv2 global-embedding column (real photos)")
+    ap.add_argument("--match", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one MatchParams field (repeatable), e.g. --match min_inliers=4")
+    ap.add_argument("--feature", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one FeatureParams field (repeatable), e.g. --feature max_features=1500")
     args = ap.parse_args()
-    params = FeatureParams(foreground=args.foreground)
+    args.match_params = _overrides(MatchParams(k=args.k), args.match, ap)
+    params = _overrides(FeatureParams(foreground=args.foreground), args.feature, ap)
     print(f"features: {params.key}; baseline: plain SIFT {BASELINE_FEATURES} keypoints + ratio test {RATIO}")
     if not args.skip_real:
         run_real(args, params)

@@ -59,6 +59,9 @@ class MatchParams:
     flank_aware: bool = True
     same_place_tol: float = 0.02  # same camera, same pixels within this fraction of the frame diagonal
     distractors: int = 8  # rendered leopards searched beside the catalogue, never proposed (0: none)
+    # an individual's raw (unverified) evidence comes from its this many best photos (0: all), so
+    # a cat with seventy catalogue photos does not collect more chance votes than one with three
+    raw_photos: int = 0
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,8 @@ def match(
         group_photos[group_of(r)].append(r)
     group_raw = {}
     for g, rs in group_photos.items():
+        if params.raw_photos:
+            rs = sorted(rs, key=photo_raw.get, reverse=True)[: params.raw_photos]
         ia = np.concatenate([np.asarray(pair_rows[r]) for r in rs])
         group_raw[g] = float(_best_per_feature(qi[ia], v[ia]).sum())
     shortlist = sorted(group_raw, key=group_raw.get, reverse=True)[: params.shortlist_individuals]
