@@ -301,14 +301,12 @@ def match(
     for r, idxs in pair_rows.items():
         ia = np.asarray(idxs)
         photo_raw[r] = float(_best_per_feature(qi[ia], v[ia]).sum())
-    group_photos: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in photo_raw:
+    group_photos: dict[tuple[str, str], list[int]] = defaultdict(list)  # each group's photos, best raw first
+    for r in sorted(photo_raw, key=photo_raw.get, reverse=True):
         group_photos[group_of(r)].append(r)
     group_raw = {}
     for g, rs in group_photos.items():
-        if params.raw_photos:
-            rs = sorted(rs, key=photo_raw.get, reverse=True)[: params.raw_photos]
-        ia = np.concatenate([np.asarray(pair_rows[r]) for r in rs])
+        ia = np.concatenate([np.asarray(pair_rows[r]) for r in rs[: params.raw_photos or None]])
         group_raw[g] = float(_best_per_feature(qi[ia], v[ia]).sum())
     shortlist = sorted(group_raw, key=group_raw.get, reverse=True)[: params.shortlist_individuals]
 
@@ -316,7 +314,7 @@ def match(
     group_best: dict[tuple[str, str], dict[int, float]] = {}
     group_photo_matches: dict[tuple[str, str], list[PhotoMatch]] = defaultdict(list)
     for g in shortlist:
-        rs = sorted(group_photos[g], key=photo_raw.get, reverse=True)[: params.per_individual]
+        rs = group_photos[g][: params.per_individual]
         per_feature: dict[int, float] = {}
         for r in rs:
             ia = np.asarray(pair_rows[r])
