@@ -768,9 +768,13 @@ def _overrides(base: Any, pairs: list[str], ap: argparse.ArgumentParser) -> Any:
             ap.error(f"{pair!r}: expected NAME=VALUE with NAME one of {', '.join(vars(base))}")
         kind = type(getattr(base, name))
         try:
-            changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        except ValueError:
-            ap.error(f"{pair!r}: {name} takes a {kind.__name__}")
+            if kind is bool:
+                changes[name] = {"true": True, "1": True, "false": False, "0": False}[value.lower()]
+            else:
+                changes[name] = kind(value)
+        except (KeyError, ValueError):
+            wants = {bool: "true or false", int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+            ap.error(f"{pair!r}: {name} takes {wants}")
     return dataclasses.replace(base, **changes)
 
 
